@@ -1,0 +1,257 @@
+"""The ``az`` command line: a typer root that plugins extend.
+
+The kernel owns ``az plugins`` and ``az config``; every other command comes
+from a plugin's ``az_register_commands`` hook. A command whose plugin is not
+installed still appears in ``az --help`` and says what to install.
+
+Errors: an :class:`~az_os.errors.AzError` prints ``az: error: <message>`` on
+stderr and exits with its ``exit_code``; an unexpected exception prints one
+line too (``AZ_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import typer
+
+from az_os import __version__
+from az_os.errors import AzError, ConfigError
+
+HELP = """az: a terminal AI agent that routes each model call to the cheapest model that can do it.
+
+Run a task:   az task run "add an is_prime function to primes.py and test it"
+
+Everything az keeps lives under one directory ($AZ_HOME, or your user data
+directory): config.toml, the task database, checkpoints. Features come from
+plugins; 'az plugins list' shows what is installed.
+"""
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def _warn(msg: str) -> None:
+    sys.stderr.write(f"az: warning: {msg}\n")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"az {__version__}\n")
+        raise typer.Exit()
+
+
+# -- az plugins ------------------------------------------------------------
+plugins_app = typer.Typer(help="Show installed plugins.", no_args_is_help=True)
+
+
+@plugins_app.command("list")
+def plugins_list(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+    all_: bool = typer.Option(False, "--all", help="Include the kernel's built-in plugins."),
+) -> None:
+    """List plugins: name, version, distribution, hooks implemented, status and load error.
+
+    JSON shape: [{"name", "module", "version", "distribution", "hooks": [...],
+    "status": "loaded"|"failed"|"disabled", "error", "builtin"}].
+    """
+    from az_os.plugins import get_host
+
+    records = [r for r in get_host(_warn).plugins() if all_ or not r.builtin]
+    if as_json:
+        _print_json([r.to_dict() for r in records])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not records:
+        console.print(
+            "No plugins installed: this is the kernel alone. Install features with, for "
+            "example, [bold]pip install az-sqlite az-local az-tools[/] (see README)."
+        )
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("name", "version", "distribution", "status", "hooks"):
+        table.add_column(col)
+    for r in records:
+        status = {"loaded": "[green]loaded[/]", "failed": "[red]failed[/]"}.get(
+            r.status, f"[yellow]{r.status}[/]"
+        )
+        hooks = r.error if r.error else ", ".join(h.removeprefix("az_") for h in r.hooks)
+        table.add_row(r.name, r.version or "", r.distribution or "", status, hooks)
+    console.print(table)
+
+
+# -- az config -------------------------------------------------------------
+config_app = typer.Typer(
+    help="Read and change settings in config.toml (AZ_SECTION__KEY variables override them).",
+    no_args_is_help=True,
+)
+
+
+@config_app.command("get")
+def config_get(
+    key: str = typer.Argument(None, help="Dotted key, e.g. agent.max_turns."),
+    all_: bool = typer.Option(False, "--all", help="Show every setting."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one setting (KEY) or all of them (--all), with defaults filled in."""
+    from az_os.config import load_config
+
+    cfg = load_config()
+    if all_ or key is None:
+        if key is None and not all_:
+            raise ConfigError("give a KEY (e.g. 'az config get agent.max_turns') or --all")
+        data = cfg.model_dump(mode="json")
+        if as_json:
+            _print_json(data)
+        else:
+            for k, v in _flatten(data):
+                sys.stdout.write(f"{k} = {json.dumps(v)}\n")
+        return
+    value = cfg.get(key)
+    if as_json:
+        _print_json({"key": key, "value": value})
+    elif isinstance(value, dict | list):
+        _print_json(value)
+    else:
+        sys.stdout.write(f"{'' if value is None else value}\n")
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.extend(_flatten(v, key + "."))
+        else:
+            out.append((key, v))
+    return out
+
+
+@config_app.command("set")
+def config_set(
+    assignment: str = typer.Argument(..., help="KEY=VALUE, e.g. agent.max_turns=8"),
+    value: str = typer.Argument(None, help="VALUE, when given as a separate argument."),
+) -> None:
+    """Set KEY=VALUE in config.toml. VALUE is a TOML literal (8, 0.5, true,
+    ["a","b"]) or plain text. The file is validated before it is written."""
+    from az_os.config import config_path, parse_value, set_value
+
+    if value is None:
+        if "=" not in assignment:
+            raise ConfigError(f"expected KEY=VALUE, got '{assignment}'")
+        key, raw = assignment.split("=", 1)
+    else:
+        key, raw = assignment, value
+    key = key.strip()
+    set_value(key, parse_value(raw.strip()))
+    sys.stdout.write(f"{key} = {raw.strip()}  ({config_path()})\n")
+
+
+@config_app.command("unset")
+def config_unset(key: str = typer.Argument(..., help="Dotted key to remove.")) -> None:
+    """Remove KEY from config.toml (it goes back to its default)."""
+    from az_os.config import unset_value
+
+    if not unset_value(key):
+        sys.stderr.write(f"az: {key} was not set\n")
+        raise typer.Exit(1)
+    sys.stdout.write(f"unset {key}\n")
+
+
+@config_app.command("path")
+def config_path_cmd() -> None:
+    """Print the path of config.toml."""
+    from az_os.config import config_path
+
+    sys.stdout.write(f"{config_path()}\n")
+
+
+# -- building the app ------------------------------------------------------
+def _missing(name: str, dist: str) -> Any:
+    def missing(ctx: typer.Context) -> None:
+        from az_os.errors import PluginMissingError
+
+        raise PluginMissingError(f"'az {name}' needs a plugin that is not installed: pip install {dist}")
+
+    missing.__doc__ = f"(not installed: pip install {dist})"
+    return missing
+
+
+def _registered_names(app: typer.Typer) -> set[str]:
+    names = {g.name or "" for g in app.registered_groups}
+    names |= {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    return names
+
+
+def build_app() -> typer.Typer:
+    """The root app with the kernel's commands and every plugin's."""
+    from az_os.plugins import FEATURE_PLUGINS, get_host
+
+    app = typer.Typer(
+        name="az",
+        help=HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def root(
+        version: bool = typer.Option(
+            False, "--version", "-V", callback=_version_callback, is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ) -> None:
+        """az: a terminal AI agent."""
+
+    app.add_typer(plugins_app, name="plugins")
+    app.add_typer(config_app, name="config")
+    from az_os.commands import register_all
+
+    register_all(app)
+    host = get_host(_warn)
+    host.register_commands(app, warn=_warn)
+    present = _registered_names(app)
+    for name, dist in FEATURE_PLUGINS.items():
+        if name in present or name in ("storage", "secrets"):
+            continue
+        app.command(
+            name,
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+            rich_help_panel="Not installed",
+            add_help_option=False,
+        )(_missing(name, dist))
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, turning az errors into one line."""
+    debug = bool(os.environ.get("AZ_DEBUG"))
+    try:
+        app = build_app()
+        app(args=argv, prog_name="az")
+    except AzError as exc:
+        sys.stderr.write(f"az: error: {exc}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("az: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001
+        if debug:
+            raise
+        sys.stderr.write(
+            f"az: internal error: {type(exc).__name__}: {exc} (set AZ_DEBUG=1 for a traceback)\n"
+        )
+        sys.exit(70)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

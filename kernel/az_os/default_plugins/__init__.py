@@ -1,0 +1,1 @@
+"""Plugins that ship inside the kernel and are always registered."""

@@ -1,0 +1,217 @@
+"""Every hook a plugin can implement (pluggy project name ``"az"``).
+
+Plugins implement hooks with ``@az_os.hookimpl`` and are called with keyword
+arguments only, so an implementation may accept any subset of a hook's
+arguments (pluggy passes just the ones it names). Unless a hook says
+*firstresult*, every implementation is called and their results are
+collected into a list (``None`` results are dropped).
+
+Kinds used below:
+
+* **all** - every implementation runs; results are a list.
+* **firstresult** - implementations run until one returns non-``None``;
+  that value is the result.
+* **historic** - called once at start-up; plugins registered later are
+  called on registration with the same arguments.
+
+Single-choice backends (storage) are not hooks: they are chosen by name
+through stevedore (``az.storage`` entry points, see :mod:`az_os.drivers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import typer
+
+    from az_os.config import AzConfig
+    from az_os.models import Model
+    from az_os.tools import Tool
+    from az_os.types import (
+        ModelRequest,
+        ModelResponse,
+        Task,
+        TaskEvent,
+        ToolCall,
+        ToolResult,
+        Usage,
+    )
+
+hookspec = pluggy.HookspecMarker("az")
+
+
+@hookspec(historic=True)
+def az_configure(config: AzConfig) -> None:
+    """Give plugins the loaded configuration, once, at start-up.
+
+    Called: after every plugin is loaded and the config is read (historic:
+    a plugin registered later is called on registration).
+    Args: ``config`` - the validated :class:`~az_os.config.AzConfig`;
+    a plugin reads its own section with ``config.section("name")``
+    (a dict).
+    Returns: nothing. Kind: historic.
+    """
+
+
+@hookspec
+def az_register_commands(app: typer.Typer) -> None:
+    """Add commands or sub-apps to the ``az`` command line.
+
+    Called: once, when the CLI is built, before arguments are parsed.
+    Args: ``app`` - the root :class:`typer.Typer`; add a group with
+    ``app.add_typer(sub, name="db")`` or a command with ``@app.command()``.
+    Keep module-level imports light: heavy libraries belong inside the
+    command function.
+    Returns: nothing. Kind: all.
+    """
+
+
+@hookspec
+def az_register_models(register: Callable[..., None]) -> None:
+    """Register the models a plugin provides.
+
+    Called: the first time anything asks for the model list in a process.
+    Args: ``register(model, aliases=())`` - ``model`` is an
+    :class:`~az_os.models.Model`; ``aliases`` are extra short names
+    (e.g. ``"sonnet"``). Registering an id twice keeps the first.
+    Returns: nothing. Kind: all.
+    """
+
+
+@hookspec
+def az_register_tools(register: Callable[..., None]) -> None:
+    """Register the tools a plugin provides.
+
+    Called: the first time anything asks for the tool list in a process.
+    Args: ``register(tool)`` - ``tool`` is an :class:`~az_os.tools.Tool`
+    whose ``spec`` has an MCP-compatible ``name``, ``description`` and
+    ``input_schema`` (JSON Schema object).
+    Returns: nothing. Kind: all.
+    """
+
+
+@hookspec(firstresult=True)
+def az_route(task: Task, request: ModelRequest, candidates: list[Model]) -> Model | None:
+    """Pick the model for one model call.
+
+    Called: before every model call of a task whose model was not fixed by
+    the user (``--model``).
+    Args: ``task`` - the task; ``request`` - the call about to be made
+    (messages, tools offered, ``max_tokens``); ``candidates`` - usable
+    models (key present / weights present), cheapest first.
+    Returns: the chosen :class:`~az_os.models.Model`, or ``None`` to let
+    the next implementation decide. The kernel's own implementation is
+    ``trylast`` and returns the configured default model.
+    Kind: firstresult.
+    """
+
+
+@hookspec
+def az_context(task: Task, query: str) -> list[str] | str | None:
+    """Contribute extra context to a task's system prompt.
+
+    Called: once per task, when its first prompt is built.
+    Args: ``task`` - the task; ``query`` - the text to retrieve for
+    (the task description).
+    Returns: a string or list of strings (each a self-contained snippet,
+    e.g. a retrieved document or a remembered lesson) or ``None``. Keep the
+    total under about 1,000 tokens (4,000 characters): the engine trims the
+    combined context to ``agent.context_tokens`` (tokens ≈ characters / 4).
+    Kind: all.
+    """
+
+
+@hookspec
+def az_before_model_call(task: Task, request: ModelRequest, model: Model) -> None:
+    """Inspect or veto a model call before any money is spent.
+
+    Called: right before each model call.
+    Args: ``task``; ``request`` - messages, tools and ``max_tokens`` of the
+    call; ``model`` - the model about to be called (its ``info`` has prices
+    in USD per token).
+    Returns: nothing. Raise :class:`~az_os.errors.BudgetExceededError`
+    (or any :class:`~az_os.errors.AzError`) to refuse the call; the task
+    then fails with that message.
+    Kind: all.
+    """
+
+
+@hookspec
+def az_after_model_call(
+    task: Task, request: ModelRequest, response: ModelResponse, usage: Usage
+) -> None:
+    """Observe a finished model call (cost tracking, telemetry).
+
+    Called: after each successful model call, before its result is used.
+    Args: ``task``; ``request``; ``response`` - the model's answer;
+    ``usage`` - prompt/completion/cached tokens and ``cost_usd`` (USD).
+    Returns: nothing. Exceptions are logged and ignored.
+    Kind: all.
+    """
+
+
+@hookspec
+def az_before_tool_call(task: Task, call: ToolCall, tool: Tool) -> None:
+    """Approve or refuse a tool call (approval policy, audit, checkpoints).
+
+    Called: after the call's arguments were validated against the tool's
+    schema, before the tool runs.
+    Args: ``task``; ``call`` - name, arguments (dict) and id; ``tool`` -
+    the :class:`~az_os.tools.Tool` (``tool.spec.read_only`` says whether
+    it changes anything).
+    Returns: nothing. Raise :class:`~az_os.errors.ToolRefusedError` to
+    refuse: the model sees the message as the tool result.
+    Kind: all.
+    """
+
+
+@hookspec
+def az_after_tool_call(task: Task, call: ToolCall, result: ToolResult) -> None:
+    """Observe a finished tool call (usage records, audit, checkpoints).
+
+    Called: after each tool call, successful or not.
+    Args: ``task``; ``call``; ``result`` - ``success``, ``result`` or
+    ``error``, ``duration_ms`` (milliseconds).
+    Returns: nothing. Exceptions are logged and ignored.
+    Kind: all.
+    """
+
+
+@hookspec
+def az_task_event(task: Task, event: TaskEvent) -> None:
+    """Follow a task's lifecycle.
+
+    Called: on ``created``, ``started``, ``resumed``, ``turn``,
+    ``completed``, ``failed``, ``cancelled`` and ``interrupted`` (see
+    :class:`~az_os.types.TaskEvent` for each ``data`` shape).
+    Args: ``task`` - the task as it is now; ``event``.
+    Returns: nothing. Exceptions are logged and ignored.
+    Kind: all.
+    """
+
+
+@hookspec
+def az_health_checks(register: Callable[..., None]) -> None:
+    """Register named health checks (``az health``).
+
+    Called: when health is asked for.
+    Args: ``register(name, check)`` - ``check()`` takes no arguments and
+    returns a :class:`~az_os.types.HealthResult` (``ok``, ``degraded`` or
+    ``unhealthy`` with a detail line).
+    Returns: nothing. Kind: all.
+    """
+
+
+@hookspec(firstresult=True)
+def az_get_secret(name: str) -> str | None:
+    """Look up a secret (an API key) by its environment-variable name.
+
+    Called: when a provider needs a key that is not in the environment.
+    Args: ``name`` - e.g. ``"ANTHROPIC_API_KEY"``.
+    Returns: the secret, or ``None`` if this plugin does not have it.
+    Kind: firstresult.
+    """
