@@ -297,6 +297,14 @@ class ModelRequest(_Model):
     max_tokens: int = 1024
     temperature: float = 0.2
     stop: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "what the engine knows about this call: turn (int, from 1), max_turns, "
+            "failed_models (ids that failed earlier in the task, with reasons), "
+            "escalate (bool: the engine asks for a stronger model)"
+        ),
+    )
 
 
 class ModelResponse(_Model):
