@@ -175,6 +175,7 @@ class PluginHost:
             try:
                 plugin = ep.load()
                 self.pm.register(plugin, name=ep.name)
+                self._check_known_hooks(plugin, ep.name)
             except Exception as exc:  # noqa: BLE001 - any plugin failure is isolated
                 record.status = "failed"
                 record.error = _one_line(exc)
@@ -182,6 +183,16 @@ class PluginHost:
             else:
                 record.hooks = self._hooks_of(plugin)
             self.records.append(record)
+
+    def _check_known_hooks(self, plugin: Any, name: str) -> None:
+        """Unregister a plugin that implements a hook no spec defines (a typo
+        like ``az_register_tool`` would otherwise never run)."""
+        unknown = [hc.name for hc in (self.pm.get_hookcallers(plugin) or []) if hc.spec is None]
+        if unknown:
+            self.pm.unregister(plugin, name=name)
+            raise pluggy.PluginValidationError(
+                plugin, f"unknown hook {', '.join(sorted(unknown))} (see docs/plugin-hooks.md)"
+            )
 
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register an extra plugin object at run time (tests, embedding apps)."""

@@ -1,0 +1,246 @@
+"""``az task run``, ``az task resume`` and ``az task cancel``: the main job."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from az_os.commands import task_app
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+    from az_os.types import Task
+
+
+def register(app: typer.Typer) -> None:
+    """Commands live on ``task_app``; nothing to add at the root."""
+
+
+def _summary(task: Task, turns: int, tool_calls: int) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "status": task.status.value,
+        "result": task.result,
+        "error": task.error,
+        "model": task.model,
+        "turns": turns,
+        "tool_calls": tool_calls,
+        "prompt_tokens": task.prompt_tokens,
+        "completion_tokens": task.completion_tokens,
+        "cost_usd": task.cost_usd,
+        "workspace": task.workspace,
+        "description": task.description,
+    }
+
+
+def _short(value: Any, width: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _show_event(console: Console, event: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    kind, data = event["type"], event["data"]
+    if kind == "created":
+        console.print(f"[dim]task {event['task_id']} created[/]")
+    elif kind == "resumed":
+        console.print(f"[dim]task {event['task_id']} resumed after {data.get('turns_done', 0)} turns[/]")
+    elif kind == "model_call":
+        console.print(f"[bold cyan]turn {data['turn']}[/] [dim]· {escape(data['model'])}[/]")
+    elif kind == "turn" and data.get("tool_calls") and data.get("thought"):
+        pass  # the thought was shown with the tool call
+    elif kind == "tool_call":
+        console.print(f"  [yellow]→[/] {escape(_short(data.get('description') or data['name']))}")
+    elif kind == "tool_result":
+        if data["success"]:
+            console.print(f"  [green]←[/] [dim]{escape(_short(data.get('result'), 140))}[/]")
+        else:
+            console.print(f"  [red]←[/] {escape(_short(data.get('error'), 140))}")
+    elif kind == "warning":
+        console.print(f"[yellow]warning:[/] {escape(str(data.get('message')))}")
+
+
+def _run(coro_factory: Any, as_json: bool) -> Task:
+    """Run the engine, showing progress; Ctrl-C cancels the task and exits 130."""
+    import asyncio
+
+    from rich.console import Console
+
+    console = Console(stderr=True) if as_json else Console()
+    state: dict[str, Any] = {"task": None, "turns": 0, "tool_calls": 0}
+
+    async def consume() -> None:
+        async for event in coro_factory():
+            state["task_id"] = event["task_id"]
+            if event["type"] == "turn":
+                state["turns"] += 1
+                state["tool_calls"] += len(event["data"].get("tool_calls") or [])
+            if not as_json:
+                _show_event(console, event)
+
+    try:
+        asyncio.run(consume())
+    except KeyboardInterrupt:
+        console.print(f"[yellow]cancelled[/] task {state.get('task_id', '')} "
+                      f"('az task resume {state.get('task_id', 'ID')}' continues it)")
+        raise typer.Exit(130) from None
+    return state  # type: ignore[return-value]
+
+
+def _finish(task_id: str, state: dict[str, Any], as_json: bool) -> None:
+    from az_os.drivers import get_storage
+
+    storage = get_storage()
+    task = storage.get_task(task_id)
+    assert task is not None
+    turns = storage.list_turns(task_id)
+    tool_calls = sum(len(t.tool_calls) for t in turns)
+    summary = _summary(task, len(turns), tool_calls)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+    else:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.panel import Panel
+
+        console = Console()
+        if task.status.value == "completed":
+            console.print(Panel(escape(task.result or "(empty answer)"), title="answer", border_style="green"))
+        else:
+            console.print(f"[red]{task.status.value}:[/] {escape(task.error or '')}")
+        console.print(
+            f"[dim]{task.status.value} · {len(turns)} turns · {tool_calls} tool calls · "
+            f"{task.prompt_tokens:,} prompt + {task.completion_tokens:,} completion tokens · "
+            f"${task.cost_usd:.4f} · {task.model or 'no model'} · task {task.id}[/]"
+        )
+    code = {"completed": 0, "cancelled": 130}.get(task.status.value, 1)
+    if code:
+        raise typer.Exit(code)
+
+
+def _install_prompter(approve: str) -> None:
+    """On a terminal in ``ask`` mode, ask the user before writes and shell commands."""
+    from az_os.default_plugins import policy
+
+    if approve != "ask" or not sys.stdin.isatty():
+        policy.set_prompter(None)
+        return
+
+    def ask(task: Task, description: str) -> bool:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.prompt import Confirm
+
+        Console().print(f"  [bold yellow]approve?[/] {escape(description)}")
+        return Confirm.ask("  run it", default=False)
+
+    policy.set_prompter(ask)
+
+
+@task_app.command("run")
+def task_run(
+    description: str = typer.Argument(..., help="What the agent should do, in plain words."),
+    model: str = typer.Option(None, "--model", "-m", help="Model id or alias (default: routed; see 'az models list')."),
+    priority: str = typer.Option("medium", "--priority", "-p", help="low, medium, high or urgent."),
+    max_turns: int = typer.Option(None, "--max-turns", min=1, max=100, help="ReAct turns before giving up (default: agent.max_turns, 5)."),
+    workspace: str = typer.Option(None, "--workspace", "-w", help="Directory the tools are confined to (default: the current directory)."),
+    approve: str = typer.Option(None, "--approve", help="ask (prompt before writes/shell), auto, or read-only (default: agent.approve)."),
+    max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Refuse model calls that could take this task past USD."),
+    tools: list[str] = typer.Option(None, "--tools", help="Offer only tools matching this pattern (repeatable), e.g. 'filesystem.*'."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end (progress goes to stderr)."),
+) -> None:
+    """Run a task: the agent reasons, calls tools and answers; every turn is recorded.
+
+    Exit code 0 when the task completed, 1 when it failed, 130 when cancelled
+    (Ctrl-C). JSON shape: {"id", "status", "result", "error", "model", "turns",
+    "tool_calls", "prompt_tokens", "completion_tokens", "cost_usd", "workspace",
+    "description"}.
+    """
+    from az_os.config import load_config
+    from az_os.engine import ExecutionEngine
+    from az_os.errors import ConfigError
+    from az_os.types import Task, TaskPriority
+
+    config = load_config()
+    approve = approve or config.agent.approve
+    if approve not in ("ask", "auto", "read-only"):
+        raise ConfigError(f"--approve must be ask, auto or read-only, got '{approve}'")
+    try:
+        prio = TaskPriority(priority.lower())
+    except ValueError:
+        raise ConfigError(f"--priority must be low, medium, high or urgent, got '{priority}'") from None
+    engine = ExecutionEngine(config)
+    if model:
+        model = engine.host.find_model(model).info.id
+    task = Task(
+        description=description,
+        model=model,
+        priority=prio,
+        max_turns=max_turns or config.agent.max_turns,
+        workspace=workspace,
+        approval=approve,  # type: ignore[arg-type]
+        max_cost_usd=max_cost,
+    )
+    _install_prompter(approve)
+    state = _run(lambda: engine.execute_stream(task, tools or None), as_json)
+    _finish(task.id, state, as_json)  # type: ignore[arg-type]
+
+
+@task_app.command("resume")
+def task_resume(
+    task_id: str = typer.Argument(..., help="Id of an interrupted, cancelled or failed task."),
+    max_turns: int = typer.Option(None, "--max-turns", min=1, max=100, help="New turn limit (counting turns already done)."),
+    approve: str = typer.Option(None, "--approve", help="Approval mode for the rest of the task (default: as before)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+) -> None:
+    """Continue a task from its last complete turn."""
+    import asyncio
+
+    from az_os.engine import ExecutionEngine
+
+    engine = ExecutionEngine()
+    task = asyncio.run(engine.prepare_resume(task_id, max_turns))
+    if approve:
+        task.approval = approve  # type: ignore[assignment]
+    _install_prompter(task.approval)
+    state_tools = (engine.storage.load_state(task.id) or {}).get("tools")
+    state = _run(lambda: engine.execute_stream(task, state_tools), as_json)
+    _finish(task.id, state, as_json)  # type: ignore[arg-type]
+
+
+@task_app.command("cancel")
+def task_cancel(task_id: str = typer.Argument(..., help="Id of a running task.")) -> None:
+    """Stop a running task (from another terminal). It can be resumed later."""
+    import os
+    import signal
+    import socket
+
+    from az_os.drivers import get_storage
+    from az_os.errors import AzError, NotFoundError
+    from az_os.types import TaskStatus, utcnow
+
+    storage = get_storage()
+    task = storage.get_task(task_id)
+    if task is None:
+        raise NotFoundError(f"no task '{task_id}' (see 'az task list')")
+    if task.status not in (TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.INITIALIZED):
+        raise AzError(f"task {task.id} is {task.status.value}, not running")
+    task.status = TaskStatus.CANCELLED
+    task.error = "cancelled with 'az task cancel'"
+    task.completed_at = utcnow()
+    storage.update_task(task)
+    signalled = False
+    if task.pid and task.pid != os.getpid() and task.host in (None, socket.gethostname()):
+        try:
+            os.kill(task.pid, signal.SIGINT)
+            signalled = True
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+    how = f" (signalled pid {task.pid})" if signalled else ""
+    sys.stdout.write(f"cancelled task {task.id}{how}\n")

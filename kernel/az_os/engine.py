@@ -1,0 +1,500 @@
+"""The ReAct engine: route → prompt → model call → tool calls → observations → repeat.
+
+One turn is one model call and the tool calls it asked for. A turn is
+persisted (``Storage.add_turn``) only when it is complete, so a crash loses
+at most the turn in flight and ``resume`` continues from the last complete
+turn.
+
+How a task ends:
+
+* ``completed`` - the model gave a final answer (a message without tool calls);
+* ``failed`` - the turn limit was hit while the model still called tools, a
+  budget refused the next call, or no model could answer (the reason is in
+  ``task.error``);
+* ``cancelled`` - Ctrl-C / ``az task cancel`` (resumable);
+* ``interrupted`` - an unexpected error in this process, or the process died
+  (found on next start by the storage backend; resumable).
+
+On the last allowed turn the model is offered no tools (``tool_choice="none"``)
+and told to answer, so a task only fails on the turn limit when the model
+keeps asking for tools anyway.
+
+Python API (design brief): ``await ExecutionEngine().execute(task, tools=None)``
+returns the finished :class:`~az_os.types.Task`; ``execute_stream`` yields the
+same run as event dicts (``TaskEvent.model_dump(mode="json")``: ``type``,
+``task_id``, ``data``, ``timestamp``). Several tasks may run concurrently in
+one process and one engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from az_os.errors import (
+    AzError,
+    ModelError,
+    NotFoundError,
+    ToolArgumentsError,
+    ToolRefusedError,
+)
+from az_os.tools import Tool, ToolContext, validate_arguments
+from az_os.types import (
+    LogRecord,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    ToolCall,
+    ToolResult,
+    Turn,
+    Usage,
+    utcnow,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from az_os.config import AzConfig
+    from az_os.models import Model
+    from az_os.plugins import PluginHost
+    from az_os.storage import Storage
+
+#: Events also passed to the ``az_task_event`` hook.
+LIFECYCLE = {"created", "started", "resumed", "turn", "completed", "failed", "cancelled", "interrupted"}
+
+SYSTEM_PROMPT = """You are az, an agent that completes a task by calling tools, one step at a time.
+Workspace (the current directory for every tool): {workspace}
+
+Work in steps: decide what you need to know or do, call one tool, read its result, repeat.
+Paths are relative to the workspace. When you have what the task asks for, reply with the final
+answer only: short and direct, without calling a tool.
+
+Tools:
+{tools}"""
+
+LAST_TURN_NOTE = (
+    "This is the last turn: no more tools. Give your final answer now from what you have learned."
+)
+
+
+def select_tools(all_tools: dict[str, Tool], patterns: Iterable[str] | None) -> dict[str, Tool]:
+    """The tools whose names match any fnmatch pattern (``"time.*"``,
+    ``"filesystem.read"``); all of them when ``patterns`` is None."""
+    if patterns is None:
+        return dict(all_tools)
+    pats = list(patterns)
+    return {n: t for n, t in all_tools.items() if any(fnmatch.fnmatchcase(n, p) for p in pats)}
+
+
+def _observation(result: ToolResult, limit: int) -> str:
+    """The tool message the model reads: JSON of the result or the error,
+    cut to ``limit`` characters with a note saying so."""
+    if result.success:
+        body = result.result if isinstance(result.result, str) else json.dumps(
+            result.result, ensure_ascii=False, default=str
+        )
+    else:
+        body = f"ERROR: {result.error}"
+    if len(body) > limit:
+        body = body[:limit] + f"\n[... {len(body) - limit} more characters cut]"
+    return body
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class ExecutionEngine:
+    """Runs tasks through the ReAct loop using only hooks and contracts.
+
+    ``config``/``storage``/``host`` default to the process-wide ones
+    (:func:`~az_os.config.load_config`, :func:`~az_os.drivers.get_storage`,
+    :func:`~az_os.plugins.get_host`).
+    Raises :class:`~az_os.errors.PluginMissingError` at first use when no
+    storage backend is installed.
+    """
+
+    def __init__(
+        self,
+        config: AzConfig | None = None,
+        storage: Storage | None = None,
+        host: PluginHost | None = None,
+    ) -> None:
+        from az_os.config import load_config
+        from az_os.plugins import get_host
+
+        self.config = config or load_config()
+        self.host = host or get_host()
+        self._storage = storage
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            from az_os.drivers import get_storage
+
+            self._storage = get_storage(self.config)
+        return self._storage
+
+    # -- public API ------------------------------------------------------
+    async def execute(self, task: Task, tools: list[str] | None = None) -> Task:
+        """Run ``task`` to the end; returns it finished (completed, failed,
+        cancelled). ``tools`` are fnmatch patterns of tool names to offer
+        (None: all registered tools)."""
+        async for _ in self.execute_stream(task, tools):
+            pass
+        final = await asyncio.to_thread(self.storage.get_task, task.id)
+        return final or task
+
+    async def execute_stream(
+        self, task: Task, tools: list[str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run ``task`` and yield events as they happen.
+
+        Event types: ``created``, ``started``/``resumed``, ``model_call``
+        (data: model, turn), ``turn`` (data: turn, thought, tool_calls,
+        usage, model), ``tool_call`` (data: name, arguments, description),
+        ``tool_result`` (data: name, success, result/error, duration_ms),
+        ``warning``, then one of ``completed`` (data: result), ``failed``
+        (data: error), ``cancelled``, ``interrupted``.
+        """
+        run = _Run(self, task, tools)
+        async for event in run.events():
+            yield event
+
+    async def resume(self, task_id: str, max_turns: int | None = None) -> Task:
+        """Continue an interrupted, cancelled or failed task from its last
+        complete turn. ``max_turns`` raises the task's turn limit.
+        Raises NotFoundError for an unknown id and AzError for a task that
+        is running or completed."""
+        task = await self.prepare_resume(task_id, max_turns)
+        state = await asyncio.to_thread(self.storage.load_state, task.id) or {}
+        return await self.execute(task, state.get("tools"))
+
+    async def prepare_resume(self, task_id: str, max_turns: int | None = None) -> Task:
+        """The task reloaded and checked for :meth:`resume` (see there)."""
+        storage = self.storage
+        task = await asyncio.to_thread(storage.get_task, task_id)
+        if task is None:
+            raise NotFoundError(f"no task '{task_id}' (see 'az task list')")
+        if task.status == TaskStatus.RUNNING and task.pid and _process_alive(task.pid) and (
+            task.host in (None, socket.gethostname())
+        ):
+            raise AzError(f"task {task.id} is still running (pid {task.pid}); 'az task cancel {task.id}' stops it")
+        if task.status == TaskStatus.COMPLETED:
+            raise AzError(f"task {task.id} is already completed; nothing to resume")
+        turns = await asyncio.to_thread(storage.list_turns, task.id)
+        if max_turns is not None:
+            task.max_turns = max_turns
+        elif len(turns) >= task.max_turns:
+            task.max_turns = len(turns) + max(1, self.config.agent.max_turns)
+        return task
+
+
+class _Run:
+    """The state of one task execution."""
+
+    def __init__(self, engine: ExecutionEngine, task: Task, patterns: list[str] | None) -> None:
+        self.engine = engine
+        self.host = engine.host
+        self.config = engine.config
+        self.task = task
+        self.patterns = patterns
+        self.failed_models: list[dict[str, str]] = []
+
+    @property
+    def storage(self) -> Storage:
+        return self.engine.storage
+
+    async def _db(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    def _event(self, type_: str, **data: Any) -> dict[str, Any]:
+        event = TaskEvent(type=type_, task_id=self.task.id, data=data)  # type: ignore[arg-type]
+        if type_ in LIFECYCLE:
+            self.host.task_event(task=self.task, event=event)
+        return event.model_dump(mode="json")
+
+    async def _log(self, level: str, message: str) -> None:
+        await self._db(
+            self.storage.add_log, LogRecord(task_id=self.task.id, level=level, message=message)  # type: ignore[arg-type]
+        )
+
+    async def _save(self) -> None:
+        self.task.updated_at = utcnow()
+        await self._db(self.storage.update_task, self.task)
+
+    async def _finish(self, status: TaskStatus, *, result: str | None = None, error: str | None = None) -> dict[str, Any]:
+        self.task.status = status
+        self.task.completed_at = utcnow()
+        if result is not None:
+            self.task.result = result
+        self.task.error = error
+        await self._save()
+        level = "info" if status == TaskStatus.COMPLETED else "error" if status == TaskStatus.FAILED else "warning"
+        await self._log(level, f"task {status.value}" + (f": {error}" if error else ""))
+        data: dict[str, Any] = {"result": result} if result is not None else {}
+        if error:
+            data["error"] = error
+        return self._event(status.value, **data)
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        task = self.task
+        storage = self.storage
+        existing = await self._db(storage.get_task, task.id)
+        task.workspace = str(Path(task.workspace or os.getcwd()).resolve())
+        if not Path(task.workspace).is_dir():
+            raise AzError(f"workspace '{task.workspace}' is not a directory")
+        task.pid, task.host = os.getpid(), socket.gethostname()
+        state: dict[str, Any] = {}
+        if existing is None:
+            task.status = TaskStatus.PENDING
+            await self._db(storage.create_task, task)
+            state = {"model_fixed": task.model is not None, "tools": self.patterns}
+            await self._db(storage.save_state, task.id, state)
+            yield self._event("created", description=task.description)
+            turns: list[Turn] = []
+        else:
+            state = await self._db(storage.load_state, task.id) or {}
+            turns = await self._db(storage.list_turns, task.id)
+        self.model_fixed = bool(state.get("model_fixed", task.model is not None))
+        resumed = existing is not None
+        task.status = TaskStatus.RUNNING
+        task.error = None
+        task.started_at = task.started_at or utcnow()
+        await self._save()
+        yield self._event("resumed" if resumed else "started", turns_done=len(turns))
+        try:
+            async for event in self._loop(turns):
+                yield event
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            await asyncio.shield(self._finish(TaskStatus.CANCELLED, error="cancelled by the user"))
+            raise
+        except Exception as exc:
+            await self._finish(TaskStatus.INTERRUPTED, error=f"{type(exc).__name__}: {exc}")
+            raise
+
+    # -- the loop ----------------------------------------------------------
+    def _system_prompt(self, tools: dict[str, Tool], context: list[str]) -> str:
+        lines = [f"- {t.spec.name}: {t.spec.description}" for t in tools.values()]
+        prompt = SYSTEM_PROMPT.format(
+            workspace=self.task.workspace, tools="\n".join(lines) or "(none)"
+        )
+        if context:
+            budget = self.config.agent.context_tokens * 4  # ≈ 4 characters per token
+            text = "\n\n".join(context)[:budget]
+            prompt += "\n\nContext that may help:\n" + text
+        return prompt
+
+    async def _loop(self, turns: list[Turn]) -> AsyncIterator[dict[str, Any]]:
+        task = self.task
+        tools = select_tools(self.host.tools(), self.patterns)
+        context = self.host.context(task=task, query=task.description) if not turns else []
+        messages: list[Message] = [
+            Message(role="system", content=self._system_prompt(tools, context)),
+            Message(role="user", content=task.description),
+        ]
+        for t in turns:
+            messages.extend(t.messages)
+        ctx = ToolContext(
+            workspace=Path(task.workspace or "."), task_id=task.id, approval=task.approval, config=self.config
+        )
+        limit = self.config.tools.output_limit_bytes
+        index = len(turns)
+        while index < task.max_turns:
+            index += 1
+            current = await self._db(self.storage.get_task, task.id)
+            if current is not None and current.status == TaskStatus.CANCELLED:
+                yield await self._finish(TaskStatus.CANCELLED, error="cancelled with 'az task cancel'")
+                return
+            last = index == task.max_turns
+            specs = [t.spec for t in tools.values()]
+            request = ModelRequest(
+                messages=messages + ([Message(role="user", content=LAST_TURN_NOTE)] if last and specs else []),
+                tools=[] if last else specs,
+                tool_choice="auto",
+                max_tokens=self.config.agent.max_tokens,
+                temperature=self.config.agent.temperature,
+                metadata={"turn": index, "max_turns": task.max_turns, "failed_models": list(self.failed_models)},
+            )
+            try:
+                model, response = await self._call_model(request, first_turn=index == 1)
+            except AzError as exc:
+                yield await self._finish(TaskStatus.FAILED, error=str(exc))
+                return
+            yield self._event("model_call", model=model.info.id, turn=index)
+            usage = response.usage
+            task.prompt_tokens += usage.prompt_tokens
+            task.completion_tokens += usage.completion_tokens
+            task.cost_usd += usage.cost_usd
+            task.model = model.info.id
+            assistant = response.message
+            calls = assistant.tool_calls
+            turn = Turn(
+                task_id=task.id,
+                index=index,
+                model=model.info.id,
+                messages=[assistant],
+                tool_calls=calls,
+                usage=usage,
+                model_duration_ms=response.duration_ms,
+            )
+            if not calls:
+                await self._db(self.storage.add_turn, turn)
+                yield self._event("turn", turn=index, model=model.info.id, thought=None, tool_calls=[], usage=usage.model_dump())
+                answer = (assistant.content or "").strip()
+                yield await self._finish(TaskStatus.COMPLETED, result=answer)
+                return
+            if last:
+                await self._db(self.storage.add_turn, turn)
+                yield await self._finish(
+                    TaskStatus.FAILED,
+                    error=f"reached the turn limit ({task.max_turns} turns) without a final answer; "
+                    f"'az task resume {task.id} --max-turns N' continues it",
+                )
+                return
+            tools_start = time.perf_counter()
+            for call in calls:
+                tool = tools.get(call.name)
+                yield self._event(
+                    "tool_call",
+                    name=call.name,
+                    arguments=call.arguments,
+                    description=tool.describe_call(call.arguments) if tool else call.name,
+                )
+                result = await self._run_tool(call, tool, tools, ctx)
+                turn.tool_results.append(result)
+                turn.messages.append(
+                    Message(role="tool", tool_call_id=call.id, name=call.name, content=_observation(result, limit))
+                )
+                yield self._event(
+                    "tool_result",
+                    name=call.name,
+                    success=result.success,
+                    result=result.result if result.success else None,
+                    error=result.error,
+                    duration_ms=result.duration_ms,
+                )
+            turn.tools_duration_ms = (time.perf_counter() - tools_start) * 1000
+            await self._db(self.storage.add_turn, turn)
+            messages.extend(turn.messages)
+            await self._save()
+            yield self._event(
+                "turn",
+                turn=index,
+                model=model.info.id,
+                thought=assistant.content,
+                tool_calls=[c.model_dump() for c in calls],
+                usage=usage.model_dump(),
+            )
+        yield await self._finish(
+            TaskStatus.FAILED,
+            error=f"reached the turn limit ({task.max_turns} turns) without a final answer; "
+            f"'az task resume {task.id} --max-turns N' continues it",
+        )
+
+    # -- models --------------------------------------------------------------
+    def _candidates(self, request: ModelRequest) -> list[Model]:
+        out = []
+        failed = {f["model"] for f in self.failed_models}
+        for m in self.host.models().values():
+            if m.info.id in failed or not m.usable()[0]:
+                continue
+            if request.tools and not m.info.supports_tools:
+                continue
+            out.append(m)
+        out.sort(key=lambda m: m.info.input_cost_per_token + m.info.output_cost_per_token)
+        return out
+
+    def _pick(self, request: ModelRequest) -> Model:
+        task = self.task
+        if self.model_fixed and task.model:
+            model = self.host.find_model(task.model)
+            ok, why = model.usable()
+            if not ok:
+                raise AzError(f"model {model.info.id} cannot be used: {why}")
+            return model
+        candidates = self._candidates(request)
+        if not candidates:
+            if self.failed_models:
+                tried = "; ".join(f"{f['model']}: {f['error']}" for f in self.failed_models)
+                raise AzError(f"every usable model failed ({tried})")
+            self.host.default_model(self.config)  # raises a helpful error when nothing is usable
+            raise AzError("no usable model supports this request (tools offered: "
+                          f"{len(request.tools)}); see 'az models list'")
+        routed_task = task.model_copy(update={"model": None})
+        model = self.host.route(task=routed_task, request=request, candidates=candidates)
+        return model or candidates[0]
+
+    async def _call_model(self, request: ModelRequest, first_turn: bool) -> tuple[Model, ModelResponse]:
+        task = self.task
+        while True:
+            model = self._pick(request)
+            if model.info.local and first_turn and request.tools:
+                # Small local models tend to answer before looking; make them look first.
+                request = request.model_copy(update={"tool_choice": "required"})
+            elif request.tool_choice == "required" and not model.info.local:
+                request = request.model_copy(update={"tool_choice": "auto"})
+            self.host.before_model_call(task=task, request=request, model=model)
+            start = time.perf_counter()
+            try:
+                response = await model.acomplete(request)
+            except ModelError as exc:
+                await self._log("warning", f"model {model.info.id} failed: {exc}")
+                if self.model_fixed:
+                    raise
+                self.failed_models.append({"model": model.info.id, "error": str(exc)})
+                request = request.model_copy(
+                    update={"metadata": {**request.metadata, "failed_models": list(self.failed_models), "escalate": True}}
+                )
+                continue
+            if not response.duration_ms:
+                response.duration_ms = (time.perf_counter() - start) * 1000
+            usage = response.usage or Usage()
+            self.host.after_model_call(task=task, request=request, response=response, usage=usage)
+            return model, response
+
+    # -- tools ---------------------------------------------------------------
+    async def _run_tool(
+        self, call: ToolCall, tool: Tool | None, tools: dict[str, Tool], ctx: ToolContext
+    ) -> ToolResult:
+        task = self.task
+        if tool is None:
+            names = ", ".join(sorted(tools)) or "none"
+            result = ToolResult(success=False, error=f"unknown tool '{call.name}'; available tools: {names}")
+        else:
+            try:
+                args = validate_arguments(tool.spec, call.arguments)
+                self.host.before_tool_call(task=task, call=call, tool=tool)
+            except (ToolArgumentsError, ToolRefusedError) as exc:
+                result = ToolResult(success=False, error=str(exc))
+            except AzError as exc:
+                result = ToolResult(success=False, error=f"refused: {exc}")
+            else:
+                start = time.perf_counter()
+                try:
+                    result = await tool.call(args, ctx)
+                except Exception as exc:  # noqa: BLE001 - a failing tool is an observation
+                    result = ToolResult(success=False, error=f"{call.name} failed: {type(exc).__name__}: {exc}")
+                if not result.duration_ms:
+                    result.duration_ms = (time.perf_counter() - start) * 1000
+        self.host.after_tool_call(task=task, call=call, result=result)
+        await self._db(self.storage.record_tool_usage, task.id, call.name, result.duration_ms)
+        if not result.success:
+            await self._log("warning", f"tool {call.name}: {result.error}")
+        return result
