@@ -109,9 +109,11 @@ def _split_env(name: str) -> list[str] | None:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (lines joined with "; "), at most ``limit`` characters."""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    out = f"{type(exc).__name__}: {text}".rstrip(": ")
+    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 class PluginHost:
