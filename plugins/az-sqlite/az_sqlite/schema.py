@@ -1,0 +1,125 @@
+"""peewee models for the tables that :mod:`az_sqlite.migrations` creates.
+
+The models are built per database by :func:`bind_models`, so several
+databases (one per az home) can be open in one process without sharing
+global model state. The DDL lives in the migrations; these classes only
+describe columns for queries (``create_table`` is never called).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import peewee as pw
+
+
+def bind_models(db: pw.Database) -> Any:
+    """A namespace of model classes (``Task``, ``Turn``, ``TaskLog``,
+    ``CostRecord``, ``TaskState``, ``ToolUsage``) bound to ``db``."""
+
+    class Base(pw.Model):
+        class Meta:
+            database = db
+            legacy_table_names = False
+
+    class Task(Base):
+        id = pw.TextField(primary_key=True)
+        description = pw.TextField()
+        model = pw.TextField(null=True)
+        status = pw.TextField()
+        priority = pw.TextField()
+        parent_task_id = pw.TextField(null=True)
+        created_at = pw.FloatField()
+        started_at = pw.FloatField(null=True)
+        completed_at = pw.FloatField(null=True)
+        updated_at = pw.FloatField()
+        result = pw.TextField(null=True)
+        error = pw.TextField(null=True)
+        cost_usd = pw.FloatField(default=0.0)
+        prompt_tokens = pw.IntegerField(default=0)
+        completion_tokens = pw.IntegerField(default=0)
+        workspace = pw.TextField(null=True)
+        max_turns = pw.IntegerField(default=5)
+        max_cost_usd = pw.FloatField(null=True)
+        approval = pw.TextField(default="ask")
+        pid = pw.IntegerField(null=True)
+        host = pw.TextField(null=True)
+
+        class Meta:
+            table_name = "tasks"
+
+    class Turn(Base):
+        id = pw.AutoField()
+        task_id = pw.TextField()
+        turn_index = pw.IntegerField()
+        model = pw.TextField(null=True)
+        messages_json = pw.TextField(default="[]")
+        tool_calls_json = pw.TextField(default="[]")
+        tool_results_json = pw.TextField(default="[]")
+        prompt_tokens = pw.IntegerField(default=0)
+        completion_tokens = pw.IntegerField(default=0)
+        cached_tokens = pw.IntegerField(default=0)
+        cost_usd = pw.FloatField(default=0.0)
+        model_duration_ms = pw.FloatField(default=0.0)
+        tools_duration_ms = pw.FloatField(default=0.0)
+        created_at = pw.FloatField()
+
+        class Meta:
+            table_name = "turns"
+
+    class TaskLog(Base):
+        id = pw.AutoField()
+        task_id = pw.TextField(null=True)
+        timestamp = pw.FloatField()
+        level = pw.TextField()
+        message = pw.TextField()
+
+        class Meta:
+            table_name = "task_logs"
+
+    class CostRecord(Base):
+        id = pw.AutoField()
+        task_id = pw.TextField(null=True)
+        model = pw.TextField()
+        input_tokens = pw.IntegerField(default=0)
+        output_tokens = pw.IntegerField(default=0)
+        cached_tokens = pw.IntegerField(default=0)
+        cost_usd = pw.FloatField(default=0.0)
+        timestamp = pw.FloatField()
+
+        class Meta:
+            table_name = "cost_tracking"
+
+    class TaskState(Base):
+        id = pw.AutoField()
+        task_id = pw.TextField(unique=True)
+        state_json = pw.TextField()
+        checkpoint_id = pw.TextField(null=True)
+        updated_at = pw.FloatField()
+
+        class Meta:
+            table_name = "task_state"
+
+    class ToolUsage(Base):
+        id = pw.AutoField()
+        task_id = pw.TextField(null=True)
+        tool_name = pw.TextField()
+        invocation_count = pw.IntegerField(default=0)
+        total_duration_ms = pw.FloatField(default=0.0)
+
+        class Meta:
+            table_name = "tool_usage"
+
+    return SimpleNamespace(
+        Task=Task,
+        Turn=Turn,
+        TaskLog=TaskLog,
+        CostRecord=CostRecord,
+        TaskState=TaskState,
+        ToolUsage=ToolUsage,
+    )
+
+
+#: Tables ``az db status`` counts, in display order.
+TABLES = ("tasks", "turns", "task_logs", "cost_tracking", "task_state", "tool_usage")

@@ -1,0 +1,725 @@
+"""``SQLiteStorage``: the kernel's :class:`~az_os.storage.Storage` on SQLite via peewee.
+
+Where: ``storage.path`` from config (``~`` expanded; a relative path is
+taken relative to the az home), else ``<az home>/az.db``.
+
+How the file is used, so that several ``az`` processes (parallel tasks, the
+dashboard, the server) share it safely:
+
+* ``journal_mode=WAL``: readers never block the writer and vice versa;
+* ``busy_timeout`` 30 s (:data:`BUSY_TIMEOUT_S`): a writer waits for the
+  write lock instead of failing with "database is locked";
+* every multi-statement write runs in ``BEGIN IMMEDIATE``, which takes the
+  write lock up front (a deferred transaction that upgrades from read to
+  write can fail at once with SQLITE_BUSY, bypassing the timeout);
+* ``synchronous=NORMAL``: in WAL mode a commit is atomic and survives a
+  process crash (SIGKILL); only a power loss may lose the last commits;
+* ``foreign_keys=ON`` with ``ON DELETE CASCADE``: deleting a task deletes its
+  turns, logs, costs, state and tool usage.
+
+Connections are per thread (peewee's thread-local state), so one
+``SQLiteStorage`` may be used from many threads, e.g. by
+:class:`~az_os.storage.TaskRepository` through ``asyncio.to_thread``.
+
+Timestamps are stored as REAL unix seconds and returned as tz-aware UTC
+datetimes; a naive datetime given to this module is taken as UTC.
+
+Opening runs the pending migrations (:mod:`az_sqlite.migrations`) and then
+:meth:`SQLiteStorage.mark_interrupted`. A file that is not an SQLite database,
+is truncated or corrupt raises :class:`~az_os.errors.StorageError` naming the
+file, and is never written to.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import peewee as pw
+
+from az_os.errors import AzError, NotFoundError, StorageError
+from az_os.storage import Storage
+from az_os.types import (
+    CostRecord,
+    LogRecord,
+    Task,
+    TaskPriority,
+    TaskStatus,
+    ToolUsage,
+    Turn,
+    utcnow,
+)
+from az_sqlite import migrations
+from az_sqlite.schema import bind_models
+
+if TYPE_CHECKING:  # pragma: no cover
+    from az_os.config import AzConfig
+
+BUSY_TIMEOUT_S = 30.0
+SQLITE_MAGIC = b"SQLite format 3\x00"
+LEVELS = ("debug", "info", "warning", "error")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_path(config: AzConfig) -> Path:
+    """The database file this config points at (``storage.path`` or
+    ``<home>/az.db``)."""
+    raw = config.storage.path
+    if raw:
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else config.home / path
+    return config.home / "az.db"
+
+
+def check_file(path: Path) -> None:
+    """Refuse a file SQLite should not open, without writing to it.
+
+    Checks: it is a regular readable file (or absent, or empty: both become
+    a new database); its first 16 bytes are the SQLite magic string; its size
+    is a whole number of pages and at least the page count the header
+    records (when that field is valid, i.e. written by SQLite >= 3.7.0).
+    Raises :class:`StorageError` with one line naming the file.
+    """
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise StorageError(f"{path}: not a regular file; set storage.path to a database file")
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(100)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot read the database file: {exc.strerror or exc}") from None
+    if size == 0:
+        return
+    hint = "az never overwrites it: move it away, or 'az db init --force' backs it up and starts anew"
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise StorageError(f"{path}: not an SQLite database ({hint})")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    page_count = int.from_bytes(header[28:32], "big")
+    change_counter = header[24:28]
+    valid_for = header[92:96]
+    if page_size < 512 or page_size & (page_size - 1):
+        raise StorageError(f"{path}: corrupt SQLite header (page size {page_size}; {hint})")
+    if size % page_size or (valid_for == change_counter and size < page_count * page_size):
+        raise StorageError(
+            f"{path}: truncated SQLite database ({size} bytes, header says "
+            f"{page_count} pages of {page_size} bytes; {hint})"
+        )
+
+
+def _ts(value: datetime | None) -> float | None:
+    """A datetime as unix seconds (naive = UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _this_host() -> str:
+    return socket.gethostname()
+
+
+def _process_alive(pid: int, last_write: float | None) -> bool:
+    """Whether ``pid`` on this host is the process that last wrote the task.
+
+    A pid that is gone, a zombie, or a process started after ``last_write``
+    (unix s; the pid was reused by a newer process) does not count.
+    """
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if last_write is not None and proc.create_time() > last_write + 1.0:
+            return False
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+    return True
+
+
+def _guard(fn: F) -> F:
+    """Turn peewee/sqlite3 errors into one-line StorageErrors naming the file."""
+
+    @functools.wraps(fn)
+    def wrapper(self: SQLiteStorage, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except AzError:
+            raise
+        except (pw.PeeweeException, sqlite3.Error) as exc:
+            raise self._error(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class SQLiteStorage(Storage):
+    """The ``sqlite`` storage backend.
+
+    ``SQLiteStorage(config)`` opens (creating if needed) the database file of
+    ``config`` (see :func:`database_path`); ``path=`` opens another file.
+    Attributes: ``path`` (:class:`Path`), ``location`` (its string),
+    ``applied_migrations`` (names applied by this open; empty when the file
+    was up to date), ``interrupted`` (task ids marked interrupted on open).
+
+    Raises :class:`StorageError` when the file cannot be opened, is not an
+    SQLite database, is corrupt or truncated, or was written by a newer
+    az-sqlite.
+    """
+
+    def __init__(self, config: AzConfig | None = None, *, path: str | Path | None = None) -> None:
+        if path is None:
+            if config is None:
+                from az_os.config import load_config
+
+                config = load_config()
+            path = database_path(config)
+        self.path = Path(path)
+        self.location = str(self.path)
+        check_file(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot create its directory: {exc}") from None
+        self.db = pw.SqliteDatabase(
+            self.location,
+            pragmas=[
+                ("busy_timeout", int(BUSY_TIMEOUT_S * 1000)),
+                ("journal_mode", "wal"),
+                ("synchronous", "normal"),
+                ("foreign_keys", 1),
+            ],
+            timeout=BUSY_TIMEOUT_S,
+            lock_type="IMMEDIATE",
+        )
+        self.m = bind_models(self.db)
+        self.applied_migrations: list[str] = []
+        self.interrupted: list[str] = []
+        self._open()
+
+    @_guard
+    def _open(self) -> None:
+        try:
+            self.applied_migrations = migrations.migrate(self.db, self.location)
+            self.interrupted = self.mark_interrupted()
+        except BaseException:
+            self.close()
+            raise
+
+    def _error(self, exc: BaseException) -> StorageError:
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        low = msg.lower()
+        if "malformed" in low or "not a database" in low or "corrupt" in low:
+            return StorageError(
+                f"{self.location}: database file is corrupt ({msg}); az will not write to it: "
+                "restore a backup, or 'az db init --force' moves it aside and starts anew"
+            )
+        if "readonly" in low or "read-only" in low:
+            return StorageError(f"{self.location}: database is read-only ({msg})")
+        if "unable to open" in low:
+            return StorageError(f"{self.location}: cannot open the database file ({msg})")
+        return StorageError(f"{self.location}: {msg}")
+
+    # -- lifecycle -------------------------------------------------------
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        try:
+            if not self.db.is_closed():
+                self.db.close()
+        except (pw.PeeweeException, sqlite3.Error):
+            pass
+
+    # -- rows <-> types -------------------------------------------------
+    @staticmethod
+    def _task_row(task: Task) -> dict[str, Any]:
+        return {
+            "id": task.id,
+            "description": task.description,
+            "model": task.model,
+            "status": task.status.value,
+            "priority": task.priority.value,
+            "parent_task_id": task.parent_task_id,
+            "created_at": _ts(task.created_at),
+            "started_at": _ts(task.started_at),
+            "completed_at": _ts(task.completed_at),
+            "updated_at": _ts(task.updated_at),
+            "result": task.result,
+            "error": task.error,
+            "cost_usd": task.cost_usd,
+            "prompt_tokens": task.prompt_tokens,
+            "completion_tokens": task.completion_tokens,
+            "workspace": task.workspace,
+            "max_turns": task.max_turns,
+            "max_cost_usd": task.max_cost_usd,
+            "approval": task.approval,
+            "pid": task.pid,
+            "host": task.host,
+        }
+
+    @staticmethod
+    def _task(row: dict[str, Any]) -> Task:
+        data = dict(row)
+        for key in ("created_at", "started_at", "completed_at", "updated_at"):
+            data[key] = _dt(data[key])
+        return Task.model_validate(data)
+
+    @staticmethod
+    def _with_runner(task: Task) -> Task:
+        """A running task without pid/host gets this process's, so a crash
+        can be told apart from a live run."""
+        if task.status == TaskStatus.RUNNING and task.pid is None:
+            return task.model_copy(update={"pid": os.getpid(), "host": _this_host()})
+        return task
+
+    # -- tasks -----------------------------------------------------------
+    @_guard
+    def create_task(self, task: Task) -> Task:
+        """Insert a new task; returns it as stored (a ``running`` task without
+        ``pid`` gets this process's pid and host). Duplicate id →
+        StorageError."""
+        task = self._with_runner(task)
+        try:
+            self.m.Task.insert(self._task_row(task)).execute()
+        except pw.IntegrityError as exc:
+            if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                raise StorageError(f"{self.location}: task {task.id} already exists") from None
+            if "FOREIGN KEY" in str(exc):
+                raise NotFoundError(f"no parent task '{task.parent_task_id}'") from None
+            raise
+        return task
+
+    @_guard
+    def get_task(self, task_id: str) -> Task | None:
+        """The task with this id, or the only one whose id starts with
+        ``task_id``; None when there is none or the prefix is ambiguous."""
+        if not task_id:
+            return None
+        T = self.m.Task
+        row = T.select().where(T.id == task_id).dicts().first()
+        if row is None:
+            rows = list(
+                T.select()
+                .where((T.id >= task_id) & (T.id < task_id + "\U0010ffff"))
+                .limit(2)
+                .dicts()
+            )
+            row = rows[0] if len(rows) == 1 else None
+        return None if row is None else self._task(row)
+
+    @_guard
+    def update_task(self, task: Task) -> Task:
+        """Write every field of ``task`` with ``updated_at`` = now; returns the
+        stored copy (the argument is not changed). Unknown id →
+        NotFoundError."""
+        task = self._with_runner(task).model_copy(update={"updated_at": utcnow()})
+        row = self._task_row(task)
+        row.pop("id")
+        T = self.m.Task
+        try:
+            n = T.update(row).where(T.id == task.id).execute()
+        except pw.IntegrityError as exc:
+            if "FOREIGN KEY" in str(exc):
+                raise NotFoundError(f"no parent task '{task.parent_task_id}'") from None
+            raise
+        if n == 0:
+            raise NotFoundError(f"no task '{task.id}'")
+        return task
+
+    def _task_filter(self, query: Any, status: Any, priority: Any, parent: str | None) -> Any:
+        T = self.m.Task
+        if status is not None:
+            query = query.where(T.status == TaskStatus(status).value)
+        if priority is not None:
+            query = query.where(T.priority == TaskPriority(priority).value)
+        if parent is not None:
+            query = query.where(T.parent_task_id == parent)
+        return query
+
+    @_guard
+    def list_tasks(
+        self,
+        status: TaskStatus | None = None,
+        priority: TaskPriority | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        parent_task_id: str | None = None,
+    ) -> list[Task]:
+        """Tasks matching the filters, newest first (``created_at``, then
+        insertion order). ``limit`` None or negative means no limit."""
+        T = self.m.Task
+        query = self._task_filter(T.select(), status, priority, parent_task_id)
+        query = query.order_by(T.created_at.desc(), pw.SQL("rowid").desc())
+        if limit is not None and limit >= 0:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        return [self._task(r) for r in query.dicts()]
+
+    @_guard
+    def count_tasks(
+        self, status: TaskStatus | None = None, priority: TaskPriority | None = None
+    ) -> int:
+        """How many tasks match the filters."""
+        T = self.m.Task
+        return self._task_filter(T.select(), status, priority, None).count()
+
+    @_guard
+    def delete_task(self, task_id: str) -> bool:
+        """Delete the task with exactly this id and (by cascade) its turns,
+        logs, costs, state and tool usage; its subtasks keep existing with
+        ``parent_task_id`` cleared. False if unknown."""
+        T = self.m.Task
+        with self.db.atomic():
+            return T.delete().where(T.id == task_id).execute() > 0
+
+    # -- the conversation ------------------------------------------------
+    def _fk_guard(self, task_id: str | None, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except pw.IntegrityError as exc:
+            if "FOREIGN KEY" in str(exc):
+                raise NotFoundError(f"no task '{task_id}'") from None
+            raise
+
+    @_guard
+    def add_turn(self, turn: Turn) -> None:
+        """Store one ReAct turn, committed before returning. Storing the same
+        (task_id, index) again replaces that turn (a resumed task redoing it).
+        Unknown task → NotFoundError."""
+        Tn = self.m.Turn
+        row = {
+            "task_id": turn.task_id,
+            "turn_index": turn.index,
+            "model": turn.model,
+            "messages_json": json.dumps([m.model_dump(mode="json") for m in turn.messages]),
+            "tool_calls_json": json.dumps([c.model_dump(mode="json") for c in turn.tool_calls]),
+            "tool_results_json": json.dumps(
+                [r.model_dump(mode="json") for r in turn.tool_results], default=str
+            ),
+            "prompt_tokens": turn.usage.prompt_tokens,
+            "completion_tokens": turn.usage.completion_tokens,
+            "cached_tokens": turn.usage.cached_tokens,
+            "cost_usd": turn.usage.cost_usd,
+            "model_duration_ms": turn.model_duration_ms,
+            "tools_duration_ms": turn.tools_duration_ms,
+            "created_at": _ts(turn.created_at),
+        }
+        update = {k: v for k, v in row.items() if k not in ("task_id", "turn_index")}
+        self._fk_guard(
+            turn.task_id,
+            lambda: Tn.insert(row)
+            .on_conflict(conflict_target=[Tn.task_id, Tn.turn_index], update=update)
+            .execute(),
+        )
+
+    @_guard
+    def list_turns(self, task_id: str) -> list[Turn]:
+        """The task's turns in order of ``index`` (empty for an unknown id)."""
+        Tn = self.m.Turn
+        out = []
+        for r in Tn.select().where(Tn.task_id == task_id).order_by(Tn.turn_index).dicts():
+            out.append(
+                Turn.model_validate(
+                    {
+                        "task_id": r["task_id"],
+                        "index": r["turn_index"],
+                        "model": r["model"],
+                        "messages": json.loads(r["messages_json"]),
+                        "tool_calls": json.loads(r["tool_calls_json"]),
+                        "tool_results": json.loads(r["tool_results_json"]),
+                        "usage": {
+                            "prompt_tokens": r["prompt_tokens"],
+                            "completion_tokens": r["completion_tokens"],
+                            "cached_tokens": r["cached_tokens"],
+                            "cost_usd": r["cost_usd"],
+                        },
+                        "model_duration_ms": r["model_duration_ms"],
+                        "tools_duration_ms": r["tools_duration_ms"],
+                        "created_at": _dt(r["created_at"]),
+                    }
+                )
+            )
+        return out
+
+    # -- logs ------------------------------------------------------------
+    @_guard
+    def add_log(self, record: LogRecord) -> None:
+        """Append one log row. Unknown task → NotFoundError."""
+        L = self.m.TaskLog
+        row = {
+            "task_id": record.task_id,
+            "timestamp": _ts(record.timestamp),
+            "level": record.level,
+            "message": record.message,
+        }
+        self._fk_guard(record.task_id, lambda: L.insert(row).execute())
+
+    @_guard
+    def add_logs(self, records: list[LogRecord]) -> int:
+        """Append many log rows in one transaction (bulk import, benchmarks);
+        returns how many. Not part of the contract."""
+        L = self.m.TaskLog
+        rows = [
+            {"task_id": r.task_id, "timestamp": _ts(r.timestamp), "level": r.level, "message": r.message}
+            for r in records
+        ]
+        with self.db.atomic():
+            for i in range(0, len(rows), 500):
+                L.insert_many(rows[i : i + 500]).execute()
+        return len(rows)
+
+    @_guard
+    def list_logs(
+        self,
+        task_id: str | None = None,
+        level: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[LogRecord]:
+        """Log rows, oldest first. ``level`` is a minimum (``warning``
+        includes ``error``); ``since`` is inclusive. With ``limit``, the
+        *newest* ``limit`` matching rows (like ``tail -n``), still oldest
+        first. Unknown level → StorageError."""
+        L = self.m.TaskLog
+        query = L.select()
+        if task_id is not None:
+            query = query.where(L.task_id == task_id)
+        if level is not None:
+            lv = level.lower()
+            if lv not in LEVELS:
+                raise StorageError(f"unknown log level '{level}' (one of {', '.join(LEVELS)})")
+            query = query.where(L.level.in_(LEVELS[LEVELS.index(lv) :]))
+        if since is not None:
+            query = query.where(L.timestamp >= _ts(since))
+        if limit is not None and limit >= 0:
+            query = query.order_by(L.timestamp.desc(), L.id.desc()).limit(limit)
+            rows = list(query.dicts())[::-1]
+        else:
+            rows = list(query.order_by(L.timestamp, L.id).dicts())
+        return [
+            LogRecord(
+                task_id=r["task_id"], timestamp=_dt(r["timestamp"]), level=r["level"], message=r["message"]
+            )
+            for r in rows
+        ]
+
+    # -- costs -----------------------------------------------------------
+    @_guard
+    def add_cost(self, record: CostRecord) -> None:
+        """Append one cost row (USD). Unknown task → NotFoundError."""
+        C = self.m.CostRecord
+        row = {
+            "task_id": record.task_id,
+            "model": record.model,
+            "input_tokens": record.input_tokens,
+            "output_tokens": record.output_tokens,
+            "cached_tokens": record.cached_tokens,
+            "cost_usd": record.cost_usd,
+            "timestamp": _ts(record.timestamp),
+        }
+        self._fk_guard(record.task_id, lambda: C.insert(row).execute())
+
+    def _cost_filter(self, query: Any, since: Any, until: Any, task_id: str | None) -> Any:
+        C = self.m.CostRecord
+        if since is not None:
+            query = query.where(C.timestamp >= _ts(since))
+        if until is not None:
+            query = query.where(C.timestamp < _ts(until))
+        if task_id is not None:
+            query = query.where(C.task_id == task_id)
+        return query
+
+    @_guard
+    def list_costs(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        task_id: str | None = None,
+    ) -> list[CostRecord]:
+        """Cost rows in time order; ``since`` inclusive, ``until`` exclusive."""
+        C = self.m.CostRecord
+        query = self._cost_filter(C.select(), since, until, task_id).order_by(C.timestamp, C.id)
+        out = []
+        for r in query.dicts():
+            r.pop("id")
+            r["timestamp"] = _dt(r["timestamp"])
+            out.append(CostRecord.model_validate(r))
+        return out
+
+    @_guard
+    def total_cost(self, since: datetime | None = None, task_id: str | None = None) -> float:
+        """Sum of ``cost_usd`` (USD) of the matching cost rows (0.0 if none)."""
+        C = self.m.CostRecord
+        query = self._cost_filter(C.select(pw.fn.COALESCE(pw.fn.SUM(C.cost_usd), 0.0)), since, None, task_id)
+        return float(query.scalar() or 0.0)
+
+    # -- tool usage ------------------------------------------------------
+    @_guard
+    def record_tool_usage(self, task_id: str | None, tool_name: str, duration_ms: float) -> None:
+        """Add one invocation of ``tool_name`` lasting ``duration_ms`` ms to
+        the (task, tool) row. Unknown task → NotFoundError."""
+        U = self.m.ToolUsage
+        task_match = U.task_id.is_null() if task_id is None else U.task_id == task_id
+        with self.db.atomic():
+            n = (
+                U.update(
+                    invocation_count=U.invocation_count + 1,
+                    total_duration_ms=U.total_duration_ms + float(duration_ms),
+                )
+                .where(task_match & (U.tool_name == tool_name))
+                .execute()
+            )
+            if n == 0:
+                self._fk_guard(
+                    task_id,
+                    lambda: U.insert(
+                        task_id=task_id,
+                        tool_name=tool_name,
+                        invocation_count=1,
+                        total_duration_ms=float(duration_ms),
+                    ).execute(),
+                )
+
+    @_guard
+    def list_tool_usage(self, task_id: str | None = None) -> list[ToolUsage]:
+        """The task's rows, or (without ``task_id``) one row per tool summed
+        over every task (``task_id`` None); sorted by tool name."""
+        U = self.m.ToolUsage
+        if task_id is not None:
+            query = (
+                U.select(U.task_id, U.tool_name, U.invocation_count, U.total_duration_ms)
+                .where(U.task_id == task_id)
+                .order_by(U.tool_name)
+            )
+            return [ToolUsage.model_validate(r) for r in query.dicts()]
+        query = (
+            U.select(
+                U.tool_name,
+                pw.fn.SUM(U.invocation_count).alias("invocation_count"),
+                pw.fn.SUM(U.total_duration_ms).alias("total_duration_ms"),
+            )
+            .group_by(U.tool_name)
+            .order_by(U.tool_name)
+        )
+        return [ToolUsage(task_id=None, **r) for r in query.dicts()]
+
+    # -- state -----------------------------------------------------------
+    @_guard
+    def save_state(
+        self, task_id: str, state: dict[str, Any], checkpoint_id: str | None = None
+    ) -> None:
+        """Replace the task's resumable state (a JSON object; values JSON
+        cannot hold are stored as strings). Unknown task → NotFoundError."""
+        S = self.m.TaskState
+        row = {
+            "task_id": task_id,
+            "state_json": json.dumps(state, default=str),
+            "checkpoint_id": checkpoint_id,
+            "updated_at": _ts(utcnow()),
+        }
+        self._fk_guard(
+            task_id,
+            lambda: S.insert(row)
+            .on_conflict(
+                conflict_target=[S.task_id],
+                update={k: v for k, v in row.items() if k != "task_id"},
+            )
+            .execute(),
+        )
+
+    @_guard
+    def load_state(self, task_id: str) -> dict[str, Any] | None:
+        """The task's saved state, or None."""
+        S = self.m.TaskState
+        row = S.select(S.state_json).where(S.task_id == task_id).tuples().first()
+        return None if row is None else json.loads(row[0])
+
+    # -- recovery --------------------------------------------------------
+    @_guard
+    def mark_interrupted(self) -> list[str]:
+        """Mark ``running`` tasks whose process is gone as ``interrupted``.
+
+        Only tasks recorded with a pid on this host (``socket.gethostname()``)
+        are judged; the process counts as gone when the pid does not exist,
+        is a zombie, or was started after the task's last write (pid reuse).
+        Each marked task gets ``error`` (if empty) and a warning log row
+        saying which process died. Returns the ids marked.
+        """
+        T = self.m.Task
+        rows = list(
+            T.select(T.id, T.pid, T.host, T.updated_at)
+            .where((T.status == TaskStatus.RUNNING.value) & T.pid.is_null(False))
+            .tuples()
+        )
+        if not rows:
+            return []
+        here = _this_host()
+        dead = [
+            (tid, pid)
+            for tid, pid, host, updated in rows
+            if host == here and not _process_alive(pid, updated)
+        ]
+        marked: list[str] = []
+        now = _ts(utcnow())
+        with self.db.atomic():
+            for tid, pid in dead:
+                why = f"interrupted: process {pid} on {here} ended while the task was running"
+                n = (
+                    T.update(
+                        status=TaskStatus.INTERRUPTED.value,
+                        updated_at=now,
+                        error=pw.fn.COALESCE(T.error, why),
+                    )
+                    .where((T.id == tid) & (T.status == TaskStatus.RUNNING.value) & (T.pid == pid))
+                    .execute()
+                )
+                if n:
+                    self.m.TaskLog.insert(task_id=tid, timestamp=now, level="warning", message=why).execute()
+                    marked.append(tid)
+        return marked
+
+    # -- administration (az db) -----------------------------------------
+    @_guard
+    def schema_info(self) -> dict[str, Any]:
+        """``{"schema_version", "latest_version", "applied": [...], "pending":
+        [...], "journal_mode", "tables": {name: rows}}`` for ``az db status``."""
+        from az_sqlite.schema import TABLES
+
+        applied = migrations.applied_migrations(self.db)
+        return {
+            "schema_version": migrations.user_version(self.db),
+            "latest_version": migrations.LATEST_VERSION,
+            "applied": applied,
+            "pending": migrations.pending_migrations(self.db, self.location),
+            "journal_mode": self.db.execute_sql("PRAGMA journal_mode").fetchone()[0],
+            "tables": {
+                t: self.db.execute_sql(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES
+            },
+        }
+
+    @_guard
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``'s first line (``ok`` when sound)."""
+        return str(self.db.execute_sql("PRAGMA integrity_check").fetchone()[0])
+
+    @_guard
+    def checkpoint(self) -> None:
+        """Copy the WAL into the main file and truncate the WAL."""
+        self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
