@@ -1,0 +1,364 @@
+"""``filesystem.list``, ``filesystem.read`` and ``filesystem.write``.
+
+All paths are relative to the task's workspace and confined to it (see
+:mod:`az_tools.workspace`). Results are JSON objects; sizes are bytes,
+line numbers count from 1. Output larger than ``tools.output_limit_bytes``
+(config, default 16384 bytes) is cut, and the result says so.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from az_os.tools import ToolContext
+from az_os.types import ToolSpec
+
+from az_tools.base import (
+    BuiltinTool,
+    ToolFailure,
+    check_encoding,
+    clip_text,
+    fit_items,
+    is_hidden,
+    os_error_line,
+    output_limit,
+)
+from az_tools.workspace import resolve
+
+#: A recursive listing stops after this many entries (the result says
+#: ``"truncated": true``), so a huge tree cannot stall a task.
+MAX_WALK_ENTRIES = 10_000
+
+_PATH_DOC = (
+    "Path relative to the workspace (the task's working directory); '.' is the workspace itself. "
+    "Paths outside the workspace are refused."
+)
+
+
+def _entry(name: str, st: os.stat_result | None, is_link: bool) -> dict[str, Any]:
+    if is_link:
+        return {"name": name, "type": "symlink", "size": None}
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        return {"name": name, "type": "dir", "size": None}
+    return {"name": name, "type": "file", "size": st.st_size if st is not None else None}
+
+
+class ListTool(BuiltinTool):
+    """``filesystem.list``: the entries of a workspace directory."""
+
+    spec = ToolSpec(
+        name="filesystem.list",
+        description=(
+            "List the files and directories in a directory of the workspace. Returns "
+            '{"path", "entries": [{"name", "type": "file"|"dir"|"symlink", "size"}], '
+            '"count", "files", "dirs", "truncated"}; "count" is the number of entries, '
+            '"files" and "dirs" count each kind. Sizes are bytes (null for dirs and symlinks). '
+            "Hidden entries (names starting with '.') are left out unless include_hidden is true."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": _PATH_DOC, "default": "."},
+                "recursive": {
+                    "type": "boolean",
+                    "description": "Also list every subdirectory; names are then relative paths "
+                    "like 'src/main.py'. Symlinked directories are not followed.",
+                    "default": False,
+                },
+                "include_hidden": {
+                    "type": "boolean",
+                    "description": "Include entries whose name starts with '.'.",
+                    "default": False,
+                },
+            },
+            "required": [],
+            "additionalProperties": False,
+        },
+        category="filesystem",
+        read_only=True,
+    )
+
+    def execute(self, args: dict[str, Any], ctx: ToolContext) -> Any:
+        where = resolve(ctx, args.get("path"))
+        hidden = bool(args.get("include_hidden"))
+        try:
+            st = os.stat(where.path)
+        except FileNotFoundError:
+            raise ToolFailure(f"no such directory: '{where.shown}'") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise ToolFailure(f"'{where.shown}' is a file, not a directory; use filesystem.read")
+        entries: list[dict[str, Any]] = []
+        walk_cut = False
+        if args.get("recursive"):
+            walk_cut = self._walk(where.path, hidden, entries)
+        else:
+            try:
+                with os.scandir(where.path) as it:
+                    items = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                raise ToolFailure(os_error_line(exc, where.shown)) from None
+            for e in items:
+                if not hidden and is_hidden(e.name):
+                    continue
+                entries.append(_entry(e.name, _lstat_target(e), e.is_symlink()))
+        shown, cut = fit_items(entries, output_limit(ctx))
+        return {
+            "path": where.shown,
+            "entries": shown,
+            "count": len(entries),
+            "files": sum(1 for e in entries if e["type"] == "file"),
+            "dirs": sum(1 for e in entries if e["type"] == "dir"),
+            "truncated": cut or walk_cut,
+        }
+
+    @staticmethod
+    def _walk(top: Path, hidden: bool, out: list[dict[str, Any]]) -> bool:
+        """Depth-first, sorted; returns True when MAX_WALK_ENTRIES stopped it."""
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            try:
+                with os.scandir(top / rel if rel else top) as it:
+                    items = sorted(it, key=lambda e: e.name)
+            except OSError:
+                continue  # unreadable subdirectory: skip it, keep the rest
+            subdirs = []
+            for e in items:
+                if not hidden and is_hidden(e.name):
+                    continue
+                name = f"{rel}/{e.name}" if rel else e.name
+                link = e.is_symlink()
+                out.append(_entry(name, _lstat_target(e), link))
+                if len(out) >= MAX_WALK_ENTRIES:
+                    return True
+                if not link and out[-1]["type"] == "dir":
+                    subdirs.append(name)
+            stack.extend(reversed(subdirs))
+        return False
+
+
+def _lstat_target(e: os.DirEntry[str]) -> os.stat_result | None:
+    try:
+        return e.stat(follow_symlinks=False)
+    except OSError:
+        return None
+
+
+class ReadTool(BuiltinTool):
+    """``filesystem.read``: a text file of the workspace, whole or a line range."""
+
+    spec = ToolSpec(
+        name="filesystem.read",
+        description=(
+            "Read a text file in the workspace. Give start_line/end_line (1-based, inclusive) "
+            "to read part of it. Returns {\"path\", \"content\", \"encoding\", \"size\", "
+            "\"start_line\", \"end_line\", \"total_lines\", \"truncated\"}; size is in bytes; "
+            "total_lines is null when reading stopped before the end. Long content is cut and "
+            "says which start_line to continue from."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": _PATH_DOC},
+                "encoding": {
+                    "type": "string",
+                    "description": "Text encoding of the file, e.g. utf-8 or latin-1.",
+                    "default": "utf-8",
+                },
+                "start_line": {
+                    "type": "integer",
+                    "description": "First line to return (1 = the first line).",
+                    "minimum": 1,
+                },
+                "end_line": {
+                    "type": "integer",
+                    "description": "Last line to return (inclusive); omit to read to the end.",
+                    "minimum": 1,
+                },
+            },
+            "required": ["path"],
+            "additionalProperties": False,
+        },
+        category="filesystem",
+        read_only=True,
+    )
+
+    def execute(self, args: dict[str, Any], ctx: ToolContext) -> Any:
+        where = resolve(ctx, args["path"])
+        encoding = check_encoding(args.get("encoding") or "utf-8")
+        start = args.get("start_line") or 1
+        end = args.get("end_line")
+        if start < 1:
+            raise ToolFailure(f"start_line must be 1 or more, got {start}")
+        if end is not None and end < start:
+            raise ToolFailure(f"end_line ({end}) is before start_line ({start})")
+        try:
+            st = os.stat(where.path)
+        except FileNotFoundError:
+            raise ToolFailure(f"no such file: '{where.shown}'") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolFailure(f"'{where.shown}' is a directory; use filesystem.list")
+        limit = output_limit(ctx)
+        parts: list[str] = []
+        used = 0
+        last = start - 1
+        total: int | None = None
+        truncated = False
+        lineno = 0
+        try:
+            with open(where.path, encoding=encoding, newline="") as f:
+                for lineno, line in enumerate(f, 1):  # noqa: B007 - lineno used after the loop
+                    if lineno < start:
+                        continue
+                    if end is not None and lineno > end:
+                        break
+                    size = len(line.encode("utf-8"))
+                    if used + size > limit:
+                        truncated = True
+                        if not parts:  # one line longer than the limit: keep its start
+                            clipped, _ = clip_text(line, limit)
+                            parts.append(clipped.split("\n[... truncated")[0])
+                            last = lineno
+                        break
+                    parts.append(line)
+                    used += size
+                    last = lineno
+                else:
+                    total = lineno
+        except UnicodeDecodeError:
+            raise ToolFailure(
+                f"'{where.shown}' is not valid {encoding} text (a binary file?); "
+                "try encoding 'latin-1' to see its bytes as text"
+            ) from None
+        except OSError as exc:
+            raise ToolFailure(os_error_line(exc, where.shown)) from None
+        if total is not None and start > max(total, 1):
+            raise ToolFailure(f"start_line {start} is past the end of '{where.shown}' ({total} lines)")
+        content = "".join(parts)
+        if truncated:
+            content += (
+                f"\n[... truncated: output limit of {limit} bytes reached "
+                f"(tools.output_limit_bytes); continue with start_line={last + 1}]"
+            )
+        return {
+            "path": where.shown,
+            "content": content,
+            "encoding": encoding,
+            "size": st.st_size,
+            "start_line": start,
+            "end_line": last,
+            "total_lines": total,
+            "truncated": truncated,
+        }
+
+
+def _byte_count(content: str, encoding: str) -> int | None:
+    try:
+        return len(content.encode(encoding))
+    except (LookupError, UnicodeEncodeError):
+        return None
+
+
+class WriteTool(BuiltinTool):
+    """``filesystem.write``: create, overwrite or append to a workspace file."""
+
+    spec = ToolSpec(
+        name="filesystem.write",
+        description=(
+            "Write text to a file in the workspace, creating it (and its parent directories) "
+            "if needed. Replaces the whole file unless append is true. Returns {\"path\", "
+            "\"bytes_written\", \"size\", \"created\", \"append\"}; sizes are bytes."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": _PATH_DOC},
+                "content": {"type": "string", "description": "The exact text to write."},
+                "encoding": {
+                    "type": "string",
+                    "description": "Text encoding to write with.",
+                    "default": "utf-8",
+                },
+                "append": {
+                    "type": "boolean",
+                    "description": "Add the content at the end of the file instead of replacing it.",
+                    "default": False,
+                },
+            },
+            "required": ["path", "content"],
+            "additionalProperties": False,
+        },
+        category="filesystem",
+        read_only=False,
+    )
+
+    def describe_call(self, arguments: dict[str, Any]) -> str:
+        """``filesystem.write: replace 'notes.txt' with 42 bytes (utf-8)``, or ``append``."""
+        path = arguments.get("path", "?")
+        encoding = arguments.get("encoding") or "utf-8"
+        content = arguments.get("content")
+        n = _byte_count(content, encoding) if isinstance(content, str) else None
+        amount = f"{n} bytes" if n is not None else "content"
+        if arguments.get("append"):
+            return f"filesystem.write: append {amount} to '{path}' ({encoding}) in the workspace"
+        return f"filesystem.write: write {amount} to '{path}' ({encoding}), replacing it if it exists"
+
+    def execute(self, args: dict[str, Any], ctx: ToolContext) -> Any:
+        where = resolve(ctx, args["path"])
+        if where.path == where.root:
+            raise ToolFailure("give a file path to write, not the workspace itself")
+        encoding = check_encoding(args.get("encoding") or "utf-8")
+        append = bool(args.get("append"))
+        try:
+            data = args["content"].encode(encoding)
+        except UnicodeEncodeError as exc:
+            raise ToolFailure(
+                f"the content cannot be written as {encoding}: {exc.reason} at character {exc.start}"
+            ) from None
+        target = where.path
+        if target.is_dir():
+            raise ToolFailure(f"'{where.shown}' is a directory")
+        existed = target.exists()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if append:
+                with open(target, "ab") as f:
+                    f.write(data)
+            elif existed:
+                self._replace(target, data)
+            else:
+                with open(target, "xb") as f:
+                    f.write(data)
+            size = target.stat().st_size
+        except NotADirectoryError:
+            raise ToolFailure(f"a parent of '{where.shown}' is a file, not a directory") from None
+        except OSError as exc:
+            raise ToolFailure(os_error_line(exc, where.shown)) from None
+        return {
+            "path": where.shown,
+            "bytes_written": len(data),
+            "size": size,
+            "created": not existed,
+            "append": append,
+        }
+
+    @staticmethod
+    def _replace(target: Path, data: bytes) -> None:
+        """Write to a temp file next to ``target`` and rename it over, so a
+        crash never leaves a half-written file; keeps the old file's mode."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".az-tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise

@@ -1,0 +1,264 @@
+"""``shell.execute``: run one shell command in the workspace.
+
+How it runs:
+
+* through the system shell (``/bin/sh -c`` on POSIX, ``cmd.exe /c`` on
+  Windows), with the workspace as working directory, stdin closed (empty),
+  and the environment of az plus the ``env`` argument;
+* in its own process group (POSIX: a new session; Windows: a new process
+  group), so a timeout kills the command *and everything it started*:
+  SIGTERM to the group, then SIGKILL after a 1 s grace (Windows:
+  ``taskkill /F /T``);
+* stdout and stderr are read as they come; each keeps at most
+  ``tools.output_limit_bytes`` (config, default 16384 bytes): the first
+  three quarters and the last quarter, with a note in the middle saying how
+  many bytes were cut. Memory stays bounded however much a command prints.
+
+Result: ``{"exit_code", "stdout", "stderr", "timed_out", "truncated"}``.
+A command that exits non-zero is still ``success=True`` (the model reads
+``exit_code`` and stderr, as a person would); a timeout is
+``success=False`` with the partial output in the result and ``exit_code``
+the (negative, on POSIX) signal number that ended it. Processes the command
+leaves running in the background keep running; if they still hold the
+output pipes 1 s after the command exits, az stops waiting and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from typing import IO, Any
+
+from az_os.tools import ToolContext
+from az_os.types import ToolResult, ToolSpec
+
+from az_tools.base import BuiltinTool, ToolFailure, output_limit
+from az_tools.workspace import workspace_root
+
+#: Seconds between SIGTERM and SIGKILL when a command times out.
+KILL_GRACE_S = 1.0
+#: Seconds to wait for the output pipes to close after the command exited.
+DRAIN_GRACE_S = 1.0
+
+
+class _Capture:
+    """Reads one pipe in a thread, keeping a bounded head and tail."""
+
+    def __init__(self, pipe: IO[bytes], limit: int) -> None:
+        self.limit = limit
+        self.tail_limit = limit // 4
+        self.head_limit = limit - self.tail_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self._pipe = pipe
+        self.thread = threading.Thread(target=self._pump, name="az-shell-reader", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        fd = self._pipe.fileno()
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self.total += len(chunk)
+                room = self.head_limit - len(self.head)
+                if room > 0:
+                    self.head += chunk[:room]
+                    chunk = chunk[room:]
+                if chunk and self.tail_limit:
+                    self.tail += chunk
+                    extra = len(self.tail) - self.tail_limit
+                    if extra > 0:
+                        del self.tail[:extra]
+        except OSError:
+            pass
+        finally:
+            try:
+                self._pipe.close()
+            except OSError:
+                pass
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.limit
+
+    def text(self) -> str:
+        head = bytes(self.head).decode("utf-8", errors="replace")
+        tail = bytes(self.tail).decode("utf-8", errors="replace")
+        if not self.truncated:
+            return head + tail
+        cut = self.total - len(self.head) - len(self.tail)
+        return (
+            f"{head}\n[... {cut} bytes cut from the middle: the output was {self.total} bytes, "
+            f"more than tools.output_limit_bytes = {self.limit} ...]\n{tail}"
+        )
+
+
+def _popen(command: str, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    kwargs: dict[str, Any] = {
+        "shell": True,
+        "cwd": cwd,
+        "env": env,
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+    }
+    if os.name == "posix":
+        kwargs["start_new_session"] = True
+    else:  # pragma: no cover - Windows
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    return subprocess.Popen(command, **kwargs)
+
+
+def kill_tree(proc: subprocess.Popen[bytes], grace_s: float = KILL_GRACE_S) -> None:
+    """End ``proc`` and every process in its group: SIGTERM, then SIGKILL
+    after ``grace_s`` seconds (Windows: ``taskkill /F /T``)."""
+    if os.name == "posix":
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        # The group outlives its leader while any member lives: kill the rest too.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    else:  # pragma: no cover - Windows
+        subprocess.run(
+            ["taskkill", "/F", "/T", "/PID", str(proc.pid)],
+            capture_output=True,
+            check=False,
+        )
+        try:
+            proc.kill()
+        except OSError:
+            pass
+    proc.wait()
+
+
+def _env_strings(extra: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in extra.items():
+        if not isinstance(key, str) or not key or "=" in key or "\x00" in key:
+            raise ToolFailure(f"invalid environment variable name {key!r}")
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        if isinstance(value, int | float):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ToolFailure(f"environment variable {key} must be a string, got {type(value).__name__}")
+        if "\x00" in value:
+            raise ToolFailure(f"environment variable {key} contains a NUL byte")
+        out[key] = value
+    return out
+
+
+class ShellTool(BuiltinTool):
+    """``shell.execute``: one shell command in the workspace, with a timeout."""
+
+    spec = ToolSpec(
+        name="shell.execute",
+        description=(
+            "Run a shell command with the workspace as the current directory and return "
+            '{"exit_code", "stdout", "stderr", "timed_out", "truncated"}. A non-zero exit_code '
+            "means the command failed; read stderr. The command and every process it starts are "
+            "killed when the timeout (seconds) runs out. Long output is cut in the middle."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "command": {
+                    "type": "string",
+                    "description": "The command line, run by the system shell (sh on Linux/macOS).",
+                },
+                "timeout": {
+                    "type": "number",
+                    "description": "Seconds before the command is killed; default "
+                    "tools.shell_timeout_s from config (60).",
+                },
+                "env": {
+                    "type": "object",
+                    "description": "Extra environment variables for the command, name to value.",
+                    "additionalProperties": {"type": "string"},
+                },
+            },
+            "required": ["command"],
+            "additionalProperties": False,
+        },
+        category="shell",
+        read_only=False,
+    )
+
+    def describe_call(self, arguments: dict[str, Any]) -> str:
+        """The exact command, plus the extra environment and timeout when given."""
+        text = f"shell.execute: {arguments.get('command', '')}"
+        env = arguments.get("env")
+        if isinstance(env, dict) and env:
+            text += "  [env: " + " ".join(f"{k}={v}" for k, v in env.items()) + "]"
+        if arguments.get("timeout") is not None:
+            text += f"  [timeout {arguments['timeout']} s]"
+        return text
+
+    def execute(self, args: dict[str, Any], ctx: ToolContext) -> Any:
+        command = args["command"]
+        if not command.strip():
+            raise ToolFailure("the command is empty")
+        if "\x00" in command:
+            raise ToolFailure("the command contains a NUL byte")
+        timeout = args.get("timeout")
+        if timeout is None:
+            timeout = float(ctx.config.tools.shell_timeout_s)
+        if timeout <= 0:
+            raise ToolFailure(f"timeout must be more than 0 seconds, got {timeout}")
+        cwd = workspace_root(ctx)
+        env = dict(os.environ)
+        env.update(_env_strings(args.get("env") or {}))
+        limit = output_limit(ctx)
+        try:
+            proc = _popen(command, str(cwd), env)
+        except OSError as exc:
+            raise ToolFailure(f"cannot start the shell: {exc.strerror or exc}") from None
+        out = _Capture(proc.stdout, limit)  # type: ignore[arg-type]
+        err = _Capture(proc.stderr, limit)  # type: ignore[arg-type]
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            kill_tree(proc)
+        except BaseException:
+            kill_tree(proc, grace_s=0.2)
+            raise
+        lingering = False
+        for cap in (out, err):
+            cap.thread.join(timeout=DRAIN_GRACE_S)
+            lingering = lingering or cap.thread.is_alive()
+        stdout = out.text()
+        if lingering:
+            stdout += (
+                "\n[az: background processes started by the command are still running and "
+                "holding its output; it was not waited for]"
+            )
+        result = {
+            "exit_code": proc.returncode,
+            "stdout": stdout,
+            "stderr": err.text(),
+            "timed_out": timed_out,
+            "truncated": out.truncated or err.truncated,
+        }
+        if timed_out:
+            return ToolResult(
+                success=False,
+                result=result,
+                error=f"shell.execute: timed out after {timeout:g} s; the command and every "
+                "process it started were killed",
+            )
+        return result
