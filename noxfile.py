@@ -1,0 +1,84 @@
+"""Test automation: `nox` runs every default session; `nox -s tests` just the tests.
+
+Sessions build their own virtualenvs under .nox/, so the only thing a fresh
+machine needs is Python and `pip install nox`.
+
+- kernel     the kernel alone (no plugins): its tests, minimal-install behaviour
+- tests      the full install (requirements.txt): kernel, cross-plugin and every plugin's tests
+- plugin     one plugin with the kernel: `nox -s "plugin(name='az-sqlite')"`
+- lint       ruff over everything
+- typecheck  mypy --strict over the kernel
+- build      a wheel of every distribution into dist/
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.parent.name for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+
+nox.options.sessions = ["kernel", "tests", "lint", "typecheck", "build"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    args = session.posargs or []
+    session.run("python", "-m", "pytest", *paths, *args, env=ENV)
+
+
+@nox.session
+def kernel(session: nox.Session) -> None:
+    """The kernel alone: no plugin installed, az must still run and say what to install."""
+    session.install("-e", ".[test]")
+    _pytest(session, "tests")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The full install: kernel tests with every plugin, then each plugin's own tests."""
+    session.install("-r", "requirements.txt")
+    session.install("-e", ".[test]", *[f"-e./plugins/{p}[test]" for p in PLUGINS])
+    _pytest(session, "tests")
+    for plugin in PLUGINS:
+        if (ROOT / "plugins" / plugin / "tests").is_dir():
+            session.log(f"--- {plugin} ---")
+            with session.chdir(ROOT / "plugins" / plugin):
+                _pytest(session, "tests")
+
+
+@nox.session
+@nox.parametrize("name", PLUGINS)
+def plugin(session: nox.Session, name: str) -> None:
+    """One plugin with the kernel only: proves it needs no other plugin."""
+    session.install("-e", ".[test]", f"-e./plugins/{name}[test]")
+    with session.chdir(ROOT / "plugins" / name):
+        _pytest(session, "tests")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check over the kernel, plugins, tests and benchmarks."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "kernel", "plugins", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the kernel package."""
+    session.install("-e", ".", "mypy>=1.10", "types-setuptools")
+    session.run("mypy", "--strict", "kernel/az_os")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build a wheel of every distribution (kernel and plugins) into dist/."""
+    session.install("build", "setuptools>=68", "wheel")
+    out = ROOT / "dist"
+    for path in [ROOT, *[ROOT / "plugins" / p for p in PLUGINS]]:
+        session.run("python", "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(path))

@@ -1,0 +1,81 @@
+"""Hooks that the engine tests do not reach, called through the real plugin host."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from az_os import hookimpl
+from az_os.config import load_config
+from az_os.plugins import PluginHost
+from az_os.types import HealthResult, Task
+
+
+def make_plugin(**hooks):  # type: ignore[no-untyped-def]
+    mod = types.ModuleType("inline_plugin")
+    for name, fn in hooks.items():
+        fn.__name__ = name
+        setattr(mod, name, hookimpl(fn))
+    return mod
+
+
+@pytest.fixture
+def host(az_home):  # type: ignore[no-untyped-def]
+    return PluginHost().load(warn=lambda msg: None)
+
+
+def test_az_configure_is_historic(host, az_home):
+    seen = []
+    host.configure(load_config())
+    # registered after the call: still configured, with the same config
+    host.register(make_plugin(az_configure=lambda config: seen.append(config.agent.max_turns)), "late")
+    assert seen == [5]
+
+
+def test_az_health_checks_collects_named_checks(host):
+    def az_health_checks(register):
+        register("disk", lambda: HealthResult(name="disk", status="degraded", detail="91% used"))
+
+    host.register(make_plugin(az_health_checks=az_health_checks), "health")
+    checks = host.health_checks()
+    assert list(checks) == ["disk"]
+    assert checks["disk"]().status == "degraded"
+
+
+def test_az_get_secret_environment_first_then_plugins(host, monkeypatch):
+    host.register(make_plugin(az_get_secret=lambda name: f"vault-{name}" if name == "X_KEY" else None), "vault")
+    monkeypatch.delenv("X_KEY", raising=False)
+    assert host.get_secret("X_KEY") == "vault-X_KEY"
+    assert host.get_secret("OTHER_KEY") is None
+    monkeypatch.setenv("X_KEY", "from-env")
+    assert host.get_secret("X_KEY") == "from-env"
+
+
+def test_az_context_failing_plugin_does_not_hide_others(host):
+    def broken(task, query):
+        raise RuntimeError("index missing")
+
+    host.register(make_plugin(az_context=broken), "broken-context")
+    host.register(make_plugin(az_context=lambda query: [f"lesson about {query}", ""]), "memory")
+    host.register(make_plugin(az_context=lambda task: "project readme"), "rag")
+    snippets = host.context(task=Task(description="tests"), query="tests")
+    assert sorted(snippets) == ["lesson about tests", "project readme"]
+
+
+def test_az_task_event_failure_is_isolated(host):
+    seen = []
+
+    def az_task_event(task, event):
+        seen.append(event.type)
+
+    def broken(task, event):
+        raise ValueError("nope")
+
+    host.register(make_plugin(az_task_event=broken), "broken-events")
+    host.register(make_plugin(az_task_event=az_task_event), "events")
+    from az_os.types import TaskEvent
+
+    t = Task(description="x")
+    host.task_event(task=t, event=TaskEvent(type="started", task_id=t.id))
+    assert seen == ["started"]
