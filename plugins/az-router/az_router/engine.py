@@ -1,0 +1,623 @@
+"""The routing decision: rules, tiers, cascade and learned scores.
+
+For one model call, :meth:`RoutingEngine.decide` does, in order:
+
+1. **Estimate** the prompt size (tokens = characters of messages + tool
+   schemas / 4, rounded up: the kernel's default ``Model.count_tokens``
+   rule, computed once rather than per candidate) and the task's
+   complexity class (:mod:`az_router.complexity`).
+2. **Filter** the candidates: a model is eligible when it has not failed
+   earlier in this task (``request.metadata["failed_models"]``), its
+   context window is at least ``tokens + request.max_tokens``, and, when
+   tools are offered, it supports tools (local models count: they
+   constrain decoding with a grammar).
+3. **Rules**, first match wins (:mod:`az_router.rules`). A tier target
+   picks that tier (or the nearest tier above with an eligible model, else
+   the nearest below). A model target picks that model when it is eligible;
+   otherwise the next rule is tried.
+4. **Cascade**: if models failed earlier in the task, start one tier above
+   the highest tier that failed; if the engine asks to ``escalate``, or the
+   call is one of the last two turns (``turn >= max_turns - 1``) and the
+   last two stored turns made no progress (the same tool calls repeated, or
+   every tool call failed), start one tier above the rule's tier. Every
+   escalation is recorded: in the decision, on the request
+   (``request.metadata["route"]``), in the task log through the storage
+   contract (``add_log``) and on the ``az.router`` logger.
+5. **Learned skip**: when every eligible model of the chosen tier has a
+   learned success rate below ``router.min_success_rate`` (default 0.5)
+   for this class with at least ``router.min_samples`` (default 5)
+   outcomes, move one tier up.
+6. **Score** the models of the chosen tier and take the best (ties: the
+   cheaper one)::
+
+       score = quality * 0.5 + success_rate * 0.3 + cost_score * 0.2
+       cost_score = (p_min + 0.01) / (p + 0.01)
+
+   ``p`` is the model's blended price (USD per 1M tokens, see
+   :mod:`az_router.tiers`), ``p_min`` the lowest among eligible candidates;
+   the 0.01 USD/1M offset keeps free models finite, so the cheapest model
+   scores 1 and a model 10x its price about 0.1. ``quality`` is the tier
+   prior (:data:`~az_router.tiers.QUALITY_PRIORS`) or ``[router.quality]``;
+   ``success_rate`` comes from :mod:`az_router.history`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from az_router.complexity import Complexity, estimate
+from az_router.history import History
+from az_router.rules import DEFAULT_RULES, Rule, RuleError, parse_rules
+from az_router.tiers import (
+    DEFAULT_BANDS,
+    QUALITY_PRIORS,
+    SUCCESS_PRIORS,
+    TIERS,
+    blended_price,
+    parse_bands,
+    tier_of,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from az_os.config import AzConfig
+    from az_os.models import Model
+    from az_os.types import ModelRequest, Task, Turn
+
+log = logging.getLogger("az.router")
+
+#: Offset (USD per 1M tokens) in cost_score, so free models stay finite.
+COST_EPSILON = 0.01
+
+
+def estimate_tokens(request: ModelRequest) -> int:
+    """Prompt tokens of ``request``: (message characters + 8 per message +
+    tool schema and description characters) / 4, rounded up."""
+    chars = 0
+    for m in request.messages:
+        chars += len(m.content or "") + 8
+        for c in m.tool_calls:
+            chars += len(c.name) + len(json.dumps(c.arguments))
+    for t in request.tools:
+        chars += len(json.dumps(t.input_schema)) + len(t.description)
+    return -(-chars // 4)
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One model as the router saw it. Prices are USD per 1M tokens."""
+
+    model: Model
+    id: str
+    tier: str
+    price: float
+    excluded: str | None = None
+    quality: float = 0.0
+    success_rate: float = 0.0
+    samples: int = 0
+    cost_score: float = 0.0
+    score: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.id,
+            "tier": self.tier,
+            "blended_usd_per_1m": round(self.price, 6),
+            "eligible": self.excluded is None,
+            "excluded_reason": self.excluded,
+            "quality": round(self.quality, 4),
+            "success_rate": round(self.success_rate, 4),
+            "samples": self.samples,
+            "cost_score": round(self.cost_score, 4),
+            "score": round(self.score, 4),
+        }
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the router chose and why (``az route explain`` prints it).
+
+    ``tokens`` is the estimated prompt size, ``needed_tokens`` adds
+    ``max_tokens``; ``start_tier`` is the rule's tier, ``tier`` the one
+    used after escalation; ``escalation`` lists the reasons for moving up.
+    """
+
+    model: Model | None
+    tokens: int
+    needed_tokens: int
+    complexity: Complexity
+    rule: Rule | None
+    start_tier: str | None
+    tier: str | None
+    candidates: list[Candidate]
+    rules_checked: list[dict[str, Any]] = field(default_factory=list)
+    escalation: list[str] = field(default_factory=list)
+    reason: str = ""
+    history: str = "priors"
+    decision_ms: float = 0.0
+
+    @property
+    def model_id(self) -> str | None:
+        return self.model.info.id if self.model is not None else None
+
+    def summary(self) -> dict[str, Any]:
+        """The short form put on ``request.metadata["route"]``."""
+        return {
+            "model": self.model_id,
+            "tier": self.tier,
+            "rule": self.rule.name if self.rule else None,
+            "complexity": self.complexity.cls,
+            "escalation": list(self.escalation),
+            "reason": self.reason,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "needed_tokens": self.needed_tokens,
+            "complexity": self.complexity.to_dict(),
+            "rule": self.rule.to_dict() if self.rule else None,
+            "rules_checked": self.rules_checked,
+            "start_tier": self.start_tier,
+            "tier": self.tier,
+            "escalation": self.escalation,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "chosen": self.model_id,
+            "reason": self.reason,
+            "history": self.history,
+            "decision_ms": round(self.decision_ms, 4),
+        }
+
+
+def _failed_ids(metadata: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in metadata.get("failed_models") or []:
+        if isinstance(item, dict) and item.get("model"):
+            out[str(item["model"])] = str(item.get("error") or "failed")
+        elif isinstance(item, str):
+            out[item] = "failed"
+    return out
+
+
+def _signature(turn: Turn) -> tuple[str, ...]:
+    return tuple(
+        sorted(f"{c.name}:{json.dumps(c.arguments, sort_keys=True)}" for c in turn.tool_calls)
+    )
+
+
+def no_progress(turns: list[Turn]) -> str | None:
+    """Why the last two turns made no progress, or None.
+
+    No progress means: both turns made the same non-empty set of tool calls
+    (same names and arguments), or every tool call of both turns failed.
+    """
+    if len(turns) < 2:
+        return None
+    a, b = turns[-2], turns[-1]
+    if a.tool_calls and _signature(a) == _signature(b):
+        names = ", ".join(sorted({c.name for c in b.tool_calls}))
+        return f"turns {a.index} and {b.index} repeated the same tool call(s) ({names})"
+    results = [*a.tool_results, *b.tool_results]
+    if a.tool_results and b.tool_results and not any(r.success for r in results):
+        return f"every tool call failed in turns {a.index} and {b.index}"
+    return None
+
+
+class RoutingEngine:
+    """The design brief's ``RoutingEngine``: rules, tiers, cascade, scores.
+
+    ``rules`` are dicts in the form of :mod:`az_router.rules` (default:
+    :data:`~az_router.rules.DEFAULT_RULES`); ``bands`` are the tier price
+    edges (:data:`~az_router.tiers.DEFAULT_BANDS`); ``quality`` maps tier
+    names or model ids to a quality in [0, 1]; ``history`` gives learned
+    success rates (None: priors only, no storage access).
+    Raises :class:`~az_router.rules.RuleError` for invalid rules.
+    """
+
+    def __init__(
+        self,
+        rules: list[dict[str, Any]] | None = None,
+        *,
+        bands: dict[str, float] | None = None,
+        quality: dict[str, float] | None = None,
+        long_tokens: int = 8000,
+        min_success_rate: float = 0.5,
+        min_samples: int = 5,
+        history: History | None = None,
+        log_to_storage: bool = True,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[Rule] = parse_rules(DEFAULT_RULES if rules is None else rules)
+        self._raw_rules = list(DEFAULT_RULES if rules is None else rules)
+        self.bands = dict(bands or DEFAULT_BANDS)
+        self.quality = dict(quality or {})
+        self.long_tokens = long_tokens
+        self.min_success_rate = min_success_rate
+        self.min_samples = min_samples
+        self.history = history
+        self.log_to_storage = log_to_storage
+        self.last_decision: Decision | None = None
+
+    # -- configuration ----------------------------------------------------
+    @classmethod
+    def from_config(cls, config: AzConfig) -> RoutingEngine:
+        """Build from the ``[router]`` section. Keys: ``rules`` (list of
+        rule tables), ``tiers`` (``cheap_max``/``mid_max``, USD per 1M),
+        ``quality`` (tier or model id -> [0, 1]), ``long_tokens``,
+        ``min_success_rate``, ``min_samples``, ``history`` (bool, default
+        true), ``history_limit``, ``history_ttl_s``, ``prior_strength``.
+        Raises :class:`RuleError` (a ConfigError) naming the bad key or rule.
+        """
+        section = config.section("router")
+        known = {
+            "rules", "tiers", "quality", "long_tokens", "min_success_rate", "min_samples",
+            "history", "history_limit", "history_ttl_s", "prior_strength",
+        }
+        unknown = set(section) - known
+        if unknown:
+            raise RuleError(
+                f"[router] in {config.path}: unknown key(s) {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        try:
+            bands = parse_bands(section.get("tiers") or {})
+            quality = _parse_quality(section.get("quality") or {})
+            long_tokens = _number(section, "long_tokens", 8000, int)
+            min_rate = _number(section, "min_success_rate", 0.5, float)
+            min_samples = _number(section, "min_samples", 5, int)
+            limit = _number(section, "history_limit", 200, int)
+            ttl = _number(section, "history_ttl_s", 60.0, float)
+            k = _number(section, "prior_strength", 4.0, float)
+        except ValueError as exc:
+            raise RuleError(f"{config.path}: {exc}") from None
+        use_history = section.get("history", True)
+        history = History(limit=limit, ttl_s=ttl, prior_strength=k) if use_history else None
+        rules = section.get("rules")
+        try:
+            return cls(
+                rules,
+                bands=bands,
+                quality=quality,
+                long_tokens=long_tokens,
+                min_success_rate=min_rate,
+                min_samples=min_samples,
+                history=history,
+            )
+        except RuleError as exc:
+            raise RuleError(f"router.rules in {config.path}: {exc}") from None
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The compiled rules in force (last one is a fallback)."""
+        return list(self._rules)
+
+    async def update_routing_rules(self, new_rules: list[dict[str, Any]]) -> None:
+        """Replace the rules at run time (the design brief's API).
+
+        The whole list is checked first; on the first invalid rule a
+        :class:`RuleError` names it and the reason, and the rules in force
+        stay unchanged.
+        """
+        self.set_rules(new_rules)
+
+    def set_rules(self, new_rules: list[dict[str, Any]]) -> None:
+        """Synchronous :meth:`update_routing_rules`."""
+        compiled = parse_rules(new_rules)
+        with self._lock:
+            self._rules = compiled
+            self._raw_rules = list(new_rules)
+
+    # -- deciding ---------------------------------------------------------
+    def decide(
+        self,
+        task: Task,
+        request: ModelRequest,
+        candidates: list[Model],
+        *,
+        tokens: int | None = None,
+    ) -> Decision:
+        """Choose a model for one call; see the module docstring for the
+        steps. ``tokens`` overrides the prompt-size estimate. Never raises
+        for routing reasons: with no eligible model, ``Decision.model`` is
+        None and ``reason`` says why."""
+        t0 = time.perf_counter()
+        meta = request.metadata or {}
+        est = estimate_tokens(request) if tokens is None else tokens
+        needed = est + request.max_tokens
+        text = task.description
+        for m in request.messages:
+            if m.role == "user" and m.content and m.content not in text:
+                text = f"{text}\n{m.content}"
+                break
+        cx = estimate(text, est, self.long_tokens)
+        failed = _failed_ids(meta)
+        tools = bool(request.tools)
+
+        cands: list[Candidate] = []
+        for model in candidates:
+            info = model.info
+            c = Candidate(model, info.id, tier_of(info, self.bands), blended_price(info))
+            if info.id in failed:
+                c.excluded = f"failed earlier in this task: {failed[info.id]}"
+            elif info.context_window < needed:
+                c.excluded = f"context window {info.context_window} < {needed} tokens needed"
+            elif tools and not (info.supports_tools or info.local):
+                c.excluded = "no tool support and tools are offered"
+            cands.append(c)
+        eligible = [c for c in cands if c.excluded is None]
+
+        hist_source = "priors"
+        if eligible:
+            p_min = min(c.price for c in eligible)
+            for c in eligible:
+                self._score(c, cx.cls, p_min)
+            if self.history is not None:
+                hist_source = self.history.outcomes().source
+
+        priority = getattr(task.priority, "value", task.priority)
+        env = {
+            "tokens": est,
+            "complexity": cx.cls,
+            "priority": priority,
+            "tools": tools,
+            "capabilities": frozenset({"tools"} if tools else ()),
+            "turn": int(meta.get("turn") or 1),
+            "max_turns": int(meta.get("max_turns") or task.max_turns),
+            "escalate": bool(meta.get("escalate")),
+            "failed": len(failed),
+        }
+        rules_checked: list[dict[str, Any]] = []
+        rule: Rule | None = None
+        start: int | None = None
+        chosen: Candidate | None = None
+        with self._lock:
+            rules = self._rules
+        for r in rules:
+            if not r.matches(env):
+                rules_checked.append({"name": r.name, "matched": False})
+                continue
+            if r.target_kind == "model":
+                hit = self._find(r.target, eligible)
+                if hit is None:
+                    rules_checked.append(
+                        {"name": r.name, "matched": True,
+                         "note": f"model '{r.target}' is not an eligible candidate; next rule"}
+                    )
+                    continue
+                rule, start, chosen = r, TIERS.index(hit.tier), hit
+            else:
+                rule, start = r, TIERS.index(r.target)
+            rules_checked.append({"name": r.name, "matched": True})
+            break
+
+        decision = Decision(
+            model=None, tokens=est, needed_tokens=needed, complexity=cx, rule=rule,
+            start_tier=TIERS[start] if start is not None else None, tier=None,
+            candidates=cands, rules_checked=rules_checked, history=hist_source,
+        )
+        if not eligible or start is None:
+            decision.reason = (
+                "no eligible candidate: "
+                + ("; ".join(f"{c.id}: {c.excluded}" for c in cands) or "no usable models")
+            )
+            return self._finish(decision, t0)
+
+        # cascade
+        level = start
+        if failed:
+            failed_tiers = [self._tier_index_of(m, cands) for m in failed]
+            known = [i for i in failed_tiers if i is not None]
+            top = max(known) if known else start
+            if top + 1 > level:
+                level = top + 1
+            decision.escalation.append(
+                "failed earlier: " + "; ".join(f"{m} ({e})" for m, e in failed.items())
+            )
+        elif env["escalate"]:
+            level += 1
+            decision.escalation.append("the engine asked to escalate")
+        elif env["turn"] >= env["max_turns"] - 1 and env["turn"] > 1:
+            why = self._no_progress(task)
+            if why:
+                level += 1
+                decision.escalation.append(
+                    f"turn {env['turn']} of {env['max_turns']} with no progress: {why}"
+                )
+        if level != start or chosen is None or decision.escalation:
+            chosen = None
+            pool_tier = self._nearest_tier(level, eligible)
+            # learned skip
+            while True:
+                pool = [c for c in eligible if c.tier == pool_tier]
+                learned_bad = [
+                    c for c in pool
+                    if c.samples >= self.min_samples and c.success_rate < self.min_success_rate
+                ]
+                higher = [c for c in eligible if TIERS.index(c.tier) > TIERS.index(pool_tier)]
+                if pool and len(learned_bad) == len(pool) and higher:
+                    decision.escalation.append(
+                        f"learned: every {pool_tier} model succeeds on under "
+                        f"{self.min_success_rate:.0%} of {cx.cls} tasks "
+                        f"({', '.join(f'{c.id} {c.success_rate:.0%} of {c.samples}' for c in pool)})"
+                    )
+                    pool_tier = self._nearest_tier(TIERS.index(pool_tier) + 1, eligible)
+                    continue
+                break
+            chosen = max(pool, key=lambda c: (c.score, -c.price))
+        decision.model = chosen.model
+        decision.tier = chosen.tier
+        parts = [f"rule '{rule.name}' ({rule.reason})" if rule else "no rule",
+                 f"class {cx.cls}", f"tier {chosen.tier}", f"score {chosen.score:.3f}"]
+        if decision.escalation:
+            parts.append("escalated: " + "; ".join(decision.escalation))
+        decision.reason = ", ".join(parts)
+        if decision.escalation:
+            self._record(task, decision)
+        return self._finish(decision, t0)
+
+    def _finish(self, decision: Decision, t0: float) -> Decision:
+        decision.decision_ms = (time.perf_counter() - t0) * 1000.0
+        self.last_decision = decision
+        return decision
+
+    def _score(self, c: Candidate, cls: str, p_min: float) -> None:
+        c.quality = self.quality.get(c.id, self.quality.get(c.tier, QUALITY_PRIORS[c.tier]))
+        if self.history is not None:
+            c.success_rate, c.samples = self.history.success_rate(c.id, c.tier, cls)
+        else:
+            c.success_rate, c.samples = SUCCESS_PRIORS[c.tier][cls], 0
+        c.cost_score = (p_min + COST_EPSILON) / (c.price + COST_EPSILON)
+        c.score = c.quality * 0.5 + c.success_rate * 0.3 + c.cost_score * 0.2
+
+    def _tier_index_of(self, model_id: str, cands: list[Candidate]) -> int | None:
+        """Tier index of a (failed) model: from the candidates, else from the
+        host's registry (the engine removes failed models from candidates)."""
+        for c in cands:
+            if c.id == model_id:
+                return TIERS.index(c.tier)
+        try:
+            from az_os.plugins import get_host
+
+            model = get_host().models().get(model_id)
+        except Exception:  # noqa: BLE001
+            return None
+        return TIERS.index(tier_of(model.info, self.bands)) if model is not None else None
+
+    @staticmethod
+    def _nearest_tier(level: int, eligible: list[Candidate]) -> str:
+        """The tier at ``level`` if it has an eligible model, else the
+        nearest above, else the nearest below."""
+        present = {TIERS.index(c.tier) for c in eligible}
+        above = [i for i in present if i >= level]
+        return TIERS[min(above)] if above else TIERS[max(present)]
+
+    @staticmethod
+    def _find(target: str, eligible: list[Candidate]) -> Candidate | None:
+        for c in eligible:
+            info = c.model.info
+            if target in (info.id, info.id.split("/", 1)[-1], info.provider) or target in info.aliases:
+                return c
+        try:
+            from az_os.plugins import get_host
+
+            mid = get_host().find_model(target).info.id
+        except Exception:  # noqa: BLE001 - unknown name: the rule does not apply
+            return None
+        return next((c for c in eligible if c.id == mid), None)
+
+    def _no_progress(self, task: Task) -> str | None:
+        try:
+            from az_os.drivers import get_storage
+
+            turns = get_storage().list_turns(task.id)
+        except Exception:  # noqa: BLE001 - no storage: no evidence of looping
+            return None
+        return no_progress(turns)
+
+    def _record(self, task: Task, decision: Decision) -> None:
+        msg = (
+            f"router: escalated to {decision.model_id} (tier {decision.tier}, "
+            f"rule tier {decision.start_tier}): {'; '.join(decision.escalation)}"
+        )
+        log.info("task %s: %s", task.id, msg)
+        if not self.log_to_storage:
+            return
+        try:
+            from az_os.drivers import get_storage
+            from az_os.types import LogRecord
+
+            storage = get_storage()
+            if storage.get_task(task.id) is not None:
+                storage.add_log(LogRecord(task_id=task.id, level="warning", message=msg))
+        except Exception as exc:  # noqa: BLE001 - logging must not break routing
+            log.debug("router: could not write the task log: %s", exc)
+
+    # -- the design brief's async API ------------------------------------
+    async def get_optimal_provider(self, task: Task, estimated_tokens: int) -> str:
+        """The id of the model the rules choose for ``task`` when its prompt
+        is ``estimated_tokens`` tokens, among the host's usable models.
+        Raises NotFoundError when no model is usable."""
+        from az_os.errors import NotFoundError
+        from az_os.types import Message, ModelRequest
+
+        request = ModelRequest(messages=[Message(role="user", content=task.description)])
+        decision = self.decide(task, request, usable_models(), tokens=estimated_tokens)
+        if decision.model is None:
+            raise NotFoundError(f"no model to route to: {decision.reason}")
+        return decision.model.info.id
+
+    async def execute_with_routing(
+        self, task: Task, prompt: str, estimated_tokens: int | None = None
+    ) -> dict[str, Any]:
+        """Route ``prompt`` and call the chosen model; on a ModelError route
+        again past the failed model (the cascade), until one answers.
+
+        Returns ``{"model", "content", "prompt_tokens", "completion_tokens",
+        "cost_usd", "attempts": [{"model", "error"}], "decision"}``.
+        Raises the last ModelError when every eligible model failed, and
+        whatever ``az_before_model_call`` raises (e.g. BudgetExceededError).
+        """
+        from az_os.errors import ModelError, NotFoundError
+        from az_os.plugins import get_host
+        from az_os.types import Message, ModelRequest
+
+        host = get_host()
+        request = ModelRequest(messages=[Message(role="user", content=prompt)])
+        candidates = usable_models()
+        failures: list[dict[str, str]] = []
+        while True:
+            request.metadata["failed_models"] = list(failures)
+            request.metadata["escalate"] = bool(failures)
+            decision = self.decide(task, request, candidates, tokens=estimated_tokens)
+            model = decision.model
+            if model is None:
+                if failures:
+                    raise ModelError(
+                        "every eligible model failed: "
+                        + "; ".join(f"{f['model']}: {f['error']}" for f in failures)
+                    )
+                raise NotFoundError(f"no model to route to: {decision.reason}")
+            host.before_model_call(task, request, model)
+            try:
+                response = await model.acomplete(request)
+            except ModelError as exc:
+                failures.append({"model": model.info.id, "error": str(exc)})
+                continue
+            host.after_model_call(task, request, response, response.usage)
+            return {
+                "model": model.info.id,
+                "content": response.message.content,
+                "prompt_tokens": response.usage.prompt_tokens,
+                "completion_tokens": response.usage.completion_tokens,
+                "cost_usd": response.usage.cost_usd,
+                "attempts": failures,
+                "decision": decision.to_dict(),
+            }
+
+
+def usable_models() -> list[Model]:
+    """The host's usable models, cheapest (blended price) first."""
+    from az_os.plugins import get_host
+
+    models = [m for m in get_host().models().values() if m.usable()[0]]
+    return sorted(models, key=lambda m: blended_price(m.info))
+
+
+def _number(section: dict[str, Any], key: str, default: float, kind: type) -> Any:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"router.{key}: expected a non-negative number, got {value!r}")
+    return kind(value)
+
+
+def _parse_quality(section: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"router.quality.{key}: expected a number in [0, 1], got {value!r}")
+        out[key] = float(value)
+    return out

@@ -1,0 +1,113 @@
+"""Success rates per (model, complexity class) learned from the task history.
+
+Source: the storage contract (``get_storage().list_tasks``), so any backend
+works. For each finished task (``completed`` or ``failed``; at most
+``router.history_limit`` of each, newest first, default 200):
+
+* its class is :func:`az_router.complexity.estimate` of its description
+  (text only: the per-call prompt size is not stored with the task);
+* its models are the distinct ``Turn.model`` values in turn order
+  (``Task.model`` when there are no turns). The last one gets the task's
+  outcome; each earlier one was escalated away from, so it counts as a
+  failure for that task;
+* failures whose error mentions a budget are skipped (the model did not
+  fail, the budget refused the call).
+
+The rate is smoothed towards the tier prior with a Beta prior of strength
+``k`` (``router.prior_strength``, default 4 pseudo-tasks)::
+
+    success_rate = (successes + k * prior) / (attempts + k)
+
+so one failure moves a fresh model only a little, and 20 outcomes mostly
+speak for themselves. Without storage (no backend installed, or it cannot
+be opened) every rate is its prior. Results are cached for ``ttl_s``
+seconds (``router.history_ttl_s``, default 60) per storage location.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from az_router.complexity import estimate
+from az_router.tiers import SUCCESS_PRIORS
+
+log = logging.getLogger("az.router")
+
+
+@dataclass(slots=True)
+class Outcomes:
+    """Counts per (model id, class): ``{(model, cls): [successes, attempts]}``."""
+
+    counts: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    source: str = "priors"
+    loaded_at: float = 0.0
+
+    def add(self, model: str, cls: str, ok: bool) -> None:
+        c = self.counts.setdefault((model, cls), [0, 0])
+        c[0] += int(ok)
+        c[1] += 1
+
+
+class History:
+    """Learned success rates with a TTL cache. Thread-safe."""
+
+    def __init__(self, limit: int = 200, ttl_s: float = 60.0, prior_strength: float = 4.0) -> None:
+        self.limit = limit
+        self.ttl_s = ttl_s
+        self.k = prior_strength
+        self._cache: Outcomes | None = None
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        """Forget cached outcomes (next use reloads from storage)."""
+        with self._lock:
+            self._cache = None
+
+    def outcomes(self) -> Outcomes:
+        """Counts from storage (cached ``ttl_s`` seconds)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._cache is None or now - self._cache.loaded_at > self.ttl_s:
+                self._cache = self._load()
+                self._cache.loaded_at = now
+            return self._cache
+
+    def _load(self) -> Outcomes:
+        try:
+            from az_os.drivers import get_storage
+
+            storage = get_storage()
+        except Exception as exc:  # noqa: BLE001 - no storage means priors only
+            log.debug("router history: no storage (%s); using priors", exc)
+            return Outcomes(source=f"priors (no storage: {exc})")
+        from az_os.types import TaskStatus
+
+        out = Outcomes(source=f"task history in {storage.location or 'storage'}")
+        try:
+            for status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+                ok = status is TaskStatus.COMPLETED
+                for task in storage.list_tasks(status=status, limit=self.limit):
+                    if not ok and task.error and "budget" in task.error.lower():
+                        continue
+                    models = [t.model for t in storage.list_turns(task.id) if t.model]
+                    ordered = list(dict.fromkeys(models)) or ([task.model] if task.model else [])
+                    if not ordered:
+                        continue
+                    cls = estimate(task.description, 0).cls
+                    for earlier in ordered[:-1]:
+                        out.add(earlier, cls, False)
+                    out.add(ordered[-1], cls, ok)
+        except Exception as exc:  # noqa: BLE001 - a broken history must not stop routing
+            log.warning("router history: cannot read task history: %s", exc)
+            return Outcomes(source=f"priors (history unreadable: {exc})")
+        return out
+
+    def success_rate(self, model: str, tier: str, cls: str) -> tuple[float, int]:
+        """``(smoothed success rate in [0, 1], attempts seen)`` for a model
+        of ``tier`` on tasks of class ``cls``."""
+        prior = SUCCESS_PRIORS[tier][cls]
+        s, n = self.outcomes().counts.get((model, cls), (0, 0))
+        return (s + self.k * prior) / (n + self.k), n
