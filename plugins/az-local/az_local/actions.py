@@ -1,0 +1,399 @@
+"""Tool calls for a model that has no native tool calling: JSON actions
+whose shape is enforced by a grammar while decoding.
+
+When tools are offered, the model must answer with exactly one JSON object,
+one of::
+
+    {"thought": str, "tool": "<one offered tool name>", "arguments": {...}}
+    {"thought": str, "final_answer": str}
+
+where ``arguments`` follows that tool's own ``input_schema`` (required keys
+present, no other keys, enum values, numbers as numbers). :func:`action_schema`
+builds the JSON Schema of that union; llama-cpp-python turns it into a GBNF
+grammar (``LlamaGrammar.from_json_schema``), so the sampler can only pick
+tokens that keep the output inside the union: invalid output cannot be
+produced, only cut off (by ``max_tokens``), which :func:`parse_action`
+reports as an error.
+
+Every free-form string gets a ``maxLength`` (in characters) so that a tiny
+model cannot ramble until ``max_tokens``: :data:`THOUGHT_MAX_CHARS`,
+:data:`ANSWER_MAX_CHARS`, :data:`STRING_MAX_CHARS`; arrays get at most
+:data:`ARRAY_MAX_ITEMS` items.
+
+This module is pure Python (no llama_cpp import) so it is cheap to test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+from az_os.errors import InvalidRequestError
+from az_os.types import Message, ToolCall, ToolSpec
+
+#: Longest "thought" (characters).
+THOUGHT_MAX_CHARS = 200
+#: Longest "final_answer" (characters).
+ANSWER_MAX_CHARS = 1500
+#: Longest string argument whose schema sets no maxLength (characters).
+STRING_MAX_CHARS = 300
+#: Most items in an array argument whose schema sets no maxItems.
+ARRAY_MAX_ITEMS = 16
+#: Integer ranges up to this many values are enumerated in the grammar, so
+#: ``minimum``/``maximum`` hold too (llama-cpp-python's converter ignores them).
+INT_ENUM_MAX = 256
+
+
+def bounded_schema(schema: Any) -> dict[str, Any]:
+    """A copy of a JSON Schema that the grammar can enforce completely.
+
+    Rules (applied recursively):
+
+    * objects list their ``properties`` and get ``additionalProperties:
+      false`` (no extra keys); a ``required`` key missing from
+      ``properties`` becomes a bounded string;
+    * strings without ``maxLength``/``enum``/``const``/``pattern`` get
+      ``maxLength`` = :data:`STRING_MAX_CHARS`;
+    * arrays get ``items`` (a bounded string when absent) and ``maxItems``;
+    * integers with ``minimum`` and ``maximum`` at most :data:`INT_ENUM_MAX`
+      values apart become an ``enum`` of those values;
+    * ``type: [a, b]`` becomes ``anyOf`` of the bounded single-type schemas;
+    * an empty schema (any value) becomes a bounded string.
+    """
+    if not isinstance(schema, dict):
+        return {"type": "string", "maxLength": STRING_MAX_CHARS}
+    s = copy.deepcopy(schema)
+    for key in ("$defs", "definitions"):
+        if isinstance(s.get(key), dict):
+            s[key] = {k: bounded_schema(v) for k, v in s[key].items()}
+    if "$ref" in s or "const" in s or "enum" in s:
+        return s
+    for key in ("anyOf", "oneOf"):
+        if isinstance(s.get(key), list):
+            s[key] = [bounded_schema(v) for v in s[key]]
+            return s
+    t = s.get("type")
+    if isinstance(t, list):
+        base = {k: v for k, v in s.items() if k != "type"}
+        return {"anyOf": [bounded_schema({**base, "type": one}) for one in t]}
+    if t is None:
+        if "properties" in s:
+            t = s["type"] = "object"
+        elif "items" in s:
+            t = s["type"] = "array"
+        else:
+            return {"type": "string", "maxLength": STRING_MAX_CHARS}
+    if t == "object":
+        props = s.get("properties")
+        props = dict(props) if isinstance(props, dict) else {}
+        required = [r for r in s.get("required", []) or [] if isinstance(r, str)]
+        for r in required:
+            props.setdefault(r, {"type": "string"})
+        s["properties"] = {k: bounded_schema(v) for k, v in props.items()}
+        s["required"] = required
+        s["additionalProperties"] = False
+        s.pop("patternProperties", None)
+    elif t == "string":
+        s.setdefault("maxLength", max(STRING_MAX_CHARS, int(s.get("minLength", 0) or 0)))
+    elif t == "array":
+        items = s.get("items")
+        if isinstance(items, list):
+            s["items"] = [bounded_schema(i) for i in items]
+        else:
+            s["items"] = bounded_schema(items if isinstance(items, dict) and items else None)
+            s.setdefault("maxItems", max(ARRAY_MAX_ITEMS, int(s.get("minItems", 0))))
+    elif t == "integer":
+        lo, hi = s.get("minimum"), s.get("maximum")
+        if isinstance(s.get("exclusiveMinimum"), int | float):
+            lo = int(s["exclusiveMinimum"]) + 1
+        if isinstance(s.get("exclusiveMaximum"), int | float):
+            hi = int(s["exclusiveMaximum"]) - 1
+        if isinstance(lo, int | float) and isinstance(hi, int | float):
+            lo_i, hi_i = int(-(-lo // 1)), int(hi // 1)
+            if 0 <= hi_i - lo_i < INT_ENUM_MAX:
+                return {"enum": list(range(lo_i, hi_i + 1))}
+    return s
+
+
+def action_schema(tools: list[ToolSpec], tool_choice: str = "auto") -> dict[str, Any]:
+    """The JSON Schema of one action over ``tools`` (see module docstring).
+
+    With ``tool_choice == "required"`` only the tool branches are allowed.
+    Raises :class:`ValueError` when there are no tools.
+    """
+    if not tools:
+        raise ValueError("action_schema needs at least one tool")
+    thought = {"type": "string", "maxLength": THOUGHT_MAX_CHARS}
+    branches: list[dict[str, Any]] = []
+    for spec in tools:
+        branches.append(
+            {
+                "type": "object",
+                "properties": {
+                    "thought": thought,
+                    "tool": {"const": spec.name},
+                    "arguments": bounded_schema(
+                        spec.input_schema or {"type": "object", "properties": {}}
+                    ),
+                },
+                "required": ["thought", "tool", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    if tool_choice != "required":
+        branches.append(
+            {
+                "type": "object",
+                "properties": {
+                    "thought": thought,
+                    "final_answer": {"type": "string", "maxLength": ANSWER_MAX_CHARS},
+                },
+                "required": ["thought", "final_answer"],
+                "additionalProperties": False,
+            }
+        )
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+_CHAR = r'[^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+_DIGITS = "([0-9] | [1-9] [0-9]{1,15})"
+
+
+def _lit(text: str) -> str:
+    """A GBNF string literal matching ``text`` exactly."""
+    esc = text.replace("\\", "\\\\").replace('"', '\\"')
+    esc = esc.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'"{esc}"'
+
+
+class _Grammar:
+    """A JSON-Schema-to-GBNF converter for the subset :func:`bounded_schema`
+    produces (objects, strings, integers, numbers, booleans, null, arrays,
+    enum/const, anyOf/oneOf, local ``$ref``). Repetition uses GBNF's
+    ``x{m,n}`` form, so long strings stay small grammars. The JSON it
+    accepts is compact: at most one space after ``:`` and ``,``."""
+
+    def __init__(self, root_schema: dict[str, Any]) -> None:
+        self.root_schema = root_schema
+        self.rules: dict[str, str] = {"ws": '" "?', "char": _CHAR}
+        self._by_body: dict[str, str] = {}
+
+    def add(self, base: str, body: str) -> str:
+        if body in self._by_body:
+            return self._by_body[body]
+        name = re.sub(r"[^a-zA-Z0-9-]+", "-", base).strip("-").lower() or "r"
+        if name in self.rules or name == "root":
+            i = 1
+            while f"{name}-{i}" in self.rules:
+                i += 1
+            name = f"{name}-{i}"
+        self.rules[name] = body
+        self._by_body[body] = name
+        return name
+
+    def _resolve(self, ref: str) -> dict[str, Any]:
+        node: Any = self.root_schema
+        if not ref.startswith("#/"):
+            return {}
+        for part in ref[2:].split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        return node if isinstance(node, dict) else {}
+
+    def visit(self, schema: Any, name: str, depth: int = 0) -> str:
+        """A GBNF expression (usually a rule name) matching ``schema``."""
+        if not isinstance(schema, dict) or depth > 12:
+            schema = {"type": "string", "maxLength": STRING_MAX_CHARS}
+        if "$ref" in schema:
+            return self.visit(bounded_schema(self._resolve(schema["$ref"])), name, depth + 1)
+        if "const" in schema:
+            return _lit(json.dumps(schema["const"], ensure_ascii=False))
+        if "enum" in schema:
+            alts = " | ".join(_lit(json.dumps(v, ensure_ascii=False)) for v in schema["enum"])
+            return self.add(name, alts or '"null"')
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                alts = [self.visit(sub, f"{name}-{i}", depth + 1) for i, sub in enumerate(schema[key])]
+                return self.add(name, " | ".join(alts))
+        t = schema.get("type")
+        if t == "object":
+            return self._object(schema, name, depth)
+        if t == "array":
+            return self._array(schema, name, depth)
+        if t == "integer":
+            lo = schema.get("minimum", schema.get("exclusiveMinimum"))
+            if _non_negative(schema) and (lo > 0 or "exclusiveMinimum" in schema):
+                return self.add("positive", "[1-9] [0-9]{0,15}")
+            sign = "" if _non_negative(schema) else '"-"? '
+            return self.add("integer" if sign else "natural", f"{sign}{_DIGITS}")
+        if t == "number":
+            sign = "" if _non_negative(schema) else '"-"? '
+            return self.add(
+                "number" if sign else "non-negative-number",
+                f'{sign}{_DIGITS} ("." [0-9]{{1,15}})? ([eE] [-+]? [0-9]{{1,3}})?',
+            )
+        if t == "boolean":
+            return self.add("boolean", '"true" | "false"')
+        if t == "null":
+            return '"null"'
+        lo = int(schema.get("minLength", 0) or 0)
+        hi = int(schema.get("maxLength", STRING_MAX_CHARS))
+        hi = max(hi, lo)
+        return self.add(f"string-{lo}-{hi}", f'"\\"" char{{{lo},{hi}}} "\\""')
+
+    def _object(self, schema: dict[str, Any], name: str, depth: int) -> str:
+        props: dict[str, Any] = schema.get("properties") or {}
+        required = [k for k in props if k in set(schema.get("required") or [])]
+        optional = [k for k in props if k not in required]
+        kv = {
+            k: f'{_lit(json.dumps(k, ensure_ascii=False))} ws ":" ws '
+            + self.visit(v, f"{name}-{k}", depth + 1)
+            for k, v in props.items()
+        }
+        body = '"{" ws '
+        body += ' "," ws '.join(kv[k] for k in required)
+        if optional:
+            if required:
+                body += " " + " ".join(f'( "," ws {kv[k]} )?' for k in optional)
+            else:
+                alts = []
+                for i, k in enumerate(optional):
+                    rest = " ".join(f'( "," ws {kv[o]} )?' for o in optional[i + 1 :])
+                    alts.append(f"{kv[k]} {rest}".strip())
+                body += "( " + " | ".join(f"( {a} )" for a in alts) + " )?"
+        body += ' ws "}"'
+        return self.add(name, body)
+
+    def _array(self, schema: dict[str, Any], name: str, depth: int) -> str:
+        items = schema.get("items")
+        if isinstance(items, list):
+            parts = [self.visit(it, f"{name}-{i}", depth + 1) for i, it in enumerate(items)]
+            return self.add(name, '"[" ws ' + ' "," ws '.join(parts) + ' ws "]"')
+        item = self.visit(items, f"{name}-item", depth + 1)
+        lo = int(schema.get("minItems", 0) or 0)
+        hi = int(schema.get("maxItems", max(ARRAY_MAX_ITEMS, lo)))
+        hi = max(hi, lo)
+        if hi == 0:
+            return self.add(name, '"[" ws "]"')
+        more = f'( "," ws {item} ){{{max(lo - 1, 0)},{hi - 1}}}'
+        seq = f"{item} {more}"
+        return self.add(name, '"[" ws ' + (seq if lo else f"( {seq} )?") + ' ws "]"')
+
+    def text(self, root: str) -> str:
+        lines = [f"root ::= {root}"]
+        lines += [f"{k} ::= {v}" for k, v in self.rules.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _non_negative(schema: dict[str, Any]) -> bool:
+    lo = schema.get("minimum", schema.get("exclusiveMinimum"))
+    return isinstance(lo, int | float) and not isinstance(lo, bool) and lo >= 0
+
+
+def schema_gbnf(schema: dict[str, Any]) -> str:
+    """GBNF grammar text accepting exactly the JSON values of ``schema``
+    after :func:`bounded_schema` (see :class:`_Grammar` for the subset)."""
+    g = _Grammar(schema)
+    return g.text(g.visit(bounded_schema(schema), "value"))
+
+
+def action_gbnf(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
+    """The GBNF grammar text for :func:`action_schema`: keys in the order
+    thought, tool, arguments (or thought, final_answer)."""
+    return schema_gbnf(action_schema(tools, tool_choice))
+
+
+def tools_prompt(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
+    """The instructions added to the system prompt when tools are offered:
+    the reply format and one line per tool (name, description, arguments)."""
+    lines = [
+        "Reply with exactly one JSON object and nothing else.",
+        'To use a tool: {"thought": "<why>", "tool": "<tool name>", "arguments": {...}}',
+    ]
+    if tool_choice != "required":
+        lines.append('When you know the answer: {"thought": "<why>", "final_answer": "<answer>"}')
+    lines.append("Tools:")
+    for spec in tools:
+        props = (spec.input_schema or {}).get("properties", {}) or {}
+        required = set((spec.input_schema or {}).get("required", []) or [])
+        args = []
+        for name, prop in props.items():
+            prop = prop if isinstance(prop, dict) else {}
+            kind = prop.get("type", "any")
+            if "enum" in prop:
+                kind = "|".join(json.dumps(v) for v in prop["enum"])
+            args.append(f"{name}: {kind}{'' if name in required else ' (optional)'}")
+        lines.append(f"- {spec.name}({', '.join(args)}): {spec.description.strip().splitlines()[0] if spec.description.strip() else ''}")
+    return "\n".join(lines)
+
+
+def parse_action(
+    text: str, tools: list[ToolSpec], finish_reason: str | None, model_id: str, max_tokens: int
+) -> Message:
+    """Turn the model's constrained output into an assistant :class:`Message`.
+
+    A tool call becomes ``tool_calls=[ToolCall(name, arguments)]`` with the
+    thought as ``content``; a final answer becomes ``content``. Raises
+    :class:`~az_os.errors.InvalidRequestError` when the output was cut off by
+    ``max_tokens`` (``finish_reason == "length"``) before the JSON object was
+    complete, or (which the grammar rules out) is not one of the shapes.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        if finish_reason == "length":
+            raise InvalidRequestError(
+                f"{model_id}: the JSON action was cut off at max_tokens={max_tokens} "
+                "before it was complete; allow more tokens",
+                model=model_id,
+            ) from None
+        raise InvalidRequestError(
+            f"{model_id}: constrained output is not JSON: {text[:80]!r}", model=model_id
+        ) from None
+    names = {t.name for t in tools}
+    if isinstance(data, dict) and data.get("tool") in names:
+        args = data.get("arguments")
+        return Message(
+            role="assistant",
+            content=str(data.get("thought", "")),
+            tool_calls=[ToolCall(name=data["tool"], arguments=args if isinstance(args, dict) else {})],
+        )
+    if isinstance(data, dict) and isinstance(data.get("final_answer"), str):
+        return Message(role="assistant", content=data["final_answer"])
+    raise InvalidRequestError(
+        f"{model_id}: constrained output is not an action: {text[:80]!r}", model=model_id
+    )
+
+
+def chat_messages(messages: list[Message], tools: list[ToolSpec], tool_choice: str) -> list[dict[str, str]]:
+    """The conversation as plain ``{"role", "content"}`` dicts any chat
+    template accepts (only system/user/assistant roles).
+
+    Assistant tool calls are written back as the JSON actions the model
+    produced; ``tool`` results become user messages (``Result of <tool>:
+    ...``). With tools, :func:`tools_prompt` is appended to the system
+    message (or becomes one).
+    """
+    names: dict[str, str] = {}
+    out: list[dict[str, str]] = []
+    for m in messages:
+        if m.role == "assistant" and m.tool_calls:
+            names.update({c.id: c.name for c in m.tool_calls})
+            content = "\n".join(
+                json.dumps({"thought": m.content or "", "tool": c.name, "arguments": c.arguments})
+                for c in m.tool_calls
+            )
+            out.append({"role": "assistant", "content": content})
+        elif m.role == "tool":
+            name = m.name or names.get(m.tool_call_id or "", "the tool")
+            out.append({"role": "user", "content": f"Result of {name}: {m.content or ''}"})
+        else:
+            out.append({"role": m.role, "content": m.content or ""})
+    if tools and tool_choice != "none":
+        extra = tools_prompt(tools, tool_choice)
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{extra}".strip()}
+        else:
+            out.insert(0, {"role": "system", "content": extra})
+    return out

