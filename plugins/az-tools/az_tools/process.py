@@ -57,8 +57,8 @@ class ProcessListTool(BuiltinTool):
     spec = ToolSpec(
         name="process.list",
         description=(
-            "List running processes on this machine, optionally only those whose name contains "
-            "'filter' and/or that belong to 'user'. Returns {\"processes\": [{\"pid\", \"ppid\", "
+            "List the processes running on this machine. Give 'filter' to keep only those whose "
+            "name contains it, 'user' to keep only that user's. Returns {\"processes\": [{\"pid\", \"ppid\", "
             "\"name\", \"user\", \"status\", \"cmdline\", \"memory_rss_bytes\", \"started_at\"}], "
             "\"count\", \"truncated\"}; count is the number of matching processes, sorted by pid."
         ),

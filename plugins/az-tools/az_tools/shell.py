@@ -167,8 +167,8 @@ class ShellTool(BuiltinTool):
     spec = ToolSpec(
         name="shell.execute",
         description=(
-            "Run a shell command with the workspace as the current directory and return "
-            '{"exit_code", "stdout", "stderr", "timed_out", "truncated"}. A non-zero exit_code '
+            "Run a shell command with the workspace as the current directory. Returns "
+            '{"exit_code", "stdout", "stderr", "timed_out", "truncated"}; a non-zero exit_code '
             "means the command failed; read stderr. The command and every process it starts are "
             "killed when the timeout (seconds) runs out. Long output is cut in the middle."
         ),

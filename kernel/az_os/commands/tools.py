@@ -1,0 +1,220 @@
+"""``az tools list`` and ``az tools info``: the tools the agent can call.
+
+Works over :meth:`az_os.plugins.PluginHost.tools`, so built-in tools
+(az-tools), MCP servers' tools (az-mcp) and third-party plugins' tools all
+appear. With no tool plugin installed both commands say what to install.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from az_os.tools import Tool
+
+tools_app = typer.Typer(
+    help="Show the tools the agent can call (built-in, MCP and plugin tools).",
+    no_args_is_help=True,
+)
+
+INSTALL_HINT = (
+    "no tool plugin is installed: pip install az-tools (built-in filesystem, shell and "
+    "process tools) or az-mcp (tools from MCP servers)"
+)
+
+
+def _tools() -> dict[str, Tool]:
+    from az_os.errors import PluginMissingError
+    from az_os.plugins import get_host
+
+    tools = get_host().tools()
+    if not tools:
+        raise PluginMissingError(INSTALL_HINT)
+    return tools
+
+
+def _distributions() -> dict[str, str | None]:
+    from az_os.plugins import get_host
+
+    return {r.name: r.distribution for r in get_host().plugins()}
+
+
+def _summary(description: str) -> str:
+    """The description's first sentence."""
+    first = description.strip().split("\n", 1)[0]
+    for stop in (". ", ".\t"):
+        if stop in first:
+            return first.split(stop, 1)[0] + "."
+    return first
+
+
+def _to_dict(tool: Tool, dists: dict[str, str | None], full: bool) -> dict[str, Any]:
+    spec = tool.spec
+    out: dict[str, Any] = {
+        "name": spec.name,
+        "category": spec.category,
+        "read_only": spec.read_only,
+        "plugin": spec.plugin,
+        "distribution": dists.get(spec.plugin or ""),
+        "description": spec.description,
+    }
+    if full:
+        out["input_schema"] = spec.input_schema
+    return out
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@tools_app.command("list")
+def tools_list(
+    category: str = typer.Option(
+        None, "--category", "-c", help="Only this category (filesystem, shell, system, ...)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+) -> None:
+    """List every tool: name, category, read-only, providing plugin and description.
+
+    Read-only tools run under every approval mode; the others (writes, shell
+    commands) need --approve auto, or a yes when az asks.
+
+    JSON shape: [{"name", "category", "read_only": bool, "plugin",
+    "distribution", "description"}], sorted by category then name.
+
+    Examples: az tools list;  az tools list --category filesystem --json
+    """
+    from az_os.errors import NotFoundError
+
+    tools = _tools()
+    selected = [t for t in tools.values() if category is None or t.spec.category == category]
+    if not selected:
+        cats = ", ".join(sorted({t.spec.category for t in tools.values()}))
+        raise NotFoundError(f"no tools in category '{category}' (categories: {cats})")
+    selected.sort(key=lambda t: (t.spec.category, t.spec.name))
+    dists = _distributions()
+    if as_json:
+        _print_json([_to_dict(t, dists, full=False) for t in selected])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("name", "category", "read-only", "plugin", "description"):
+        table.add_column(col, overflow="fold" if col == "description" else None)
+    for t in selected:
+        s = t.spec
+        table.add_row(
+            s.name,
+            s.category,
+            "yes" if s.read_only else "[yellow]no[/]",
+            dists.get(s.plugin or "") or s.plugin or "",
+            _summary(s.description),
+        )
+    Console().print(table)
+
+
+def _matches(tools: dict[str, Tool], name: str) -> tuple[str, list[Tool]]:
+    """("tool", [tool]) for a tool name; ("category", [...]) for a category
+    or a name prefix like ``filesystem``; NotFoundError otherwise."""
+    from az_os.errors import NotFoundError
+
+    if name in tools:
+        return "tool", [tools[name]]
+    group = [t for t in tools.values() if t.spec.category == name]
+    if not group:
+        group = [t for t in tools.values() if t.spec.name.startswith(name.rstrip(".") + ".")]
+    if group:
+        return "category", sorted(group, key=lambda t: t.spec.name)
+    import difflib
+
+    cats = sorted({t.spec.category for t in tools.values()})
+    close = difflib.get_close_matches(name, [*tools, *cats], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see 'az tools list'"
+    raise NotFoundError(f"unknown tool or category '{name}'{hint}")
+
+
+def _schema_rows(schema: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    props = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    rows = []
+    for key, prop in props.items():
+        prop = prop if isinstance(prop, dict) else {}
+        typ = prop.get("type", "any")
+        typ = " | ".join(typ) if isinstance(typ, list) else str(typ)
+        if "enum" in prop:
+            typ += " (" + ", ".join(json.dumps(v) for v in prop["enum"]) + ")"
+        default = json.dumps(prop["default"]) if "default" in prop else ""
+        rows.append((key, typ, "yes" if key in required else "no", default, prop.get("description", "")))
+    return rows
+
+
+def _print_tool(console: Any, tool: Tool, dists: dict[str, str | None]) -> None:
+    from rich.table import Table
+
+    s = tool.spec
+    dist = dists.get(s.plugin or "")
+    console.print(f"[bold]{s.name}[/]  ({s.category}, {'read-only' if s.read_only else 'needs approval'})")
+    console.print(f"plugin: {s.plugin or '?'}" + (f" ({dist})" if dist else ""))
+    console.print(s.description, highlight=False)
+    rows = _schema_rows(s.input_schema or {})
+    if rows:
+        table = Table(box=None, header_style="bold", title_justify="left")
+        for col in ("argument", "type", "required", "default", "description"):
+            table.add_column(col, overflow="fold" if col == "description" else None)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    else:
+        console.print("arguments: none")
+
+
+@tools_app.command("info")
+def tools_info(
+    name_arg: str = typer.Argument(None, metavar="[NAME]", help="A tool name or a category."),
+    name: str = typer.Option(
+        None, "--name", "-n", help="A tool name (filesystem.read) or a category (filesystem)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Show a tool's description, input schema and providing plugin.
+
+    NAME is a tool (filesystem.read) or a category (filesystem), given as
+    an argument or with --name. A category shows each of its tools.
+
+    JSON shape for a tool: {"name", "category", "read_only", "plugin",
+    "distribution", "description", "input_schema": JSON Schema}.
+    For a category: {"category", "tools": [<tool object>, ...]}.
+
+    Examples: az tools info filesystem.read;  az tools info --name filesystem --json
+    """
+    from az_os.errors import AzError
+
+    wanted = name or name_arg
+    if not wanted:
+        raise AzError("give a tool or category name, e.g. 'az tools info filesystem.read'")
+    tools = _tools()
+    kind, found = _matches(tools, wanted)
+    dists = _distributions()
+    if as_json:
+        if kind == "tool":
+            _print_json(_to_dict(found[0], dists, full=True))
+        else:
+            _print_json({"category": wanted, "tools": [_to_dict(t, dists, full=True) for t in found]})
+        return
+    from rich.console import Console
+
+    console = Console()
+    for i, tool in enumerate(found):
+        if i:
+            console.print()
+        _print_tool(console, tool, dists)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``az tools`` to the root app."""
+    app.add_typer(tools_app, name="tools")

@@ -1,0 +1,132 @@
+"""shell.execute: real subprocesses, exit codes, env, timeouts that kill the whole group, truncation."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import psutil
+import pytest
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="uses sh syntax")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@posix_only
+def test_stdout_stderr_and_exit_code(tools, ctx, call):
+    res = call(tools["shell.execute"], {"command": "echo out; echo err >&2; exit 3"}, ctx)
+    assert res.success is True  # a failing command is still an observation for the model
+    assert res.result == {
+        "exit_code": 3,
+        "stdout": "out\n",
+        "stderr": "err\n",
+        "timed_out": False,
+        "truncated": False,
+    }
+    res = call(tools["shell.execute"], {"command": "ls does-not-exist"}, ctx)
+    assert res.success and res.result["exit_code"] != 0 and "does-not-exist" in res.result["stderr"]
+
+
+@posix_only
+def test_env_is_added_and_stdin_is_empty(tools, ctx, call):
+    res = call(
+        tools["shell.execute"],
+        {"command": 'echo "$GREETING $COUNT"; cat; echo "[$HOME]"', "env": {"GREETING": "hello", "COUNT": "3"}},
+        ctx,
+    )
+    lines = res.result["stdout"].splitlines()
+    assert lines[0] == "hello 3"
+    assert lines[1] == f"[{os.environ['HOME']}]"  # the parent's environment is kept; cat read nothing
+
+
+@posix_only
+def test_timeout_kills_the_command_and_its_children(tools, workspace, ctx, call):
+    # The shell starts two background sleeps (grandchildren of az) and waits;
+    # their pids land in a file so we can check they are gone afterwards.
+    command = "sleep 300 & echo $! > pids; sleep 300 & echo $! >> pids; echo started; wait"
+    start = time.monotonic()
+    res = call(tools["shell.execute"], {"command": command, "timeout": 1.5}, ctx)
+    elapsed = time.monotonic() - start
+    assert res.success is False
+    assert "timed out after 1.5 s" in res.error
+    assert res.result["timed_out"] is True
+    assert res.result["stdout"] == "started\n"  # partial output is kept
+    assert res.result["exit_code"] < 0  # killed by a signal
+    assert elapsed < 6
+    pids = [int(p) for p in (workspace / "pids").read_text().split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(p) for p in pids), "grandchildren survived the timeout"
+
+
+@posix_only
+def test_default_timeout_comes_from_config(tools, workspace, make_ctx, call):
+    c = make_ctx(workspace, shell_timeout_s=0.5)
+    start = time.monotonic()
+    res = call(tools["shell.execute"], {"command": "sleep 30"}, c)
+    assert res.result["timed_out"] is True and "0.5 s" in res.error
+    assert time.monotonic() - start < 5
+
+
+@posix_only
+def test_term_ignoring_command_is_killed_too(tools, ctx, call):
+    start = time.monotonic()
+    res = call(tools["shell.execute"], {"command": "trap '' TERM; sleep 30", "timeout": 0.5}, ctx)
+    assert res.result["timed_out"] is True
+    assert time.monotonic() - start < 6
+
+
+def test_output_is_truncated_with_a_note(tools, workspace, make_ctx, call):
+    c = make_ctx(workspace, output_limit_bytes=1000)
+    script = "import sys; sys.stdout.write('A' * 50000 + 'THE-END'); sys.stderr.write('e' * 10)"
+    res = call(tools["shell.execute"], {"command": f'"{sys.executable}" -c "{script}"'}, c)
+    r = res.result
+    assert res.success and r["truncated"] is True
+    assert r["stdout"].startswith("A" * 700)
+    assert r["stdout"].endswith("THE-END")  # the end of the output is kept too
+    assert "bytes cut from the middle" in r["stdout"] and "50007 bytes" in r["stdout"]
+    assert len(r["stdout"]) < 1300
+    assert r["stderr"] == "e" * 10
+
+
+@posix_only
+def test_endless_output_stays_bounded(tools, workspace, make_ctx, call):
+    c = make_ctx(workspace, output_limit_bytes=4096)
+    res = call(tools["shell.execute"], {"command": "yes", "timeout": 1}, c)
+    r = res.result
+    assert r["timed_out"] and r["truncated"]
+    assert len(r["stdout"]) < 4096 + 300
+
+
+@posix_only
+def test_background_process_holding_output_does_not_hang_the_call(tools, workspace, ctx, call):
+    start = time.monotonic()
+    res = call(tools["shell.execute"], {"command": "sleep 20 & echo $! > bg.pid; echo done"}, ctx)
+    assert time.monotonic() - start < 5
+    assert res.success and res.result["stdout"].startswith("done\n")
+    assert "still running" in res.result["stdout"]
+    pid = int((workspace / "bg.pid").read_text())
+    os.kill(pid, 9)
+
+
+def test_describe_call_shows_the_exact_command(tools):
+    text = tools["shell.execute"].describe_call(
+        {"command": "rm -f build/*.o && make", "env": {"CC": "clang"}, "timeout": 30}
+    )
+    assert text == "shell.execute: rm -f build/*.o && make  [env: CC=clang]  [timeout 30 s]"
+
+
+def test_bad_timeout_and_empty_command(tools, ctx, call):
+    res = call(tools["shell.execute"], {"command": "echo hi", "timeout": 0}, ctx)
+    assert not res.success and "timeout must be more than 0" in res.error
+    res = call(tools["shell.execute"], {"command": "   "}, ctx)
+    assert not res.success and "empty" in res.error
