@@ -1,0 +1,127 @@
+"""The ``[mcp]`` config section, validated.
+
+Shape (config.toml)::
+
+    [mcp.servers.time]                 # NAME: letters, digits, '_' and '-'
+    command = "python"                 # stdio: the program to start ...
+    args = ["-m", "mcp_server_time"]   # ... and its arguments
+    env = { TZ = "UTC" }               # extra environment; "${VAR}" is read from
+                                       # the environment or az's secret store
+    cwd = "/some/dir"                  # working directory (default: current)
+    enabled = true
+    timeout = 60                       # seconds, for starting and for each call
+
+    [mcp.servers.remote]
+    url = "http://127.0.0.1:8000/mcp"  # streamable HTTP instead of command
+    headers = { Authorization = "Bearer ${REMOTE_TOKEN}" }
+
+Exactly one of ``command`` and ``url`` is required. An invalid section
+raises :class:`~az_os.errors.ConfigError` naming the key
+(``mcp.servers.time.timeout: ...``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from az_os.errors import ConfigError
+
+#: A server name: it becomes the prefix of its tools' names (``NAME.TOOL``).
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+#: Seconds a server may take to start, and each call to answer, unless configured.
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class ServerConfig(BaseModel):
+    """One ``[mcp.servers.NAME]`` table.
+
+    ``timeout`` is in seconds and bounds both the start-up handshake and
+    every tool call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = Field(None, min_length=1, description="program to start (stdio)")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = Field(None, min_length=1, description="streamable HTTP endpoint")
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    timeout: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> ServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of 'command' (stdio) or 'url' (streamable HTTP)")
+        if self.url is not None and not re.match(r"^https?://", self.url):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http"]:
+        return "stdio" if self.command is not None else "http"
+
+    def key(self) -> str:
+        """A short digest of what identifies the server process: command,
+        args, env, cwd and url (16 hex characters of SHA-256). The tool cache
+        is keyed by it, so editing the command invalidates the cached list."""
+        ident = json.dumps(
+            [self.command, self.args, self.env, self.cwd, self.url, self.headers], sort_keys=True
+        )
+        return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        """The command line or URL, for tables and messages."""
+        if self.url is not None:
+            return self.url
+        import shlex
+
+        return shlex.join([self.command or "", *self.args])
+
+
+class MCPSettings(BaseModel):
+    """The whole ``[mcp]`` section: ``servers`` by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+
+
+def parse_settings(section: dict[str, Any]) -> MCPSettings:
+    """Validate ``config.section("mcp")``.
+
+    Raises :class:`ConfigError` whose message names the dotted key
+    (``mcp.servers.NAME.KEY``) and what was expected.
+    """
+    for name in (section.get("servers") or {}) if isinstance(section.get("servers"), dict) else {}:
+        if not NAME_RE.match(str(name)):
+            raise ConfigError(
+                f"config key 'mcp.servers.{name}': a server name may hold only letters, digits, "
+                "'_' and '-' (it prefixes its tools' names as NAME.TOOL)"
+            )
+    try:
+        return MCPSettings.model_validate(section)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in ("mcp", *err.get("loc", ())))
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown key"
+        msg = msg.replace("Input should be", "expected")
+        raise ConfigError(f"config key '{loc}': {msg}") from None
+
+
+def load_settings(config: Any = None) -> MCPSettings:
+    """The validated ``[mcp]`` section of ``config`` (default: the loaded config)."""
+    if config is None:
+        from az_os.config import load_config
+
+        config = load_config()
+    return parse_settings(config.section("mcp"))
