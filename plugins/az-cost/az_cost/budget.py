@@ -1,0 +1,469 @@
+"""Budget enforcement before the money is spent, and alerts.
+
+Before every model call (``az_before_model_call``) :func:`check_call`
+estimates the *worst case* of the call and refuses it with
+:class:`~az_os.errors.BudgetExceededError` when it could cross a limit:
+
+* worst case (USD) = prompt tokens × input price + completion-token cap ×
+  output price, where
+
+  - prompt tokens are counted with the model's own tokenizer
+    (:meth:`az_os.models.Model.count_tokens`) and, for LiteLLM models when
+    LiteLLM is installed, with ``litellm.token_counter``; the larger count
+    is used;
+  - the completion-token cap is ``request.max_tokens``, lowered to the
+    model's ``max_output_tokens`` when that is smaller;
+  - prices are the model's (:class:`~az_os.types.ModelInfo`, USD per
+    token); for LiteLLM models the price from ``litellm.cost_per_token`` is
+    used when it is higher (it knows tiered prices, e.g. Gemini 2.5 Pro
+    above 200k prompt tokens). Cached prompt tokens are cheaper, so they
+    are not assumed; az's requests set no cache-write markers, so no cache
+    write surcharge applies.
+
+* the period budget (``[cost] budget_usd`` per ``budget_period``) refuses
+  when spent-in-period + worst cases of other calls in flight in this
+  process + this worst case > budget;
+* the per-task cap (``task.max_cost_usd``, ``az task run --max-cost``)
+  refuses when the task's spend so far + worst case > cap.
+
+Comparisons allow 1e-9 USD of floating-point rounding. Free models
+(``info.local`` or all prices zero) are never refused.
+
+At ``alert_pct`` of the budget a warning is written to stderr once per
+budget period (remembered in ``<az home>/cost-alerts.json``), logged to the
+task's log and sent as a ``warning`` task event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from az_cost.periods import local_now, period_end, period_label, period_start
+from az_cost.settings import CostSettings, load_settings
+from az_os.errors import BudgetExceededError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from az_cost.tracker import CostTracker
+    from az_os.config import AzConfig
+    from az_os.models import Model
+    from az_os.types import ModelInfo, ModelRequest, ModelResponse, Task, Usage
+
+log = logging.getLogger("az.cost")
+
+#: USD of floating-point slack in budget comparisons.
+EPSILON_USD = 1e-9
+
+ALERTS_FILE = "cost-alerts.json"
+
+_lock = threading.RLock()
+
+
+def _clock() -> datetime:
+    """Now, local time (one place, so tests can move time)."""
+    return local_now()
+
+
+@dataclass
+class Reservation:
+    """A call in flight: its model and worst-case USD."""
+
+    model_id: str
+    info: ModelInfo
+    worst_usd: float
+
+
+#: task id → the call it has in flight (a task makes one call at a time).
+_inflight: dict[str, Reservation] = {}
+
+
+@dataclass
+class Estimate:
+    """The worst case of one call: tokens and USD (see the module doc)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    usd: float
+
+
+def usd(amount: float) -> str:
+    """Money for people: ``$12.34``, ``$0.0042``, ``$0.000123``."""
+    if abs(amount) >= 1 or amount == 0:
+        return f"${amount:,.2f}"
+    text = f"{amount:.6f}".rstrip("0")
+    decimals = len(text.split(".")[1])
+    return f"${amount:.{max(decimals, 2)}f}"
+
+
+def nice_amount(needed: float) -> float:
+    """A round amount ≥ ``needed`` (two significant digits) to suggest."""
+    if needed <= 0:
+        return 0.01
+    exp = math.floor(math.log10(needed)) - 1
+    step = 10.0**exp
+    return round(math.ceil(needed / step - 1e-9) * step, max(-exp, 0))
+
+
+def is_free(info: ModelInfo) -> bool:
+    """Local models and models with every price at zero cost nothing."""
+    return info.local or (
+        info.input_cost_per_token == 0
+        and info.output_cost_per_token == 0
+        and not info.cache_read_cost_per_token
+    )
+
+
+def is_litellm(info: ModelInfo) -> bool:
+    """Whether the model is served through LiteLLM (priced from its map)."""
+    return "litellm" in (info.plugin or "").lower() or "litellm" in info.price_source.lower()
+
+
+def _litellm() -> Any | None:
+    try:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+    except Exception:  # noqa: BLE001 - optional: not installed or broken
+        return None
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def count_prompt_tokens(model: Model, request: ModelRequest) -> int:
+    """Prompt tokens of ``request`` for ``model``: the model's own count,
+    or LiteLLM's ``token_counter`` when that is larger (LiteLLM models)."""
+    count = int(model.count_tokens(request))
+    if is_litellm(model.info):
+        litellm = _litellm()
+        if litellm is not None:
+            try:
+                tools = [t.to_openai() for t in request.tools] or None
+                other = litellm.token_counter(
+                    model=model.info.id,
+                    messages=[m.to_openai() for m in request.messages],
+                    tools=tools,
+                )
+                count = max(count, int(other))
+            except Exception as exc:  # noqa: BLE001 - keep the model's own count
+                log.debug("litellm.token_counter failed for %s: %s", model.info.id, exc)
+    return count
+
+
+def estimate(model: Model, request: ModelRequest) -> Estimate:
+    """The worst case of calling ``model`` with ``request`` (module doc)."""
+    info = model.info
+    prompt = count_prompt_tokens(model, request)
+    completion = request.max_tokens
+    if info.max_output_tokens:
+        completion = min(completion, info.max_output_tokens)
+    worst = info.cost(prompt, completion)
+    if is_litellm(info):
+        litellm = _litellm()
+        if litellm is not None:
+            try:
+                p_usd, c_usd = litellm.cost_per_token(
+                    model=info.id, prompt_tokens=prompt, completion_tokens=completion
+                )
+                worst = max(worst, float(p_usd) + float(c_usd))
+            except Exception as exc:  # noqa: BLE001 - not in LiteLLM's map: our prices
+                log.debug("litellm.cost_per_token failed for %s: %s", info.id, exc)
+    return Estimate(prompt_tokens=prompt, completion_tokens=completion, usd=worst)
+
+
+def _config(config: AzConfig | None) -> AzConfig:
+    if config is not None:
+        return config
+    from az_os.config import load_config
+
+    return load_config()
+
+
+def _tracker(config: AzConfig, tracker: CostTracker | None) -> CostTracker:
+    if tracker is not None:
+        return tracker
+    from az_cost.tracker import CostTracker
+
+    return CostTracker(config=config)
+
+
+def check_call(
+    task: Task,
+    request: ModelRequest,
+    model: Model,
+    *,
+    config: AzConfig | None = None,
+    tracker: CostTracker | None = None,
+) -> Estimate | None:
+    """Refuse the call if it could cross the task's cap or the period budget.
+
+    Returns the worst-case :class:`Estimate` (``None`` for a free model,
+    which is never refused). Raises
+    :class:`~az_os.errors.BudgetExceededError` saying what was spent, the
+    limit and how to raise it, and :class:`~az_os.errors.ConfigError` for
+    an invalid ``[cost]`` section. An allowed call is remembered as in
+    flight until :func:`record_call` (or the task's end) releases it.
+    """
+    info = model.info
+    if is_free(info):
+        return None
+    config = _config(config)
+    settings = load_settings(config)
+    if task.max_cost_usd is None and settings.budget_usd is None:
+        with _lock:
+            _inflight[task.id] = Reservation(info.id, info, 0.0)
+        return None
+    est = estimate(model, request)
+    tracker = _tracker(config, tracker)
+    now = _clock()
+    call = (
+        f"a call to {info.id} that could cost up to {usd(est.usd)} "
+        f"({est.prompt_tokens:,} prompt + {est.completion_tokens:,} completion tokens)"
+    )
+    with _lock:
+        if task.max_cost_usd is not None:
+            spent_task = max(task.cost_usd, tracker.task_total(task.id))
+            if spent_task + est.usd > task.max_cost_usd + EPSILON_USD:
+                need = nice_amount(spent_task + est.usd)
+                raise BudgetExceededError(
+                    f"task cost cap reached: refused {call}; the task has spent "
+                    f"{usd(spent_task)} of its {usd(task.max_cost_usd)} cap; raise it with "
+                    f"--max-cost {need:g} (az task run ... --max-cost {need:g})"
+                )
+        spent = 0.0
+        if settings.budget_usd is not None:
+            period = settings.budget_period
+            budget = settings.budget_usd
+            spent = tracker.total(period, now)
+            others = sum(r.worst_usd for tid, r in _inflight.items() if tid != task.id)
+            if spent + others + est.usd > budget + EPSILON_USD:
+                need = nice_amount(spent + others + est.usd)
+                start = period_start(period, now)
+                end = period_end(period, now)
+                assert start is not None and end is not None
+                inflight = f" (+ {usd(others)} reserved by calls in flight)" if others else ""
+                raise BudgetExceededError(
+                    f"{period} budget reached: refused {call}; {usd(spent)}{inflight} of the "
+                    f"{usd(budget)} {period} budget is spent since "
+                    f"{start:%Y-%m-%d %H:%M} (resets {end:%Y-%m-%d %H:%M}); raise it with "
+                    f"'az cost budget set --amount {need:g} --period {period}' "
+                    "or use a free local model"
+                )
+        _inflight[task.id] = Reservation(info.id, info, est.usd)
+    if settings.budget_usd is not None:
+        maybe_alert(settings, spent, config=config, task=task, now=now)
+    return est
+
+
+def release(task_id: str) -> None:
+    """Forget the task's call in flight (the task ended or the call failed)."""
+    with _lock:
+        _inflight.pop(task_id, None)
+
+
+def inflight_usd() -> float:
+    """Worst-case USD of every call in flight in this process."""
+    with _lock:
+        return sum(r.worst_usd for r in _inflight.values())
+
+
+def record_call(
+    task: Task,
+    response: ModelResponse,
+    usage: Usage,
+    *,
+    config: AzConfig | None = None,
+    tracker: CostTracker | None = None,
+) -> float:
+    """Record a finished call as one cost row and release its reservation.
+
+    The model id is the one checked in :func:`check_call` for this task
+    (else ``response.model``). USD is ``usage.cost_usd`` as the model plugin
+    computed it; when a paid model reports 0 USD for a call that used
+    tokens, the model's prices are applied instead
+    (:meth:`~az_os.types.ModelInfo.cost`) so no spend goes unrecorded.
+    Returns the USD recorded. Then warns if the alert threshold is crossed.
+    """
+    from az_os.types import CostRecord
+
+    config = _config(config)
+    tracker = _tracker(config, tracker)
+    with _lock:
+        res = _inflight.pop(task.id, None)
+        model_id = res.model_id if res is not None else response.model
+        cost = usage.cost_usd
+        if (
+            cost == 0
+            and res is not None
+            and not is_free(res.info)
+            and usage.total_tokens > 0
+        ):
+            cost = res.info.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            log.warning(
+                "model %s reported no cost for %d tokens; recorded %s from its prices",
+                model_id,
+                usage.total_tokens,
+                usd(cost),
+            )
+        tracker.record(
+            CostRecord(
+                task_id=task.id,
+                model=model_id,
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                cost_usd=cost,
+                timestamp=_clock().astimezone(UTC),
+            )
+        )
+    settings = load_settings(config)
+    if settings.budget_usd is not None and settings.alert_usd is not None:
+        now = _clock()
+        maybe_alert(settings, tracker.total(settings.budget_period, now), config=config, task=task, now=now)
+    return cost
+
+
+def status(
+    *,
+    config: AzConfig | None = None,
+    tracker: CostTracker | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The budget and how much of it is spent, or None without a budget.
+
+    Returns (the ``az cost budget show --json`` shape, money in USD)::
+
+        {"amount_usd": float, "period": "daily"|"weekly"|"monthly",
+         "alert_pct": float, "alert_usd": float | null, "label": "2026-11",
+         "since": ISO local datetime, "resets": ISO local datetime,
+         "spent_usd": float, "remaining_usd": float (≥ 0),
+         "percent_used": float | null (null for a 0 budget),
+         "alerted": bool (the alert was shown this period)}
+    """
+    config = _config(config)
+    settings = load_settings(config)
+    if settings.budget_usd is None:
+        return None
+    tracker = _tracker(config, tracker)
+    now = now or _clock()
+    period = settings.budget_period
+    budget = settings.budget_usd
+    spent = tracker.total(period, now)
+    start = period_start(period, now)
+    end = period_end(period, now)
+    assert start is not None and end is not None
+    return {
+        "amount_usd": budget,
+        "period": period,
+        "alert_pct": settings.alert_pct,
+        "alert_usd": settings.alert_usd,
+        "label": period_label(period, now),
+        "since": start.isoformat(),
+        "resets": end.isoformat(),
+        "spent_usd": spent,
+        "remaining_usd": max(budget - spent, 0.0),
+        "percent_used": 100.0 * spent / budget if budget else None,
+        "alerted": alert_key(settings, now) in _read_alerts(_alerts_path(config)),
+    }
+
+
+# -- alerts ----------------------------------------------------------------
+def _alerts_path(config: AzConfig) -> Path:
+    return config.home / ALERTS_FILE
+
+
+def _read_alerts(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_alerts(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def alert_key(settings: CostSettings, now: datetime) -> str:
+    """What one alert is remembered by: period, its label and the budget
+    (``monthly 2026-11 $100``); changing the budget re-arms the alert."""
+    return f"{settings.budget_period} {period_label(settings.budget_period, now)} ${settings.budget_usd:g}"
+
+
+def maybe_alert(
+    settings: CostSettings,
+    spent: float,
+    *,
+    config: AzConfig,
+    task: Task | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Warn once per budget period when ``spent`` (USD in the period)
+    reaches ``alert_pct`` of the budget.
+
+    The warning goes to stderr (``az: warning: ...``), the task's log and a
+    ``warning`` task event; ``<az home>/cost-alerts.json`` remembers it so
+    other processes do not repeat it. Returns the message, or None when
+    nothing was (or had to be) shown.
+    """
+    threshold = settings.alert_usd
+    if threshold is None or settings.budget_usd is None or spent + EPSILON_USD < threshold:
+        return None
+    now = now or _clock()
+    key = alert_key(settings, now)
+    path = _alerts_path(config)
+    with _lock:
+        data = _read_alerts(path)
+        if key in data:
+            return None
+        # Keep only alerts of the current periods.
+        current = {f"{p} {period_label(p, now)} " for p in ("daily", "weekly", "monthly")}
+        data = {k: v for k, v in data.items() if any(k.startswith(c) for c in current)}
+        data[key] = {"at": now.isoformat(), "spent_usd": spent, "task_id": task.id if task else None}
+        try:
+            _write_alerts(path, data)
+        except OSError as exc:
+            log.warning("cannot remember the cost alert in %s: %s", path, exc)
+    budget = settings.budget_usd
+    pct = 100.0 * spent / budget if budget else 100.0
+    period = settings.budget_period
+    msg = (
+        f"cost: {usd(spent)} of the {usd(budget)} {period} budget is spent "
+        f"({pct:.0f}%, alert at {settings.alert_pct:g}%); calls that could cross the budget "
+        f"will be refused (az cost show --period {period})"
+    )
+    sys.stderr.write(f"az: warning: {msg}\n")
+    sys.stderr.flush()
+    _tell(task, msg, config)
+    return msg
+
+
+def _tell(task: Task | None, msg: str, config: AzConfig) -> None:
+    """Put the alert in the task's log and send a ``warning`` task event."""
+    if task is None:
+        return
+    try:
+        from az_os.drivers import get_storage
+        from az_os.types import LogRecord
+
+        get_storage(config).add_log(LogRecord(task_id=task.id, level="warning", message=msg))
+    except Exception as exc:  # noqa: BLE001 - the stderr line was shown already
+        log.debug("cannot log the cost alert: %s", exc)
+    try:
+        from az_os.plugins import get_host
+        from az_os.types import TaskEvent
+
+        get_host().task_event(
+            task, TaskEvent(type="warning", task_id=task.id, data={"source": "cost", "message": msg})
+        )
+    except Exception as exc:  # noqa: BLE001
+        log.debug("cannot send the cost alert event: %s", exc)

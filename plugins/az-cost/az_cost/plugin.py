@@ -1,0 +1,61 @@
+"""az-cost's hook implementations.
+
+* ``az_before_model_call`` - refuse a call that could cross the period
+  budget or the task's ``--max-cost`` cap (:func:`az_cost.budget.check_call`);
+* ``az_after_model_call`` - record the call's tokens and USD as a
+  ``cost_tracking`` row (:func:`az_cost.budget.record_call`) and warn at the
+  alert threshold;
+* ``az_task_event`` - forget a finished task's call in flight;
+* ``az_register_commands`` - ``az cost``.
+
+This module imports only the kernel; the work is imported when a hook runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from az_os import hookimpl
+
+if TYPE_CHECKING:  # pragma: no cover
+    import typer
+
+    from az_os.models import Model
+    from az_os.types import ModelRequest, ModelResponse, Task, TaskEvent, Usage
+
+_FINISHED = frozenset({"completed", "failed", "cancelled", "interrupted"})
+
+
+@hookimpl
+def az_register_commands(app: typer.Typer) -> None:
+    """Add ``az cost`` (show, budget set/show/clear)."""
+    from az_cost.cli import cost_app
+
+    app.add_typer(cost_app, name="cost")
+
+
+@hookimpl
+def az_before_model_call(task: Task, request: ModelRequest, model: Model) -> None:
+    """Refuse (BudgetExceededError) a call whose worst case could cross a budget."""
+    from az_cost.budget import check_call
+
+    check_call(task, request, model)
+
+
+@hookimpl
+def az_after_model_call(
+    task: Task, request: ModelRequest, response: ModelResponse, usage: Usage
+) -> None:
+    """Record the call's cost (one ``cost_tracking`` row)."""
+    from az_cost.budget import record_call
+
+    record_call(task, response, usage)
+
+
+@hookimpl
+def az_task_event(task: Task, event: TaskEvent) -> None:
+    """Release the reservation of a task that ended."""
+    if event.type in _FINISHED:
+        from az_cost.budget import release
+
+        release(task.id)

@@ -1,0 +1,118 @@
+"""Fixtures for az-cost's tests: an isolated az home with a real SQLite
+database (az-sqlite), the local time zone, and the real ``az`` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+
+def _has_sqlite() -> bool:
+    from az_os.drivers import storage_backends
+
+    return "sqlite" in storage_backends()
+
+
+requires_sqlite = pytest.mark.skipif(
+    not _has_sqlite(), reason="needs the az-sqlite storage backend (pip install -e plugins/az-sqlite)"
+)
+
+
+@pytest.fixture
+def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh AZ_HOME; the plugin host, storage and az-cost's in-flight
+    reservations are reset around the test."""
+    from az_cost import budget
+    from az_os import drivers, plugins
+
+    home = tmp_path / "az-home"
+    home.mkdir()
+    monkeypatch.setenv("AZ_HOME", str(home))
+    for var in list(os.environ):
+        if var.startswith("AZ_") and "__" in var:
+            monkeypatch.delenv(var)
+    plugins.reset_host()
+    drivers.close_all()
+    budget._inflight.clear()
+    yield home
+    budget._inflight.clear()
+    drivers.close_all()
+    plugins.reset_host()
+
+
+@pytest.fixture
+def storage(az_home: Path) -> Any:
+    """The real storage backend (SQLite file under AZ_HOME)."""
+    if not _has_sqlite():
+        pytest.skip("needs the az-sqlite storage backend (pip install -e plugins/az-sqlite)")
+    from az_os.drivers import get_storage
+
+    return get_storage()
+
+
+@pytest.fixture
+def local_tz() -> Iterator[str]:
+    """Run the test with the local time zone Europe/Berlin (UTC+1, +2 in summer)."""
+    zone = "Europe/Berlin"
+    if not Path("/usr/share/zoneinfo", zone).exists():
+        pytest.skip("no time zone database (apt-get install tzdata)")
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield zone
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+class AzResult:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"<az exit={self.returncode} stdout={self.stdout[-800:]!r} stderr={self.stderr[-800:]!r}>"
+
+
+@pytest.fixture
+def az(az_home: Path) -> Any:
+    """``az(*args, env=None, scripted=False)`` runs the real CLI in a subprocess
+    with this test's AZ_HOME. ``scripted=True`` registers the scripted priced
+    model and echo tool first (tests/azcost_support.py)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, scripted: bool = False,
+            timeout: float = 120) -> AzResult:
+        from az_os import drivers
+
+        drivers.close_all()  # let the subprocess see everything written so far
+        full = dict(os.environ)
+        full.update({"AZ_HOME": str(az_home), "COLUMNS": "200", "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+        full.update(env or {})
+        if scripted:
+            cmd = [sys.executable, str(HERE / "azcost_support.py"), *args]
+        else:
+            cmd = [sys.executable, "-m", "az_os.cli", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+        return AzResult(proc)
+
+    return run
