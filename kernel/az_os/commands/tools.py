@@ -105,7 +105,7 @@ def tools_list(
 
     table = Table(box=None, header_style="bold")
     for col in ("name", "category", "read-only", "plugin", "description"):
-        table.add_column(col, overflow="fold" if col == "description" else None)
+        table.add_column(col, overflow="fold" if col == "description" else "ellipsis")
     for t in selected:
         s = t.spec
         table.add_row(
@@ -149,7 +149,9 @@ def _schema_rows(schema: dict[str, Any]) -> list[tuple[str, str, str, str, str]]
         if "enum" in prop:
             typ += " (" + ", ".join(json.dumps(v) for v in prop["enum"]) + ")"
         default = json.dumps(prop["default"]) if "default" in prop else ""
-        rows.append((key, typ, "yes" if key in required else "no", default, prop.get("description", "")))
+        rows.append(
+            (key, typ, "yes" if key in required else "no", default, prop.get("description", ""))
+        )
     return rows
 
 
@@ -158,14 +160,16 @@ def _print_tool(console: Any, tool: Tool, dists: dict[str, str | None]) -> None:
 
     s = tool.spec
     dist = dists.get(s.plugin or "")
-    console.print(f"[bold]{s.name}[/]  ({s.category}, {'read-only' if s.read_only else 'needs approval'})")
+    console.print(
+        f"[bold]{s.name}[/]  ({s.category}, {'read-only' if s.read_only else 'needs approval'})"
+    )
     console.print(f"plugin: {s.plugin or '?'}" + (f" ({dist})" if dist else ""))
     console.print(s.description, highlight=False)
     rows = _schema_rows(s.input_schema or {})
     if rows:
         table = Table(box=None, header_style="bold", title_justify="left")
         for col in ("argument", "type", "required", "default", "description"):
-            table.add_column(col, overflow="fold" if col == "description" else None)
+            table.add_column(col, overflow="fold" if col == "description" else "ellipsis")
         for row in rows:
             table.add_row(*row)
         console.print(table)
@@ -204,7 +208,9 @@ def tools_info(
         if kind == "tool":
             _print_json(_to_dict(found[0], dists, full=True))
         else:
-            _print_json({"category": wanted, "tools": [_to_dict(t, dists, full=True) for t in found]})
+            _print_json(
+                {"category": wanted, "tools": [_to_dict(t, dists, full=True) for t in found]}
+            )
         return
     from rich.console import Console
 

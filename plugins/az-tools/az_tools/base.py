@@ -58,7 +58,9 @@ def clip_text(text: str, limit: int, hint: str = "") -> tuple[str, bool]:
         return text, False
     kept = data[:limit].decode("utf-8", errors="ignore")
     cut = len(data) - len(kept.encode("utf-8"))
-    note = f"\n[... truncated: {cut} more bytes not shown (tools.output_limit_bytes = {limit}){hint}]"
+    note = (
+        f"\n[... truncated: {cut} more bytes not shown (tools.output_limit_bytes = {limit}){hint}]"
+    )
     return kept + note, True
 
 

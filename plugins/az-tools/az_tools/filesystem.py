@@ -59,7 +59,7 @@ class ListTool(BuiltinTool):
             '"files" and "dirs" count each kind. Sizes are bytes (null for dirs and symlinks). '
             "Hidden entries (names starting with '.') are left out unless include_hidden is true."
         ),
-        input_schema={
+        inputSchema={
             "type": "object",
             "properties": {
                 "path": {"type": "string", "description": _PATH_DOC, "default": "."},
@@ -155,12 +155,12 @@ class ReadTool(BuiltinTool):
         name="filesystem.read",
         description=(
             "Read a text file in the workspace. Give start_line/end_line (1-based, inclusive) "
-            "to read part of it. Returns {\"path\", \"content\", \"encoding\", \"size\", "
-            "\"start_line\", \"end_line\", \"total_lines\", \"truncated\"}; size is in bytes; "
+            'to read part of it. Returns {"path", "content", "encoding", "size", '
+            '"start_line", "end_line", "total_lines", "truncated"}; size is in bytes; '
             "total_lines is null when reading stopped before the end. Long content is cut and "
             "says which start_line to continue from."
         ),
-        input_schema={
+        inputSchema={
             "type": "object",
             "properties": {
                 "path": {"type": "string", "description": _PATH_DOC},
@@ -237,7 +237,9 @@ class ReadTool(BuiltinTool):
         except OSError as exc:
             raise ToolFailure(os_error_line(exc, where.shown)) from None
         if total is not None and start > max(total, 1):
-            raise ToolFailure(f"start_line {start} is past the end of '{where.shown}' ({total} lines)")
+            raise ToolFailure(
+                f"start_line {start} is past the end of '{where.shown}' ({total} lines)"
+            )
         content = "".join(parts)
         if truncated:
             content += (
@@ -270,10 +272,10 @@ class WriteTool(BuiltinTool):
         name="filesystem.write",
         description=(
             "Write text to a file in the workspace, creating it (and its parent directories) "
-            "if needed. Replaces the whole file unless append is true. Returns {\"path\", "
-            "\"bytes_written\", \"size\", \"created\", \"append\"}; sizes are bytes."
+            'if needed. Replaces the whole file unless append is true. Returns {"path", '
+            '"bytes_written", "size", "created", "append"}; sizes are bytes.'
         ),
-        input_schema={
+        inputSchema={
             "type": "object",
             "properties": {
                 "path": {"type": "string", "description": _PATH_DOC},
@@ -285,7 +287,8 @@ class WriteTool(BuiltinTool):
                 },
                 "append": {
                     "type": "boolean",
-                    "description": "Add the content at the end of the file instead of replacing it.",
+                    "description": "Add the content at the end of the file instead of replacing "
+                    "it.",
                     "default": False,
                 },
             },
@@ -305,7 +308,9 @@ class WriteTool(BuiltinTool):
         amount = f"{n} bytes" if n is not None else "content"
         if arguments.get("append"):
             return f"filesystem.write: append {amount} to '{path}' ({encoding}) in the workspace"
-        return f"filesystem.write: write {amount} to '{path}' ({encoding}), replacing it if it exists"
+        return (
+            f"filesystem.write: write {amount} to '{path}' ({encoding}), replacing it if it exists"
+        )
 
     def execute(self, args: dict[str, Any], ctx: ToolContext) -> Any:
         where = resolve(ctx, args["path"])
@@ -317,7 +322,8 @@ class WriteTool(BuiltinTool):
             data = args["content"].encode(encoding)
         except UnicodeEncodeError as exc:
             raise ToolFailure(
-                f"the content cannot be written as {encoding}: {exc.reason} at character {exc.start}"
+                f"the content cannot be written as {encoding}: {exc.reason} "
+                f"at character {exc.start}"
             ) from None
         target = where.path
         if target.is_dir():

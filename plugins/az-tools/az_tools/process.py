@@ -58,11 +58,12 @@ class ProcessListTool(BuiltinTool):
         name="process.list",
         description=(
             "List the processes running on this machine. Give 'filter' to keep only those whose "
-            "name contains it, 'user' to keep only that user's. Returns {\"processes\": [{\"pid\", \"ppid\", "
-            "\"name\", \"user\", \"status\", \"cmdline\", \"memory_rss_bytes\", \"started_at\"}], "
-            "\"count\", \"truncated\"}; count is the number of matching processes, sorted by pid."
+            "name contains it, 'user' to keep only that user's. "
+            'Returns {"processes": [{"pid", "ppid", "name", "user", "status", "cmdline", '
+            '"memory_rss_bytes", "started_at"}], '
+            '"count", "truncated"}; count is the number of matching processes, sorted by pid.'
         ),
-        input_schema={
+        inputSchema={
             "type": "object",
             "properties": {
                 "filter": {

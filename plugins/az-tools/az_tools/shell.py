@@ -29,6 +29,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from typing import IO, Any
 
 from az_os.tools import ToolContext
@@ -110,7 +111,7 @@ def _popen(command: str, cwd: str, env: dict[str, str]) -> subprocess.Popen[byte
     if os.name == "posix":
         kwargs["start_new_session"] = True
     else:  # pragma: no cover - Windows
-        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
     return subprocess.Popen(command, **kwargs)
 
 
@@ -154,7 +155,9 @@ def _env_strings(extra: dict[str, Any]) -> dict[str, str]:
         if isinstance(value, int | float):
             value = str(value)
         if not isinstance(value, str):
-            raise ToolFailure(f"environment variable {key} must be a string, got {type(value).__name__}")
+            raise ToolFailure(
+                f"environment variable {key} must be a string, got {type(value).__name__}"
+            )
         if "\x00" in value:
             raise ToolFailure(f"environment variable {key} contains a NUL byte")
         out[key] = value
@@ -172,7 +175,7 @@ class ShellTool(BuiltinTool):
             "means the command failed; read stderr. The command and every process it starts are "
             "killed when the timeout (seconds) runs out. Long output is cut in the middle."
         ),
-        input_schema={
+        inputSchema={
             "type": "object",
             "properties": {
                 "command": {
@@ -237,10 +240,10 @@ class ShellTool(BuiltinTool):
         except BaseException:
             kill_tree(proc, grace_s=0.2)
             raise
-        lingering = False
+        drain_until = time.monotonic() + DRAIN_GRACE_S
         for cap in (out, err):
-            cap.thread.join(timeout=DRAIN_GRACE_S)
-            lingering = lingering or cap.thread.is_alive()
+            cap.thread.join(timeout=max(0.0, drain_until - time.monotonic()))
+        lingering = out.thread.is_alive() or err.thread.is_alive()
         stdout = out.text()
         if lingering:
             stdout += (

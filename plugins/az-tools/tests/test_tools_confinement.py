@@ -1,4 +1,7 @@
-"""Every path stays inside the workspace: '..', absolute paths and symlinks leading out are refused."""
+"""Every path stays inside the workspace.
+
+'..', absolute paths and symlinks leading out are refused.
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,11 @@ def test_list_defaults_to_the_workspace_and_hides_dotfiles(tools, ctx, call):
     assert names(r) == ["a.txt", "b.py", "sub"]
     assert (r["count"], r["files"], r["dirs"], r["truncated"]) == (3, 2, 1, False)
     by_name = {e["name"]: e for e in r["entries"]}
-    assert by_name["a.txt"] == {"name": "a.txt", "type": "file", "size": len("alpha\nbeta\ngamma\n")}
+    assert by_name["a.txt"] == {
+        "name": "a.txt",
+        "type": "file",
+        "size": len("alpha\nbeta\ngamma\n"),
+    }
     assert by_name["sub"]["type"] == "dir"
     assert res.duration_ms > 0
 
@@ -58,7 +62,9 @@ def test_read_whole_file_and_line_ranges(tools, ctx, call):
     assert r["content"] == "alpha\nbeta\ngamma\n"
     assert (r["start_line"], r["end_line"], r["total_lines"], r["truncated"]) == (1, 3, 3, False)
     assert r["size"] == 17 and r["encoding"] == "utf-8"
-    r = call(tools["filesystem.read"], {"path": "a.txt", "start_line": 2, "end_line": 2}, ctx).result
+    r = call(
+        tools["filesystem.read"], {"path": "a.txt", "start_line": 2, "end_line": 2}, ctx
+    ).result
     assert r["content"] == "beta\n" and (r["start_line"], r["end_line"]) == (2, 2)
     r = call(tools["filesystem.read"], {"path": "a.txt", "start_line": 3}, ctx).result
     assert r["content"] == "gamma\n"
@@ -85,7 +91,9 @@ def test_read_encodings_and_binary_files(tools, workspace, ctx, call):
 def test_read_truncates_with_a_note_saying_where_to_continue(tools, workspace, make_ctx, call):
     lines = [f"line {i:04d} " + "x" * 40 + "\n" for i in range(1, 501)]
     (workspace / "big.txt").write_text("".join(lines))
-    r = call(tools["filesystem.read"], {"path": "big.txt"}, make_ctx(workspace, output_limit_bytes=1024)).result
+    r = call(
+        tools["filesystem.read"], {"path": "big.txt"}, make_ctx(workspace, output_limit_bytes=1024)
+    ).result
     assert r["truncated"] is True and r["total_lines"] is None
     shown = r["end_line"]
     assert 10 < shown < 30
@@ -94,7 +102,9 @@ def test_read_truncates_with_a_note_saying_where_to_continue(tools, workspace, m
     assert len(r["content"].encode()) < 1024 + 200
     # a single line longer than the limit still shows its start
     (workspace / "one.json").write_text("[" + "1," * 5000 + "1]")
-    r = call(tools["filesystem.read"], {"path": "one.json"}, make_ctx(workspace, output_limit_bytes=512)).result
+    r = call(
+        tools["filesystem.read"], {"path": "one.json"}, make_ctx(workspace, output_limit_bytes=512)
+    ).result
     assert r["truncated"] and r["content"].startswith("[1,1,")
 
 
@@ -102,7 +112,13 @@ def test_write_creates_overwrites_and_appends(tools, workspace, ctx, call):
     w = tools["filesystem.write"]
     res = call(w, {"path": "notes/todo.txt", "content": "one\n"}, ctx)
     assert res.success, res.error
-    assert res.result == {"path": "notes/todo.txt", "bytes_written": 4, "size": 4, "created": True, "append": False}
+    assert res.result == {
+        "path": "notes/todo.txt",
+        "bytes_written": 4,
+        "size": 4,
+        "created": True,
+        "append": False,
+    }
     assert (workspace / "notes" / "todo.txt").read_text() == "one\n"
     res = call(w, {"path": "notes/todo.txt", "content": "two\n", "append": True}, ctx)
     assert res.result["size"] == 8 and res.result["created"] is False

@@ -19,7 +19,9 @@ EXPECTED = {
 
 
 def test_host_registers_the_builtin_tools(tools):
-    assert {n: (t.spec.category, t.spec.read_only) for n, t in tools.items() if n in EXPECTED} == EXPECTED
+    assert {
+        n: (t.spec.category, t.spec.read_only) for n, t in tools.items() if n in EXPECTED
+    } == EXPECTED
     for name in EXPECTED:
         assert tools[name].spec.plugin == "tools"  # the entry point name, filled in by the host
 
@@ -41,7 +43,11 @@ def test_schemas_are_closed_objects_with_described_properties(tools, name):
 
 def test_validate_arguments_fills_defaults_and_rejects_bad_calls(tools):
     spec = tools["filesystem.list"].spec
-    assert validate_arguments(spec, {}) == {"path": ".", "recursive": False, "include_hidden": False}
+    assert validate_arguments(spec, {}) == {
+        "path": ".",
+        "recursive": False,
+        "include_hidden": False,
+    }
     with pytest.raises(ToolArgumentsError, match="unknown argument 'dir'"):
         validate_arguments(spec, {"dir": "."})
     with pytest.raises(ToolArgumentsError, match="'recursive' must be boolean"):
@@ -69,7 +75,8 @@ def test_bad_arguments_become_a_failed_result_not_an_exception(tools, ctx, call)
 def test_plugin_module_imports_without_psutil_or_the_tool_modules():
     code = (
         "import sys, az_tools.plugin\n"
-        "heavy = [m for m in ('psutil', 'az_tools.shell', 'az_tools.filesystem') if m in sys.modules]\n"
+        "mods = ('psutil', 'az_tools.shell', 'az_tools.filesystem')\n"
+        "heavy = [m for m in mods if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

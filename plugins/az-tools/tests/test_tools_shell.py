@@ -1,4 +1,7 @@
-"""shell.execute: real subprocesses, exit codes, env, timeouts that kill the whole group, truncation."""
+"""shell.execute on real subprocesses.
+
+Exit codes, env, timeouts that kill the whole process group, output truncation.
+"""
 
 from __future__ import annotations
 
@@ -38,12 +41,16 @@ def test_stdout_stderr_and_exit_code(tools, ctx, call):
 def test_env_is_added_and_stdin_is_empty(tools, ctx, call):
     res = call(
         tools["shell.execute"],
-        {"command": 'echo "$GREETING $COUNT"; cat; echo "[$HOME]"', "env": {"GREETING": "hello", "COUNT": "3"}},
+        {
+            "command": 'echo "$GREETING $COUNT"; cat; echo "[$HOME]"',
+            "env": {"GREETING": "hello", "COUNT": "3"},
+        },
         ctx,
     )
     lines = res.result["stdout"].splitlines()
     assert lines[0] == "hello 3"
-    assert lines[1] == f"[{os.environ['HOME']}]"  # the parent's environment is kept; cat read nothing
+    # the parent's environment is kept, and cat read nothing from stdin
+    assert lines[1] == f"[{os.environ['HOME']}]"
 
 
 @posix_only
@@ -78,11 +85,18 @@ def test_default_timeout_comes_from_config(tools, workspace, make_ctx, call):
 
 
 @posix_only
-def test_term_ignoring_command_is_killed_too(tools, ctx, call):
+def test_term_ignoring_command_is_killed_too(tools, workspace, ctx, call):
+    # SIG_IGN is inherited, so the sleep ignores SIGTERM as well: only SIGKILL ends it.
+    command = "trap '' TERM; sleep 30 & echo $! > pid; wait; sleep 30"
     start = time.monotonic()
-    res = call(tools["shell.execute"], {"command": "trap '' TERM; sleep 30", "timeout": 0.5}, ctx)
+    res = call(tools["shell.execute"], {"command": command, "timeout": 0.5}, ctx)
     assert res.result["timed_out"] is True
     assert time.monotonic() - start < 6
+    pid = int((workspace / "pid").read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pid)
 
 
 def test_output_is_truncated_with_a_note(tools, workspace, make_ctx, call):
