@@ -178,13 +178,21 @@ class SQLiteStorage(Storage):
     Attributes: ``path`` (:class:`Path`), ``location`` (its string),
     ``applied_migrations`` (names applied by this open; empty when the file
     was up to date), ``interrupted`` (task ids marked interrupted on open).
+    ``migrate=False`` opens without migrating or marking anything (for
+    inspection only; the other methods need an up-to-date schema).
 
     Raises :class:`StorageError` when the file cannot be opened, is not an
     SQLite database, is corrupt or truncated, or was written by a newer
     az-sqlite.
     """
 
-    def __init__(self, config: AzConfig | None = None, *, path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: AzConfig | None = None,
+        *,
+        path: str | Path | None = None,
+        migrate: bool = True,
+    ) -> None:
         if path is None:
             if config is None:
                 from az_os.config import load_config
@@ -212,13 +220,17 @@ class SQLiteStorage(Storage):
         self.m = bind_models(self.db)
         self.applied_migrations: list[str] = []
         self.interrupted: list[str] = []
-        self._open()
+        self._open(migrate)
 
     @_guard
-    def _open(self) -> None:
+    def _open(self, migrate: bool) -> None:
         try:
-            self.applied_migrations = migrations.migrate(self.db, self.location)
-            self.interrupted = self.mark_interrupted()
+            if migrate:
+                self.applied_migrations = migrations.migrate(self.db, self.location)
+                self.interrupted = self.mark_interrupted()
+            else:
+                # Read-only inspection (az db status): still refuse newer files.
+                migrations.pending_migrations(self.db, self.location)
         except BaseException:
             self.close()
             raise
@@ -703,6 +715,9 @@ class SQLiteStorage(Storage):
         from az_sqlite.schema import TABLES
 
         applied = migrations.applied_migrations(self.db)
+        present = {
+            r[0] for r in self.db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
         return {
             "schema_version": migrations.user_version(self.db),
             "latest_version": migrations.LATEST_VERSION,
@@ -710,7 +725,9 @@ class SQLiteStorage(Storage):
             "pending": migrations.pending_migrations(self.db, self.location),
             "journal_mode": self.db.execute_sql("PRAGMA journal_mode").fetchone()[0],
             "tables": {
-                t: self.db.execute_sql(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES
+                t: self.db.execute_sql(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in TABLES
+                if t in present
             },
         }
 
