@@ -235,7 +235,14 @@ class _Run:
             self.storage.add_log, LogRecord(task_id=self.task.id, level=level, message=message)  # type: ignore[arg-type]
         )
 
-    async def _save(self) -> None:
+    async def _save(self, force: bool = False) -> None:
+        """Write the task back, keeping a cancellation another process made
+        meanwhile (``az task cancel``) instead of overwriting it, unless ``force``."""
+        if self.task.status == TaskStatus.RUNNING and not force:
+            stored = await self._db(self.storage.get_task, self.task.id)
+            if stored is not None and stored.status == TaskStatus.CANCELLED:
+                self.task.status = TaskStatus.CANCELLED
+                self.task.error = stored.error
         self.task.updated_at = utcnow()
         await self._db(self.storage.update_task, self.task)
 
@@ -277,7 +284,7 @@ class _Run:
         task.status = TaskStatus.RUNNING
         task.error = None
         task.started_at = task.started_at or utcnow()
-        await self._save()
+        await self._save(force=True)
         yield self._event("resumed" if resumed else "started", turns_done=len(turns))
         try:
             async for event in self._loop(turns):
@@ -319,7 +326,9 @@ class _Run:
         while index < task.max_turns:
             index += 1
             current = await self._db(self.storage.get_task, task.id)
-            if current is not None and current.status == TaskStatus.CANCELLED:
+            if task.status == TaskStatus.CANCELLED or (
+                current is not None and current.status == TaskStatus.CANCELLED
+            ):
                 yield await self._finish(TaskStatus.CANCELLED, error="cancelled with 'az task cancel'")
                 return
             last = index == task.max_turns

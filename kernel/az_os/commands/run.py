@@ -84,12 +84,36 @@ def _run(coro_factory: Any, as_json: bool) -> Task:
             if not as_json:
                 _show_event(console, event)
 
+    import os
+    import signal
+
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(consume())
     try:
-        asyncio.run(consume())
-    except KeyboardInterrupt:
+        loop.add_signal_handler(signal.SIGINT, main.cancel)
+    except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt below
+        pass
+    cancelled = False
+    try:
+        loop.run_until_complete(main)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        if not main.done():
+            main.cancel()
+            try:
+                loop.run_until_complete(main)
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        cancelled = True
+    if cancelled:
         console.print(f"[yellow]cancelled[/] task {state.get('task_id', '')} "
                       f"('az task resume {state.get('task_id', 'ID')}' continues it)")
-        raise typer.Exit(130) from None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # The task is recorded as cancelled. A model call may still be running in
+        # a worker thread; do not wait for it to finish before giving the terminal back.
+        os._exit(130)
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
     return state  # type: ignore[return-value]
 
 

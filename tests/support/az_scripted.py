@@ -1,0 +1,94 @@
+"""A scripted model for engine tests: our own Model contract, answering from a script.
+
+Not a mock of az: it is a real plugin (registered through ``az_register_models``
+like any provider) whose answers come from a script instead of weights, so the
+engine, storage, tools and hooks under test are all the real ones.
+
+Script: a JSON list in ``$AZ_SCRIPT`` (a file path) or set with :func:`set_script`.
+Each step is one model call:
+  {"tool": "filesystem.list", "arguments": {...}, "thought": "..."}  a tool call
+  {"calls": [{"tool": ..., "arguments": ...}, ...]}                 several tool calls
+  {"answer": "..."}                                                 a final answer
+  {"raise": "ProviderDownError" | "RuntimeError", "message": "..."} a failure
+  {"sleep": 2.0, ...}                                               wait first (seconds)
+When the script runs out, the model answers "done".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from az_os import errors, hookimpl
+from az_os.models import Model
+from az_os.types import Message, ModelInfo, ModelRequest, ModelResponse, ToolCall, Usage
+
+_lock = threading.Lock()
+_scripts: dict[str, list[dict[str, Any]]] = {}
+REQUESTS: list[ModelRequest] = []
+
+
+def set_script(steps: list[dict[str, Any]], model_id: str = "scripted/cheap") -> None:
+    with _lock:
+        _scripts[model_id] = list(steps)
+
+
+def _next(model_id: str) -> dict[str, Any]:
+    with _lock:
+        if model_id not in _scripts and os.environ.get("AZ_SCRIPT"):
+            with open(os.environ["AZ_SCRIPT"]) as f:
+                _scripts[model_id] = json.load(f)
+        steps = _scripts.setdefault(model_id, [])
+        return steps.pop(0) if steps else {"answer": "done"}
+
+
+class ScriptedModel(Model):
+    def __init__(self, model_id: str, input_price: float, output_price: float, priority: int = 0) -> None:
+        self.info = ModelInfo(
+            id=model_id,
+            provider="scripted",
+            context_window=32000,
+            input_cost_per_token=input_price,
+            output_cost_per_token=output_price,
+            price_source="test script",
+            supports_tools=True,
+            default_priority=priority,
+        )
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        REQUESTS.append(request)
+        step = _next(self.info.id)
+        if step.get("sleep"):
+            time.sleep(step["sleep"])
+        if "raise" in step:
+            exc = getattr(errors, step["raise"], None) or getattr(__builtins__, step["raise"], RuntimeError)
+            if isinstance(exc, type) and issubclass(exc, errors.ModelError):
+                raise exc(step.get("message", "scripted failure"), model=self.info.id)
+            raise RuntimeError(step.get("message", "scripted crash"))
+        prompt = sum(len(m.content or "") for m in request.messages) // 4
+        if "answer" in step:
+            msg = Message(role="assistant", content=step["answer"])
+            completion = max(1, len(step["answer"]) // 4)
+        else:
+            calls = step.get("calls") or [{"tool": step["tool"], "arguments": step.get("arguments", {})}]
+            msg = Message(
+                role="assistant",
+                content=step.get("thought"),
+                tool_calls=[ToolCall(name=c["tool"], arguments=c.get("arguments", {})) for c in calls],
+            )
+            completion = 20
+        usage = Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=self.info.cost(prompt, completion),
+        )
+        return ModelResponse(model=self.info.id, message=msg, usage=usage, finish_reason="stop")
+
+
+@hookimpl
+def az_register_models(register):  # type: ignore[no-untyped-def]
+    register(ScriptedModel("scripted/cheap", 1e-7, 2e-7, priority=100), aliases=["cheap"])
+    register(ScriptedModel("scripted/premium", 3e-6, 15e-6), aliases=["premium"])
