@@ -366,6 +366,10 @@ class LiteLLMModel(Model):
                 # understands (llama.cpp's server only knows auto/none/named).
                 choice = {"type": "function", "function": {"name": request.tools[0].name}}
             kw["tool_choice"] = choice
+            # Our tools are plain functions, never LiteLLM-proxy MCP tools; without
+            # this LiteLLM imports its MCP gateway, which needs the optional `mcp`
+            # package, on every call that offers tools.
+            kw["_skip_mcp_handler"] = True
         if self.api_base:
             kw["api_base"] = self.api_base
         key = self.api_key()
