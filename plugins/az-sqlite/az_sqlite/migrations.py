@@ -220,7 +220,7 @@ def migrate(db: Any, location: str = "database") -> list[str]:
     if version == LATEST_VERSION:
         return []
     if version > LATEST_VERSION:
-        raise _refuse_newer(location, version, [])
+        pending_migrations(db, location)  # raises, naming the unknown migrations
     applied: list[str] = []
     for fn in MIGRATIONS:
         with db.atomic("IMMEDIATE"):
