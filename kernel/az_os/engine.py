@@ -325,7 +325,9 @@ class _Run:
         index = len(turns)
         while index < task.max_turns:
             index += 1
-            current = await self._db(self.storage.get_task, task.id)
+            # _save() after each turn already picked up a cancellation made elsewhere;
+            # only the first turn of this run needs its own look.
+            current = await self._db(self.storage.get_task, task.id) if index == len(turns) + 1 else None
             if task.status == TaskStatus.CANCELLED or (
                 current is not None and current.status == TaskStatus.CANCELLED
             ):
