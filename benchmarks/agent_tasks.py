@@ -1,0 +1,129 @@
+"""Runs the example tasks in examples/tasks/ through `az task run` and checks them.
+
+For each task: a fresh temp workspace with the task's files, a fresh AZ_HOME
+(so records do not mix), `az task run DESCRIPTION --json --approve auto
+--workspace WS [--model M]`, then the task's check on the answer or the
+workspace. Prints one row per task (ok, turns, tool calls, tokens, USD, wall
+seconds) and a summary (success rate, mean turns, total tokens and USD).
+
+    python benchmarks/agent_tasks.py [--model M] [--only PREFIX ...] [--max-turns N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ROOT / "examples" / "tasks"
+
+
+def check(spec: dict[str, Any], answer: str, ws: Path) -> tuple[bool, str]:
+    """(passed, why) for a task's [check] table."""
+    c = spec.get("check", {})
+    low = answer.lower()
+    if "answer_contains_any" in c and not any(s.lower() in low for s in c["answer_contains_any"]):
+        return False, f"answer lacks any of {c['answer_contains_any']}"
+    if "answer_contains_all" in c and not all(s.lower() in low for s in c["answer_contains_all"]):
+        return False, f"answer lacks one of {c['answer_contains_all']}"
+    if "file" in c:
+        path = ws / c["file"]
+        if not path.is_file():
+            return False, f"{c['file']} was not created"
+        text = path.read_text(errors="replace")
+        if "file_contains" in c and c["file_contains"] not in text:
+            return False, f"{c['file']} lacks {c['file_contains']!r}"
+        if "file_contains_all" in c and not all(s in text for s in c["file_contains_all"]):
+            return False, f"{c['file']} lacks one of {c['file_contains_all']}"
+        if "json_equals" in c:
+            try:
+                if json.loads(text) != c["json_equals"]:
+                    return False, f"{c['file']} is not {c['json_equals']}"
+            except ValueError:
+                return False, f"{c['file']} is not JSON"
+    if "command" in c:
+        proc = subprocess.run(c["command"], cwd=ws, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return False, f"check command failed: {proc.stderr.strip()[-200:]}"
+    return True, ""
+
+
+def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, Any]:
+    spec = tomllib.loads(path.read_text())
+    with tempfile.TemporaryDirectory(prefix="az-task-") as tmp:
+        ws = Path(tmp) / "ws"
+        ws.mkdir()
+        for name, content in spec.get("files", {}).items():
+            f = ws / name
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(content)
+        bg = subprocess.Popen(spec["background"]) if spec.get("background") else None
+        env = dict(os.environ, AZ_HOME=str(Path(tmp) / "home"))
+        cmd = [sys.executable, "-m", "az_os.cli", "task", "run", spec["description"], "--json",
+               "--approve", "auto", "--workspace", str(ws)]
+        if model:
+            cmd += ["--model", model]
+        if max_turns:
+            cmd += ["--max-turns", str(max_turns)]
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        finally:
+            if bg:
+                bg.kill()
+                bg.wait()
+        wall = time.perf_counter() - start
+        try:
+            out = json.loads(proc.stdout)
+        except ValueError:
+            return {"task": path.stem, "ok": False, "why": f"az exited {proc.returncode}: "
+                    f"{proc.stderr.strip()[-200:]}", "wall_s": wall}
+        ok, why = check(spec, out.get("result") or "", ws) if out["status"] == "completed" else (
+            False, out.get("error") or out["status"])
+        return {"task": path.stem, "ok": ok, "why": why, "status": out["status"], "turns": out["turns"],
+                "tool_calls": out["tool_calls"],
+                "tokens": out["prompt_tokens"] + out["completion_tokens"], "cost_usd": out["cost_usd"],
+                "model": out["model"], "answer": (out.get("result") or "")[:80], "wall_s": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model id or alias (default: az's default)")
+    parser.add_argument("--only", nargs="*", help="task file name prefixes, e.g. 01 06")
+    parser.add_argument("--max-turns", type=int)
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args()
+    paths = sorted(TASKS.glob("*.toml"))
+    if args.only:
+        paths = [p for p in paths if any(p.name.startswith(o) for o in args.only)]
+    rows = []
+    for p in paths:
+        row = run_task(p, args.model, args.max_turns)
+        rows.append(row)
+        if not args.json:
+            mark = "ok  " if row["ok"] else "FAIL"
+            print(f"{mark} {row['task']:<24} turns {row.get('turns', '-')!s:>2}  tools {row.get('tool_calls', '-')!s:>2}  "
+                  f"tokens {row.get('tokens', 0):>6}  ${row.get('cost_usd', 0):.4f}  {row['wall_s']:6.1f}s  "
+                  f"{row['why'][:70]}", flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    n = len(rows)
+    ok = sum(r["ok"] for r in rows)
+    turns = [r["turns"] for r in rows if "turns" in r]
+    print(f"\n{ok}/{n} tasks passed ({100 * ok / max(n, 1):.0f}%), mean turns "
+          f"{sum(turns) / max(len(turns), 1):.1f}, tokens {sum(r.get('tokens', 0) for r in rows)}, "
+          f"USD {sum(r.get('cost_usd', 0) for r in rows):.4f}, wall {sum(r['wall_s'] for r in rows):.0f} s, "
+          f"model {next((r['model'] for r in rows if r.get('model')), args.model or 'default')}")
+
+
+if __name__ == "__main__":
+    main()
