@@ -8,6 +8,7 @@ line numbers count from 1. Output larger than ``tools.output_limit_bytes``
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 import tempfile
@@ -27,16 +28,41 @@ from az_tools.base import (
     os_error_line,
     output_limit,
 )
-from az_tools.workspace import resolve
+from az_tools.workspace import WorkspacePath, resolve
 
 #: A recursive listing stops after this many entries (the result says
 #: ``"truncated": true``), so a huge tree cannot stall a task.
 MAX_WALK_ENTRIES = 10_000
 
-_PATH_DOC = (
-    "Path relative to the workspace (the task's working directory); '.' is the workspace itself. "
-    "Paths outside the workspace are refused."
+_DIR_DOC = (
+    "Directory to list, relative to the workspace (the task's working directory): '.' is the "
+    "workspace itself, 'src' a subdirectory. Paths outside the workspace are refused."
 )
+_FILE_DOC = (
+    "File path relative to the workspace (the task's working directory), e.g. 'README.md' or "
+    "'src/app.py'. Paths outside the workspace are refused."
+)
+
+
+def _missing(kind: str, where: WorkspacePath) -> ToolFailure:
+    """``no such file: 'x'`` with a hint: close names in the same directory, or how to look."""
+    hint = "; filesystem.list with path '.' shows what is in the workspace"
+    parent = where.path.parent
+    try:
+        names = [n for n in os.listdir(parent) if not is_hidden(n)]
+    except OSError:
+        names = []
+    wanted = where.path.name
+    same_stem = [n for n in names if Path(n).stem.lower() == Path(wanted).stem.lower()]
+    close = list(
+        dict.fromkeys(same_stem + difflib.get_close_matches(wanted, names, n=3, cutoff=0.6))
+    )
+    close = close[:3]
+    if close and parent.is_relative_to(where.root):
+        rel = parent.relative_to(where.root).as_posix()
+        shown = [f"'{n}'" if rel in ("", ".") else f"'{rel}/{n}'" for n in close]
+        hint = f"; did you mean {' or '.join(shown)}?"
+    return ToolFailure(f"no such {kind}: '{where.shown}'{hint}")
 
 
 def _entry(name: str, st: os.stat_result | None, is_link: bool) -> dict[str, Any]:
@@ -62,7 +88,7 @@ class ListTool(BuiltinTool):
         inputSchema={
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": _PATH_DOC, "default": "."},
+                "path": {"type": "string", "description": _DIR_DOC, "default": "."},
                 "recursive": {
                     "type": "boolean",
                     "description": "Also list every subdirectory; names are then relative paths "
@@ -88,7 +114,7 @@ class ListTool(BuiltinTool):
         try:
             st = os.stat(where.path)
         except FileNotFoundError:
-            raise ToolFailure(f"no such directory: '{where.shown}'") from None
+            raise _missing("directory", where) from None
         if not stat.S_ISDIR(st.st_mode):
             raise ToolFailure(f"'{where.shown}' is a file, not a directory; use filesystem.read")
         entries: list[dict[str, Any]] = []
@@ -163,7 +189,7 @@ class ReadTool(BuiltinTool):
         inputSchema={
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": _PATH_DOC},
+                "path": {"type": "string", "description": _FILE_DOC},
                 "encoding": {
                     "type": "string",
                     "description": "Text encoding of the file, e.g. utf-8 or latin-1.",
@@ -199,9 +225,11 @@ class ReadTool(BuiltinTool):
         try:
             st = os.stat(where.path)
         except FileNotFoundError:
-            raise ToolFailure(f"no such file: '{where.shown}'") from None
+            raise _missing("file", where) from None
         if stat.S_ISDIR(st.st_mode):
             raise ToolFailure(f"'{where.shown}' is a directory; use filesystem.list")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise ToolFailure(f"'{where.shown}' is not a regular file")
         limit = output_limit(ctx)
         parts: list[str] = []
         used = 0
@@ -278,7 +306,7 @@ class WriteTool(BuiltinTool):
         inputSchema={
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": _PATH_DOC},
+                "path": {"type": "string", "description": _FILE_DOC},
                 "content": {"type": "string", "description": "The exact text to write."},
                 "encoding": {
                     "type": "string",
@@ -329,6 +357,8 @@ class WriteTool(BuiltinTool):
         if target.is_dir():
             raise ToolFailure(f"'{where.shown}' is a directory")
         existed = target.exists()
+        if existed and not target.is_file():
+            raise ToolFailure(f"'{where.shown}' is not a regular file")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             if append:

@@ -43,7 +43,13 @@ def test_list_hidden_recursive_and_symlinks(tools, workspace, ctx, call):
 
 def test_list_errors_are_one_line_results(tools, ctx, call):
     res = call(tools["filesystem.list"], {"path": "nope"}, ctx)
-    assert not res.success and res.error == "filesystem.list: no such directory: 'nope'"
+    assert not res.success
+    assert res.error == (
+        "filesystem.list: no such directory: 'nope'; "
+        "filesystem.list with path '.' shows what is in the workspace"
+    )
+    res = call(tools["filesystem.list"], {"path": "sub/"}, ctx)
+    assert res.success and res.result["path"] == "sub"
     res = call(tools["filesystem.list"], {"path": "a.txt"}, ctx)
     assert not res.success and "is a file" in res.error
 
@@ -85,7 +91,11 @@ def test_read_encodings_and_binary_files(tools, workspace, ctx, call):
     res = call(tools["filesystem.read"], {"path": "sub"}, ctx)
     assert not res.success and "is a directory" in res.error
     res = call(tools["filesystem.read"], {"path": "missing.txt"}, ctx)
-    assert not res.success and res.error == "filesystem.read: no such file: 'missing.txt'"
+    assert not res.success and res.error.startswith("filesystem.read: no such file: 'missing.txt'")
+    res = call(tools["filesystem.read"], {"path": "sub/c.txt"}, ctx)
+    assert res.error == "filesystem.read: no such file: 'sub/c.txt'; did you mean 'sub/c.md'?"
+    res = call(tools["filesystem.read"], {"path": "A.txt"}, ctx)
+    assert res.error.endswith("did you mean 'a.txt'?")
 
 
 def test_read_truncates_with_a_note_saying_where_to_continue(tools, workspace, make_ctx, call):
@@ -152,6 +162,15 @@ def test_write_describe_call_shows_path_and_byte_count(tools):
     assert "'out/x.txt'" in text and "6 bytes" in text and "replacing" in text
     text = w.describe_call({"path": "log.txt", "content": "ab", "append": True})
     assert text.startswith("filesystem.write: append 2 bytes to 'log.txt'")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fifo_is_refused_instead_of_blocking(tools, workspace, ctx, call):
+    os.mkfifo(workspace / "pipe")
+    res = call(tools["filesystem.read"], {"path": "pipe"}, ctx)
+    assert not res.success and "not a regular file" in res.error
+    res = call(tools["filesystem.write"], {"path": "pipe", "content": "x"}, ctx)
+    assert not res.success and "not a regular file" in res.error
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file modes")
