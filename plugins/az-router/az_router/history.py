@@ -61,6 +61,19 @@ class History:
         self._cache: Outcomes | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def static(cls, outcomes: Outcomes | None = None, prior_strength: float = 4.0) -> History:
+        """A history that never reads storage: ``outcomes`` (or none yet),
+        updated with :meth:`record`. For replays and embedding apps."""
+        h = cls(ttl_s=float("inf"), prior_strength=prior_strength)
+        h._cache = outcomes or Outcomes(source="in-memory outcomes")
+        h._cache.loaded_at = time.monotonic()
+        return h
+
+    def record(self, model: str, cls: str, ok: bool) -> None:
+        """Add one outcome to the cached counts (kept until the cache expires)."""
+        self.outcomes().add(model, cls, ok)
+
     def invalidate(self) -> None:
         """Forget cached outcomes (next use reloads from storage)."""
         with self._lock:

@@ -19,11 +19,10 @@ Default bands (USD per 1M blended tokens; config ``[router.tiers]``
     premium  blended >= 5          e.g. claude-sonnet-4-5 6.0, o1 26.25,
                                    claude-opus 30
 
-Quality priors per tier (the ``quality`` term of the routing score, in
-[0, 1]) are in :data:`QUALITY_PRIORS`; they are the rounded mean of the
-tiers' example models' published MMLU-Pro / GPQA / SWE-bench Verified
-scores, scaled so the best tier is near 0.9. ``[router.quality]`` overrides
-them per tier name or per model id.
+Success-rate priors per tier and class are in :data:`SUCCESS_PRIORS`;
+quality priors per tier (the ``quality`` term of the routing score, in
+[0, 1]) in :data:`QUALITY_PRIORS`, the mean of the tier's success priors.
+``[router.quality]`` overrides quality per tier name or per model id.
 """
 
 from __future__ import annotations
@@ -38,17 +37,26 @@ TIERS: tuple[str, ...] = ("free", "cheap", "mid", "premium")
 #: Upper edges of the paid bands, USD per 1M blended tokens.
 DEFAULT_BANDS: dict[str, float] = {"cheap_max": 0.50, "mid_max": 5.0}
 
-#: Prior quality per tier, in [0, 1].
-QUALITY_PRIORS: dict[str, float] = {"free": 0.30, "cheap": 0.70, "mid": 0.80, "premium": 0.92}
-
 #: Prior success rate per (tier, complexity class), in [0, 1]: what the
-#: router assumes before the task history says otherwise. Same sources as
-#: benchmarks/data/routing_workload.md (the per-tier pass rates there).
+#: router assumes before the task history says otherwise. They are the
+#: per-tier pass rates of benchmarks/data/routing_workload.md, derived there
+#: from public benchmark figures of one example model per tier
+#: (free: SmolLM2-135M-Instruct, cheap: DeepSeek-V3.2-Exp, mid: Claude
+#: Haiku 4.5, premium: Claude Sonnet 4.5): simple ~ instruction following
+#: (IFEval), code ~ SWE-bench Verified + 0.12 (single-file tasks with a
+#: test are easier than repository issues), reasoning ~ GPQA Diamond,
+#: long ~ SWE-bench Verified.
 SUCCESS_PRIORS: dict[str, dict[str, float]] = {
-    "free": {"simple": 0.45, "code": 0.05, "reasoning": 0.03, "long": 0.0},
-    "cheap": {"simple": 0.92, "code": 0.78, "reasoning": 0.62, "long": 0.45},
-    "mid": {"simple": 0.95, "code": 0.86, "reasoning": 0.70, "long": 0.60},
-    "premium": {"simple": 0.97, "code": 0.92, "reasoning": 0.83, "long": 0.75},
+    "free": {"simple": 0.30, "code": 0.02, "reasoning": 0.02, "long": 0.0},
+    "cheap": {"simple": 0.95, "code": 0.80, "reasoning": 0.80, "long": 0.68},
+    "mid": {"simple": 0.96, "code": 0.85, "reasoning": 0.73, "long": 0.73},
+    "premium": {"simple": 0.97, "code": 0.89, "reasoning": 0.83, "long": 0.77},
+}
+
+#: Prior quality per tier, in [0, 1]: the mean of the tier's
+#: :data:`SUCCESS_PRIORS` over the four classes, rounded to 0.01.
+QUALITY_PRIORS: dict[str, float] = {
+    tier: round(sum(rates.values()) / len(rates), 2) for tier, rates in SUCCESS_PRIORS.items()
 }
 
 
