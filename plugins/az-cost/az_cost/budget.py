@@ -47,15 +47,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from az_cost.periods import local_now, period_end, period_label, period_start
-from az_cost.settings import CostSettings, load_settings
 from az_os.errors import BudgetExceededError
 
+from az_cost.periods import local_now, period_end, period_label, period_start
+from az_cost.settings import CostSettings, load_settings
+
 if TYPE_CHECKING:  # pragma: no cover
-    from az_cost.tracker import CostTracker
     from az_os.config import AzConfig
     from az_os.models import Model
     from az_os.types import ModelInfo, ModelRequest, ModelResponse, Task, Usage
+
+    from az_cost.tracker import CostTracker
 
 log = logging.getLogger("az.cost")
 
@@ -298,12 +300,7 @@ def record_call(
         res = _inflight.pop(task.id, None)
         model_id = res.model_id if res is not None else response.model
         cost = usage.cost_usd
-        if (
-            cost == 0
-            and res is not None
-            and not is_free(res.info)
-            and usage.total_tokens > 0
-        ):
+        if cost == 0 and res is not None and not is_free(res.info) and usage.total_tokens > 0:
             cost = res.info.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
             log.warning(
                 "model %s reported no cost for %d tokens; recorded %s from its prices",
@@ -325,7 +322,9 @@ def record_call(
     settings = load_settings(config)
     if settings.budget_usd is not None and settings.alert_usd is not None:
         now = _clock()
-        maybe_alert(settings, tracker.total(settings.budget_period, now), config=config, task=task, now=now)
+        maybe_alert(
+            settings, tracker.total(settings.budget_period, now), config=config, task=task, now=now
+        )
     return cost
 
 
@@ -396,7 +395,8 @@ def _write_alerts(path: Path, data: dict[str, Any]) -> None:
 def alert_key(settings: CostSettings, now: datetime) -> str:
     """What one alert is remembered by: period, its label and the budget
     (``monthly 2026-11 $100``); changing the budget re-arms the alert."""
-    return f"{settings.budget_period} {period_label(settings.budget_period, now)} ${settings.budget_usd:g}"
+    period = settings.budget_period
+    return f"{period} {period_label(period, now)} ${settings.budget_usd:g}"
 
 
 def maybe_alert(
@@ -428,7 +428,11 @@ def maybe_alert(
         # Keep only alerts of the current periods.
         current = {f"{p} {period_label(p, now)} " for p in ("daily", "weekly", "monthly")}
         data = {k: v for k, v in data.items() if any(k.startswith(c) for c in current)}
-        data[key] = {"at": now.isoformat(), "spent_usd": spent, "task_id": task.id if task else None}
+        data[key] = {
+            "at": now.isoformat(),
+            "spent_usd": spent,
+            "task_id": task.id if task else None,
+        }
         try:
             _write_alerts(path, data)
         except OSError as exc:
@@ -463,7 +467,8 @@ def _tell(task: Task | None, msg: str, config: AzConfig) -> None:
         from az_os.types import TaskEvent
 
         get_host().task_event(
-            task, TaskEvent(type="warning", task_id=task.id, data={"source": "cost", "message": msg})
+            task,
+            TaskEvent(type="warning", task_id=task.id, data={"source": "cost", "message": msg}),
         )
     except Exception as exc:  # noqa: BLE001
         log.debug("cannot send the cost alert event: %s", exc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import typer
@@ -24,7 +24,7 @@ cost_app = typer.Typer(
         "Examples:\n\n"
         "  az cost show --period monthly --by model\n\n"
         "  az cost budget set --amount 100 --alert 80   (USD per month, warn at 80%)\n\n"
-        "Per-task caps: az task run \"...\" --max-cost 0.50"
+        'Per-task caps: az task run "..." --max-cost 0.50'
     ),
     no_args_is_help=True,
 )
@@ -40,20 +40,20 @@ budget_app = typer.Typer(
 cost_app.add_typer(budget_app, name="budget")
 
 
-class PeriodChoice(str, Enum):
+class PeriodChoice(StrEnum):
     daily = "daily"
     weekly = "weekly"
     monthly = "monthly"
     all = "all"
 
 
-class BudgetPeriodChoice(str, Enum):
+class BudgetPeriodChoice(StrEnum):
     daily = "daily"
     weekly = "weekly"
     monthly = "monthly"
 
 
-class ByChoice(str, Enum):
+class ByChoice(StrEnum):
     model = "model"
     task = "task"
     day = "day"
@@ -120,9 +120,10 @@ def show(
     "rows": [{"key", "description", "calls", "input_tokens", "output_tokens",
     "cached_tokens", "cost_usd"}], "budget": null | (see 'az cost budget show --json')}.
     """
+    from az_os.config import load_config
+
     from az_cost.budget import status, usd
     from az_cost.tracker import CostTracker
-    from az_os.config import load_config
 
     config = load_config()
     tracker = CostTracker(config=config)
@@ -175,7 +176,10 @@ def show(
 @budget_app.command("set")
 def budget_set(
     amount: float = typer.Option(
-        ..., "--amount", "-a", help="USD the model calls of one period may cost (0 = free models only)."
+        ...,
+        "--amount",
+        "-a",
+        help="USD the model calls of one period may cost (0 = free models only).",
     ),
     period: BudgetPeriodChoice | None = typer.Option(
         None,
@@ -196,9 +200,10 @@ def budget_set(
     Written to [cost] in config.toml (budget_usd, budget_period, alert_pct).
     Example: az cost budget set --amount 100 --alert 80
     """
+    from az_os.config import config_path, load_config, set_value
+
     from az_cost.budget import status
     from az_cost.settings import SECTION, validate_settings
-    from az_os.config import config_path, load_config, set_value
 
     config = load_config()
     current = config.section(SECTION)
@@ -247,8 +252,9 @@ def budget_show(
 @budget_app.command("clear")
 def budget_clear() -> None:
     """Remove the budget (model calls are then limited only by per-task --max-cost caps)."""
-    from az_cost.settings import SECTION
     from az_os.config import config_path, unset_value
+
+    from az_cost.settings import SECTION
 
     path = config_path()
     removed = [

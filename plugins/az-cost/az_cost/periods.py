@@ -73,8 +73,10 @@ def period_end(period: str, now: datetime | None = None) -> datetime | None:
     if period == "weekly":
         return _local_midnight(today + timedelta(days=7 - today.weekday()))
     first = today.replace(day=1)
-    nxt = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(
-        month=first.month + 1
+    nxt = (
+        first.replace(year=first.year + 1, month=1)
+        if first.month == 12
+        else first.replace(month=first.month + 1)
     )
     return _local_midnight(nxt)
 

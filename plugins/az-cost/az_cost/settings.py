@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from az_os.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from az_cost.periods import BudgetPeriod
-from az_os.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig

@@ -15,8 +15,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from az_cost.periods import local_day, local_now, period_label, period_start
 from az_os.types import CostRecord, utcnow
+
+from az_cost.periods import local_day, local_now, period_label, period_start
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig

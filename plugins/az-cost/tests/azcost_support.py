@@ -16,6 +16,7 @@ against a priced model)::
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from az_os import hookimpl
@@ -44,18 +45,28 @@ COMPLETION_TOKENS = 200
 class ScriptedModel(Model):
     """Calls ``cost_test.echo`` for ``tool_turns`` calls, then answers.
 
-    Usage per call: prompt tokens = :meth:`count_tokens` of the request,
+    ``delay_s`` makes each call take that long (seconds), so calls of
+    concurrent tasks overlap. Usage per call: prompt tokens = :meth:`count_tokens` of the request,
     completion tokens = ``completion_tokens``, USD = ``info.cost(...)``.
     """
 
-    def __init__(self, info: ModelInfo, tool_turns: int = 100, completion_tokens: int = COMPLETION_TOKENS) -> None:
+    def __init__(
+        self,
+        info: ModelInfo,
+        tool_turns: int = 100,
+        completion_tokens: int = COMPLETION_TOKENS,
+        delay_s: float = 0.0,
+    ) -> None:
         self.info = info
         self.tool_turns = tool_turns
         self.completion_tokens = completion_tokens
+        self.delay_s = delay_s
         self.calls = 0
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)  # a call that takes time, like a real provider
         prompt = self.count_tokens(request)
         usage = Usage(
             prompt_tokens=prompt,
@@ -65,9 +76,13 @@ class ScriptedModel(Model):
         if self.calls <= self.tool_turns and request.tools:
             msg = Message(
                 role="assistant",
-                tool_calls=[ToolCall(name="cost_test.echo", arguments={"text": f"step {self.calls}"})],
+                tool_calls=[
+                    ToolCall(name="cost_test.echo", arguments={"text": f"step {self.calls}"})
+                ],
             )
-            return ModelResponse(model=self.info.id, message=msg, usage=usage, finish_reason="tool_calls")
+            return ModelResponse(
+                model=self.info.id, message=msg, usage=usage, finish_reason="tool_calls"
+            )
         msg = Message(role="assistant", content=f"done after {self.calls} calls")
         return ModelResponse(model=self.info.id, message=msg, usage=usage, finish_reason="stop")
 
@@ -84,7 +99,7 @@ class EchoTool(Tool):
         read_only=True,
     )
 
-    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
         return ToolResult(success=True, result=arguments["text"])
 
 
@@ -120,10 +135,14 @@ class ScriptedPlugin:
     """A plugin object: the scripted models and the echo tool."""
 
     def __init__(self, models: list[Model] | None = None) -> None:
-        self.models = models if models is not None else [
-            ScriptedModel(sonnet_info()),
-            ScriptedModel(local_info()),
-        ]
+        self.models = (
+            models
+            if models is not None
+            else [
+                ScriptedModel(sonnet_info()),
+                ScriptedModel(local_info()),
+            ]
+        )
 
     @hookimpl
     def az_register_models(self, register: Any) -> None:

@@ -25,7 +25,8 @@ def _has_sqlite() -> bool:
 
 
 requires_sqlite = pytest.mark.skipif(
-    not _has_sqlite(), reason="needs the az-sqlite storage backend (pip install -e plugins/az-sqlite)"
+    not _has_sqlite(),
+    reason="needs the az-sqlite storage backend (pip install -e plugins/az-sqlite)",
 )
 
 
@@ -90,7 +91,8 @@ class AzResult:
         return json.loads(self.stdout)
 
     def __repr__(self) -> str:
-        return f"<az exit={self.returncode} stdout={self.stdout[-800:]!r} stderr={self.stderr[-800:]!r}>"
+        out, err = self.stdout[-800:], self.stderr[-800:]
+        return f"<az exit={self.returncode} stdout={out!r} stderr={err!r}>"
 
 
 @pytest.fixture
@@ -99,20 +101,24 @@ def az(az_home: Path) -> Any:
     with this test's AZ_HOME. ``scripted=True`` registers the scripted priced
     model and echo tool first (tests/azcost_support.py)."""
 
-    def run(*args: str, env: dict[str, str] | None = None, scripted: bool = False,
-            timeout: float = 120) -> AzResult:
+    def run(
+        *args: str, env: dict[str, str] | None = None, scripted: bool = False, timeout: float = 120
+    ) -> AzResult:
         from az_os import drivers
 
         drivers.close_all()  # let the subprocess see everything written so far
         full = dict(os.environ)
-        full.update({"AZ_HOME": str(az_home), "COLUMNS": "200", "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+        full.update(
+            {"AZ_HOME": str(az_home), "COLUMNS": "200", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        )
         full.update(env or {})
         if scripted:
             cmd = [sys.executable, str(HERE / "azcost_support.py"), *args]
         else:
             cmd = [sys.executable, "-m", "az_os.cli", *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=full, timeout=timeout, stdin=subprocess.DEVNULL
+        )
         return AzResult(proc)
 
     return run

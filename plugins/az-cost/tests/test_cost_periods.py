@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from az_cost.periods import local_day, period_end, period_label, period_start
 
 
@@ -62,4 +61,4 @@ def test_unknown_period_is_refused() -> None:
 
 def test_local_day_of_a_utc_timestamp(local_tz: str) -> None:
     assert local_day(datetime(2026, 11, 20, 23, 30, tzinfo=UTC)) == "2026-11-21"
-    assert local_day(datetime(2026, 11, 20, 22, 30, tzinfo=timezone.utc)) == "2026-11-20"
+    assert local_day(datetime(2026, 11, 20, 22, 30, tzinfo=UTC)) == "2026-11-20"
