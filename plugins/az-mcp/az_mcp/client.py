@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -46,9 +47,10 @@ from az_mcp.settings import ServerConfig
 
 T = TypeVar("T")
 
-#: Ping an open session before a call when it has been idle this long (s), so a
-#: server that died between calls is restarted instead of failing the call.
-IDLE_PING_S = 5.0
+# The SDK logs unparseable server output with a traceback; without this, Python's
+# last-resort handler would print it on az's stderr. Handlers set up by the user
+# (or AZ_DEBUG) still receive the records through propagation.
+logging.getLogger("mcp").addHandler(logging.NullHandler())
 
 #: Longest error text kept in a ToolResult (characters).
 MAX_ERROR_CHARS = 800
@@ -149,15 +151,15 @@ class _Connection:
             self._run(), name=f"az-mcp:{self.owner.name}"
         )
         try:
-            async with asyncio.timeout(cfg.timeout):
+            async with asyncio.timeout(cfg.startup_timeout):
                 await self.ready.wait()
         except TimeoutError:
             await self.close()
             tail = self.stderr_tail()
             raise ServerStartError(
-                f"did not answer the MCP handshake within {cfg.timeout:g} s"
+                f"did not answer the MCP handshake within {cfg.startup_timeout:g} s"
                 + (f" (stderr: {tail})" if tail else "")
-                + f"; raise mcp.servers.{self.owner.name}.timeout if it is just slow"
+                + f"; raise mcp.servers.{self.owner.name}.startup_timeout if it is just slow"
             ) from None
         if self.error is not None:
             raise ServerStartError(self.error)
@@ -299,11 +301,8 @@ class MCPClient:
                 lock = self._locks[loop] = asyncio.Lock()
         async with lock:
             conn = self._conns.get(loop)
-            if conn is not None and not conn.closed:
-                if time.monotonic() - conn.last_used > IDLE_PING_S and not await self._alive(conn):
-                    await self._retire(conn)
-                    conn = None
-            else:
+            if conn is not None and self._closed(conn):
+                await self._retire(conn)
                 conn = None
             if conn is None:
                 conn = _Connection(self)
@@ -319,13 +318,20 @@ class MCPClient:
             conn.last_used = time.monotonic()
             return conn
 
-    async def _alive(self, conn: _Connection) -> bool:
-        try:
-            async with asyncio.timeout(min(5.0, self.config.timeout)):
-                await conn.session.send_ping()
-        except Exception:  # noqa: BLE001 - any failure means: restart it
-            return False
-        return True
+    @staticmethod
+    def _closed(conn: _Connection) -> bool:
+        """Whether the session's transport has ended (the server exited).
+
+        Reads the SDK dispatcher's ``_closed`` flag, set when the server's
+        stdout reaches EOF: free, unlike a request (``ping`` is gone from the
+        2026-07-28 protocol). If the SDK stops having the flag, this says
+        "open" and a dead server is noticed by the call failing instead.
+        """
+        if conn.closed or conn.session is None:
+            return True
+        session = getattr(conn.session, "_session", None)
+        dispatcher = getattr(session, "_dispatcher", None)
+        return bool(getattr(dispatcher, "_closed", False))
 
     async def _retire(self, conn: _Connection, wait: bool = True) -> None:
         """Forget a connection and stop its server (waiting unless ``wait`` is false)."""
@@ -538,7 +544,8 @@ def convert_result(result: Any, output_limit: int | None = None) -> ToolResult:
     """Turn an MCP ``CallToolResult`` into a :class:`ToolResult`.
 
     ``isError`` → ``success=False`` with the text as ``error``. Otherwise
-    ``result`` is ``structuredContent`` if present, the joined text when
+    ``result`` is ``structuredContent`` if present (``{"result": v}``, the
+    SDK's wrapping of a non-object return value, gives ``v``), the joined text when
     every part is text, or a list of part summaries (images and audio as
     ``{"type", "mimeType", "bytes"}``, resources by URI).
     Raises ``ValueError`` for a result that is not a ``CallToolResult``.
@@ -577,13 +584,17 @@ def convert_result(result: Any, output_limit: int | None = None) -> ToolResult:
         msg = "\n".join(texts).strip() or "the tool reported an error without a message"
         return ToolResult(success=False, error=one_line(msg), result=None, metadata=meta)
     structured = getattr(result, "structured_content", None)
+    if isinstance(structured, dict) and list(structured) == ["result"]:
+        # the SDK's MCPServer/FastMCP wrap a non-object return value as {"result": value}
+        structured = structured["result"]
     if structured is not None:
         value: Any = structured
         if output_limit is not None:
             import json
 
-            if len(json.dumps(structured, default=str)) > output_limit:
-                value = _clip("\n".join(texts) or json.dumps(structured, default=str), output_limit)
+            dumped = structured if isinstance(structured, str) else json.dumps(structured, default=str)
+            if len(dumped) > output_limit:
+                value = _clip("\n".join(texts) or dumped, output_limit)
     elif len(texts) == len(parts):
         value = _clip("\n".join(texts), output_limit)
     else:
@@ -600,7 +611,7 @@ def get_client(name: str, config: ServerConfig, home: Path | None) -> MCPClient:
     """The process-wide :class:`MCPClient` for a server (same name and same
     command/url share one, so every bridged tool of a server shares its
     sessions)."""
-    key = (name, config.key() + f":{config.timeout}:{home}")
+    key = (name, f"{config.key()}:{config.timeout}:{config.startup_timeout}:{home}")
     with _clients_lock:
         client = _clients.get(key)
         if client is None:

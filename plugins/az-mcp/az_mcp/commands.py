@@ -69,7 +69,8 @@ def list_cmd(
 
     JSON shape: [{"name", "transport": "stdio"|"http", "target" (command
     line or URL), "enabled", "status": "ok"|"error"|"disabled"|"unknown",
-    "tools" (int or null), "error" (one line or null), "timeout_s"}].
+    "tools" (int or null), "error" (one line or null), "timeout_s",
+    "startup_timeout_s"}].
     """
     from az_mcp.bridge import discover, read_cache
 
@@ -77,7 +78,7 @@ def list_cmd(
     enabled = {n: c for n, c in settings.servers.items() if c.enabled}
     if cached:
         raw = read_cache(config.home)
-        entries = {n: raw[n] for n in enabled if n in raw and raw[n].get("key") == c_key(enabled[n])}
+        entries = {n: raw[n] for n in enabled if n in raw and raw[n].get("key") == enabled[n].key()}
     else:
         entries = discover(enabled, config.home, refresh=True)
     rows = []
@@ -101,6 +102,7 @@ def list_cmd(
                 "tools": tools,
                 "error": error,
                 "timeout_s": cfg.timeout,
+                "startup_timeout_s": cfg.startup_timeout,
             }
         )
     if as_json:
@@ -127,10 +129,6 @@ def list_cmd(
             r["name"], status, "" if r["tools"] is None else str(r["tools"]), r["transport"], target
         )
     console.print(table)
-
-
-def c_key(cfg: Any) -> str:
-    return str(cfg.key())
 
 
 @mcp_app.command("tools")
@@ -263,7 +261,10 @@ def add_cmd(
         None, "--env", "-e", help="K=V for the server's environment (repeatable); ${VAR} is read at start."
     ),
     cwd: str = typer.Option(None, "--cwd", help="Working directory of the server process."),
-    timeout: float = typer.Option(None, "--timeout", help="Seconds for start-up and for each call (default 60)."),
+    timeout: float = typer.Option(None, "--timeout", help="Seconds each tool call may take (default 60)."),
+    startup_timeout: float = typer.Option(
+        None, "--startup-timeout", help="Seconds to start and finish the MCP handshake (default 30)."
+    ),
     disabled: bool = typer.Option(False, "--disabled", help="Add it switched off (enabled = false)."),
     force: bool = typer.Option(False, "--force", help="Replace a server of the same name."),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Start it once to list its tools."),
@@ -306,6 +307,8 @@ def add_cmd(
         table["cwd"] = cwd
     if timeout is not None:
         table["timeout"] = timeout
+    if startup_timeout is not None:
+        table["startup_timeout"] = startup_timeout
     if disabled:
         table["enabled"] = False
     settings = parse_settings(load_config().section("mcp"))
@@ -380,6 +383,14 @@ def serve_cmd(
     ws = Path(workspace).expanduser().resolve() if workspace else Path.cwd()
     if not ws.is_dir():
         raise typer.BadParameter(f"not a directory: {ws}", param_hint="--workspace")
+    if transport == "http":
+        import socket
+
+        try:
+            with socket.create_server((host, port)):
+                pass
+        except OSError as exc:
+            raise AzError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     serve(
         transport=transport,  # type: ignore[arg-type]
         host=host,

@@ -9,7 +9,8 @@ Shape (config.toml)::
                                        # the environment or az's secret store
     cwd = "/some/dir"                  # working directory (default: current)
     enabled = true
-    timeout = 60                       # seconds, for starting and for each call
+    timeout = 60                       # seconds each tool call may take
+    startup_timeout = 30               # seconds to start and finish the handshake
 
     [mcp.servers.remote]
     url = "http://127.0.0.1:8000/mcp"  # streamable HTTP instead of command
@@ -34,15 +35,19 @@ from az_os.errors import ConfigError
 #: A server name: it becomes the prefix of its tools' names (``NAME.TOOL``).
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
-#: Seconds a server may take to start, and each call to answer, unless configured.
+#: Seconds each tool call may take, unless configured.
 DEFAULT_TIMEOUT_S = 60.0
+
+#: Seconds a server may take to start and answer the MCP handshake, unless configured.
+DEFAULT_STARTUP_TIMEOUT_S = 30.0
 
 
 class ServerConfig(BaseModel):
     """One ``[mcp.servers.NAME]`` table.
 
-    ``timeout`` is in seconds and bounds both the start-up handshake and
-    every tool call.
+    ``timeout`` (seconds) bounds every tool call and tools/list;
+    ``startup_timeout`` (seconds) bounds starting the server and the MCP
+    handshake.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -55,6 +60,7 @@ class ServerConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     timeout: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=3600)
+    startup_timeout: float = Field(DEFAULT_STARTUP_TIMEOUT_S, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:

@@ -1,0 +1,62 @@
+"""An MCP server (mcp SDK) whose tools misbehave on purpose, for the tests.
+
+Usage: python flaky_server.py [ok|die-at-start|hang-at-start]
+"""
+
+import asyncio
+import os
+import sys
+import time
+
+if len(sys.argv) > 1 and sys.argv[1] == "die-at-start":
+    sys.stderr.write("flaky: cannot start, FLAKY_TOKEN is missing\n")
+    sys.exit(3)
+if len(sys.argv) > 1 and sys.argv[1] == "hang-at-start":
+    time.sleep(3600)
+
+from mcp.server.mcpserver import MCPServer  # noqa: E402
+from mcp.types import ToolAnnotations  # noqa: E402
+
+server = MCPServer("flaky")
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def pid() -> int:
+    """The server's process id."""
+    return os.getpid()
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def env(name: str) -> str:
+    """One environment variable of the server process ('' when unset)."""
+    return os.environ.get(name, "")
+
+
+@server.tool()
+def crash() -> str:
+    """Kill the server process in the middle of the call."""
+    sys.stderr.write("flaky: crashing now\n")
+    sys.stderr.flush()
+    os._exit(1)
+
+
+@server.tool()
+async def hang(seconds: float = 3600) -> str:
+    """Take `seconds` to answer."""
+    await asyncio.sleep(seconds)
+    return "woke up"
+
+
+@server.tool()
+def fail() -> str:
+    """Raise an error inside the tool."""
+    raise ValueError("the flaky tool failed on purpose")
+
+
+server.run("stdio")
