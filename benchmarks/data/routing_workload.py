@@ -51,13 +51,35 @@ TOKENS: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[int, int]]] = {
     "long": ((9000, 30000), (60000, 220000), (3000, 9000)),
 }
 
-FILES = ["src/app.py", "src/utils/io.py", "README.md", "pyproject.toml", "setup.cfg", "src/db.py",
-         "web/index.js", "cmd/server/main.go", "lib/parser.rs", "config/settings.yaml",
-         "scripts/deploy.sh", "src/api/routes.ts", "tests/test_io.py", "Makefile", "docs/usage.md"]
+FILES = [
+    "src/app.py",
+    "src/utils/io.py",
+    "README.md",
+    "pyproject.toml",
+    "setup.cfg",
+    "src/db.py",
+    "web/index.js",
+    "cmd/server/main.go",
+    "lib/parser.rs",
+    "config/settings.yaml",
+    "scripts/deploy.sh",
+    "src/api/routes.ts",
+    "tests/test_io.py",
+    "Makefile",
+    "docs/usage.md",
+]
 DIRS = ["src", "tests", "docs", "scripts", "the current directory", "~/Downloads", "build", "web"]
 MODULES = ["io", "parser", "cache", "auth", "billing", "models", "cli", "scheduler", "metrics"]
-THINGS = ["the CSV importer", "the login handler", "the retry helper", "the config loader",
-          "the date parser", "the HTTP client wrapper", "the cache layer", "the report generator"]
+THINGS = [
+    "the CSV importer",
+    "the login handler",
+    "the retry helper",
+    "the config loader",
+    "the date parser",
+    "the HTTP client wrapper",
+    "the cache layer",
+    "the report generator",
+]
 
 SIMPLE = [
     "what time is it in UTC?",
@@ -110,7 +132,8 @@ REASONING = [
     "what are the trade-offs between a monorepo and one repository per service for 6 developers?",
     "prove that the sum of the first n odd numbers is n squared",
     "plan a rollout strategy for a breaking change in our public REST API",
-    "a test fails once in 40 runs; analyze the likely root cause categories and how to narrow them down",
+    "a test fails once in 40 runs; analyze the likely root cause categories "
+    "and how to narrow them down",
     "design a rate-limiting strategy for a multi-tenant API with bursty clients",
     "what is the probability that two of 30 people share a birthday? show the reasoning",
     "evaluate whether we should cache {thing} results given they change hourly",
@@ -140,7 +163,9 @@ TEMPLATES = {"simple": SIMPLE, "code": CODE, "reasoning": REASONING, "long": LON
 
 def _fill(rng: random.Random, template: str) -> str:
     return template.format(
-        file=rng.choice(FILES), dir=rng.choice(DIRS), module=rng.choice(MODULES),
+        file=rng.choice(FILES),
+        dir=rng.choice(DIRS),
+        module=rng.choice(MODULES),
         thing=rng.choice(THINGS),
     )
 
@@ -173,16 +198,18 @@ def generate() -> list[dict[str, object]]:
             text = _fill(rng, templates[i % len(templates)])
             (c0, c1), (p0, p1), (o0, o1) = TOKENS[category]
             context = rng.randint(c0, c1)
-            rows.append({
-                "category": category,
-                "text": text,
-                "priority": _priority(rng),
-                "context_tokens": context,
-                "prompt_tokens": max(context, rng.randint(p0, p1)),
-                "completion_tokens": rng.randint(o0, o1),
-                "tools": True,
-                "outcomes": _outcomes(rng, category),
-            })
+            rows.append(
+                {
+                    "category": category,
+                    "text": text,
+                    "priority": _priority(rng),
+                    "context_tokens": context,
+                    "prompt_tokens": max(context, rng.randint(p0, p1)),
+                    "completion_tokens": rng.randint(o0, o1),
+                    "tools": True,
+                    "outcomes": _outcomes(rng, category),
+                }
+            )
     rng.shuffle(rows)
     for i, row in enumerate(rows, 1):
         row["id"] = f"w{i:03d}"

@@ -29,7 +29,9 @@ def explain(
     task: str = typer.Argument(..., help="The task text, as you would give it to 'az task run'."),
     priority: str = typer.Option("medium", "--priority", "-p", help="low, medium, high or urgent."),
     no_tools: bool = typer.Option(
-        False, "--no-tools", help="Route as if no tools were offered (tools are offered by default)."
+        False,
+        "--no-tools",
+        help="Route as if no tools were offered (tools are offered by default).",
     ),
     max_tokens: int = typer.Option(
         None, "--max-tokens", help="Completion tokens per call (default: agent.max_tokens)."
@@ -102,8 +104,10 @@ def _print_explain(data: dict[str, Any]) -> None:
     console = Console()
     cx = data["complexity"]
     console.print(f"[bold]class[/] {cx['class']}  ({cx['reason']})")
-    feats = [f"{data['tokens']} prompt tokens (+ max_tokens = {data['needed_tokens']})",
-             f"{cx['words']} words"]
+    feats = [
+        f"{data['tokens']} prompt tokens (+ max_tokens = {data['needed_tokens']})",
+        f"{cx['words']} words",
+    ]
     for key in ("code_markers", "reasoning_markers", "long_markers"):
         if cx[key]:
             feats.append(f"{key.replace('_', ' ')}: {', '.join(cx[key])}")
@@ -123,12 +127,27 @@ def _print_explain(data: dict[str, Any]) -> None:
         mark = "[green]*[/] " if c["model"] == data["chosen"] else "  "
         if c["eligible"]:
             succ = f"{c['success_rate']:.2f}" + (f" ({c['samples']})" if c["samples"] else "")
-            table.add_row(mark + c["model"], c["tier"], f"{c['blended_usd_per_1m']:.3f}",
-                          f"{c['quality']:.2f}", succ, f"{c['cost_score']:.3f}",
-                          f"{c['score']:.3f}", "")
+            table.add_row(
+                mark + c["model"],
+                c["tier"],
+                f"{c['blended_usd_per_1m']:.3f}",
+                f"{c['quality']:.2f}",
+                succ,
+                f"{c['cost_score']:.3f}",
+                f"{c['score']:.3f}",
+                "",
+            )
         else:
-            table.add_row("  " + c["model"], c["tier"], f"{c['blended_usd_per_1m']:.3f}",
-                          "", "", "", "", f"[dim]{c['excluded_reason']}[/]")
+            table.add_row(
+                "  " + c["model"],
+                c["tier"],
+                f"{c['blended_usd_per_1m']:.3f}",
+                "",
+                "",
+                "",
+                "",
+                f"[dim]{c['excluded_reason']}[/]",
+            )
     if data["candidates"]:
         console.print(table)
     if data["chosen"]:
@@ -138,8 +157,9 @@ def _print_explain(data: dict[str, Any]) -> None:
             f"[bold red]no model[/]: {data['reason']} (install az-local or az-litellm, "
             "or set an API key; see 'az models list')"
         )
-    console.print(f"[dim]success rates from {data['history']}; decided in "
-                  f"{data['decision_ms']:.3f} ms[/]")
+    console.print(
+        f"[dim]success rates from {data['history']}; decided in {data['decision_ms']:.3f} ms[/]"
+    )
 
 
 @route_app.command("rules")
@@ -158,11 +178,15 @@ def rules(
 
     engine = get_engine()
     b = engine.bands
-    tiers = {"free": "0", "cheap": f"< {b['cheap_max']:g}", "mid": f"< {b['mid_max']:g}",
-             "premium": f">= {b['mid_max']:g}"}
-    data = {"rules": [r.to_dict() for r in engine.rules], "tiers": tiers}
+    tiers = {
+        "free": "0",
+        "cheap": f"< {b['cheap_max']:g}",
+        "mid": f"< {b['mid_max']:g}",
+        "premium": f">= {b['mid_max']:g}",
+    }
+    rule_dicts = [r.to_dict() for r in engine.rules]
     if as_json:
-        _print_json(data)
+        _print_json({"rules": rule_dicts, "tiers": tiers})
         return
     from rich.console import Console
     from rich.table import Table
@@ -170,12 +194,11 @@ def rules(
     table = Table(box=None, header_style="bold")
     for col in ("#", "name", "condition", "target", "reason"):
         table.add_column(col)
-    for i, r in enumerate(data["rules"], 1):
+    for i, r in enumerate(rule_dicts, 1):
         target = f"tier {r['tier']}" if "tier" in r else f"model {r['model']}"
         table.add_row(str(i), r["name"], r["condition"], target, r["reason"])
     console = Console()
     console.print(table)
     console.print(
-        "tiers (blended USD per 1M tokens): "
-        + ", ".join(f"{k} {v}" for k, v in tiers.items())
+        "tiers (blended USD per 1M tokens): " + ", ".join(f"{k} {v}" for k, v in tiers.items())
     )

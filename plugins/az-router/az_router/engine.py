@@ -176,6 +176,10 @@ class Decision:
         }
 
 
+def _rate(c: Candidate) -> str:
+    return f"{c.id} {c.success_rate:.0%} of {c.samples}"
+
+
 def _failed_ids(metadata: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in metadata.get("failed_models") or []:
@@ -257,8 +261,16 @@ class RoutingEngine:
         """
         section = config.section("router")
         known = {
-            "rules", "tiers", "quality", "long_tokens", "min_success_rate", "min_samples",
-            "history", "history_limit", "history_ttl_s", "prior_strength",
+            "rules",
+            "tiers",
+            "quality",
+            "long_tokens",
+            "min_success_rate",
+            "min_samples",
+            "history",
+            "history_limit",
+            "history_ttl_s",
+            "prior_strength",
         }
         unknown = set(section) - known
         if unknown:
@@ -362,14 +374,16 @@ class RoutingEngine:
                 hist_source = self.history.outcomes().source
 
         priority = getattr(task.priority, "value", task.priority)
-        env = {
+        turn = int(meta.get("turn") or 1)
+        max_turns = int(meta.get("max_turns") or task.max_turns)
+        env: dict[str, Any] = {
             "tokens": est,
             "complexity": cx.cls,
             "priority": priority,
             "tools": tools,
             "capabilities": frozenset({"tools"} if tools else ()),
-            "turn": int(meta.get("turn") or 1),
-            "max_turns": int(meta.get("max_turns") or task.max_turns),
+            "turn": turn,
+            "max_turns": max_turns,
             "escalate": bool(meta.get("escalate")),
             "failed": len(failed),
         }
@@ -387,8 +401,11 @@ class RoutingEngine:
                 hit = self._find(r.target, eligible)
                 if hit is None:
                     rules_checked.append(
-                        {"name": r.name, "matched": True,
-                         "note": f"model '{r.target}' is not an eligible candidate; next rule"}
+                        {
+                            "name": r.name,
+                            "matched": True,
+                            "note": f"model '{r.target}' is not an eligible candidate; next rule",
+                        }
                     )
                     continue
                 rule, start, chosen = r, TIERS.index(hit.tier), hit
@@ -398,14 +415,20 @@ class RoutingEngine:
             break
 
         decision = Decision(
-            model=None, tokens=est, needed_tokens=needed, complexity=cx, rule=rule,
-            start_tier=TIERS[start] if start is not None else None, tier=None,
-            candidates=cands, rules_checked=rules_checked, history=hist_source,
+            model=None,
+            tokens=est,
+            needed_tokens=needed,
+            complexity=cx,
+            rule=rule,
+            start_tier=TIERS[start] if start is not None else None,
+            tier=None,
+            candidates=cands,
+            rules_checked=rules_checked,
+            history=hist_source,
         )
         if not eligible or start is None:
-            decision.reason = (
-                "no eligible candidate: "
-                + ("; ".join(f"{c.id}: {c.excluded}" for c in cands) or "no usable models")
+            decision.reason = "no eligible candidate: " + (
+                "; ".join(f"{c.id}: {c.excluded}" for c in cands) or "no usable models"
             )
             return self._finish(decision, t0)
 
@@ -423,13 +446,11 @@ class RoutingEngine:
         elif env["escalate"]:
             level += 1
             decision.escalation.append("the engine asked to escalate")
-        elif env["turn"] >= env["max_turns"] - 1 and env["turn"] > 1:
+        elif turn >= max_turns - 1 and turn > 1:
             why = self._no_progress(task)
             if why:
                 level += 1
-                decision.escalation.append(
-                    f"turn {env['turn']} of {env['max_turns']} with no progress: {why}"
-                )
+                decision.escalation.append(f"turn {turn} of {max_turns} with no progress: {why}")
         if level != start or chosen is None or decision.escalation:
             chosen = None
             pool_tier = self._nearest_tier(level, eligible)
@@ -437,7 +458,8 @@ class RoutingEngine:
             while True:
                 pool = [c for c in eligible if c.tier == pool_tier]
                 learned_bad = [
-                    c for c in pool
+                    c
+                    for c in pool
                     if c.samples >= self.min_samples and c.success_rate < self.min_success_rate
                 ]
                 higher = [c for c in eligible if TIERS.index(c.tier) > TIERS.index(pool_tier)]
@@ -445,7 +467,7 @@ class RoutingEngine:
                     decision.escalation.append(
                         f"learned: every {pool_tier} model succeeds on under "
                         f"{self.min_success_rate:.0%} of {cx.cls} tasks "
-                        f"({', '.join(f'{c.id} {c.success_rate:.0%} of {c.samples}' for c in pool)})"
+                        f"({', '.join(_rate(c) for c in pool)})"
                     )
                     pool_tier = self._nearest_tier(TIERS.index(pool_tier) + 1, eligible)
                     continue
@@ -453,8 +475,12 @@ class RoutingEngine:
             chosen = max(pool, key=lambda c: (c.score, -c.price))
         decision.model = chosen.model
         decision.tier = chosen.tier
-        parts = [f"rule '{rule.name}' ({rule.reason})" if rule else "no rule",
-                 f"class {cx.cls}", f"tier {chosen.tier}", f"score {chosen.score:.3f}"]
+        parts = [
+            f"rule '{rule.name}' ({rule.reason})" if rule else "no rule",
+            f"class {cx.cls}",
+            f"tier {chosen.tier}",
+            f"score {chosen.score:.3f}",
+        ]
         if decision.escalation:
             parts.append("escalated: " + "; ".join(decision.escalation))
         decision.reason = ", ".join(parts)
@@ -502,7 +528,10 @@ class RoutingEngine:
     def _find(target: str, eligible: list[Candidate]) -> Candidate | None:
         for c in eligible:
             info = c.model.info
-            if target in (info.id, info.id.split("/", 1)[-1], info.provider) or target in info.aliases:
+            if (
+                target in (info.id, info.id.split("/", 1)[-1], info.provider)
+                or target in info.aliases
+            ):
                 return c
         try:
             from az_os.plugins import get_host

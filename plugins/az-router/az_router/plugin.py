@@ -13,7 +13,6 @@ from az_os import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
     import typer
-
     from az_os.models import Model
     from az_os.types import ModelRequest, Task
 

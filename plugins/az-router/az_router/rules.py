@@ -293,11 +293,14 @@ def parse_rule(raw: Any, index: int) -> Rule:
     where = _describe(raw, index)
     try:
         if not isinstance(raw, dict):
-            raise RuleError(f"expected a table with condition/tier/reason, got {type(raw).__name__}")
+            raise RuleError(
+                f"expected a table with condition/tier/reason, got {type(raw).__name__}"
+            )
         unknown = set(raw) - _RULE_KEYS
         if unknown:
             raise RuleError(
-                f"unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(_RULE_KEYS))})"
+                f"unknown key(s) {', '.join(sorted(unknown))} "
+                f"(allowed: {', '.join(sorted(_RULE_KEYS))})"
             )
         cond = raw.get("condition")
         if not isinstance(cond, str):

@@ -26,7 +26,6 @@ from az_os.types import (
 def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh AZ_HOME; plugin host, storage and the router engine reset around the test."""
     from az_os import drivers, plugins
-
     from az_router.plugin import reset_engine
 
     home = tmp_path / "az-home"
@@ -68,14 +67,26 @@ class PricedModel(Model):
         )
 
 
-def priced(mid: str, pin: float, pout: float, ctx: int = 200_000, tools: bool = True,
-           local: bool = False, fail: bool = False) -> PricedModel:
+def priced(
+    mid: str,
+    pin: float,
+    pout: float,
+    ctx: int = 200_000,
+    tools: bool = True,
+    local: bool = False,
+    fail: bool = False,
+) -> PricedModel:
     """A model with prices in USD per 1M tokens (as providers list them)."""
     return PricedModel(
         ModelInfo(
-            id=mid, provider=mid.split("/")[0], context_window=ctx,
-            input_cost_per_token=pin / 1e6, output_cost_per_token=pout / 1e6,
-            supports_tools=tools, local=local, price_source="litellm (test copy)",
+            id=mid,
+            provider=mid.split("/")[0],
+            context_window=ctx,
+            input_cost_per_token=pin / 1e6,
+            output_cost_per_token=pout / 1e6,
+            supports_tools=tools,
+            local=local,
+            price_source="litellm (test copy)",
         ),
         fail=fail,
     )
@@ -100,16 +111,26 @@ def candidates(models: dict[str, PricedModel], *keys: str) -> list[Model]:
     return sorted(chosen, key=lambda m: blended_price(m.info))
 
 
-def request(text: str, *, tools: bool = True, context_tokens: int = 0, max_tokens: int = 1024,
-            **metadata: Any) -> ModelRequest:
+def request(
+    text: str,
+    *,
+    tools: bool = True,
+    context_tokens: int = 0,
+    max_tokens: int = 1024,
+    **metadata: Any,
+) -> ModelRequest:
     """A call as the engine makes it: optional system context, the task text,
     one tool offered."""
     msgs = [Message(role="user", content=text)]
     if context_tokens:
         msgs.insert(0, Message(role="system", content="c" * (context_tokens * 4)))
     specs = [ToolSpec(name="filesystem.read", description="Read a file.")] if tools else []
-    return ModelRequest(messages=msgs, tools=specs, max_tokens=max_tokens,
-                        metadata={"turn": 1, "max_turns": 5, **metadata})
+    return ModelRequest(
+        messages=msgs,
+        tools=specs,
+        max_tokens=max_tokens,
+        metadata={"turn": 1, "max_turns": 5, **metadata},
+    )
 
 
 def task(text: str, priority: str = "medium") -> Task:

@@ -13,7 +13,7 @@ import pytest
 
 #: A model plugin installed the way pip would leave it (a module plus a
 #: .dist-info with an ``az`` entry point), registering models at real prices.
-PLUGIN = '''
+PLUGIN = """
 from az_os import hookimpl
 from az_os.models import Model
 from az_os.types import ModelInfo
@@ -41,7 +41,7 @@ def az_register_models(register):
         register(Priced(ModelInfo(id=mid, provider=mid.split("/")[0], context_window=ctx,
                                   input_cost_per_token=pin, output_cost_per_token=pout,
                                   supports_tools=True, local=local)))
-'''
+"""
 
 
 @pytest.fixture
@@ -52,9 +52,11 @@ def cli_env(az_home: Path, tmp_path: Path) -> dict[str, str]:
     dist = site / "priced_models_plugin-0.1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: priced-models-plugin\nVersion: 0.1.0\n", encoding="utf-8")
+        "Metadata-Version: 2.1\nName: priced-models-plugin\nVersion: 0.1.0\n", encoding="utf-8"
+    )
     (dist / "entry_points.txt").write_text(
-        "[az]\npriced-models = priced_models_plugin\n", encoding="utf-8")
+        "[az]\npriced-models = priced_models_plugin\n", encoding="utf-8"
+    )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
     env["AZ_HOME"] = str(az_home)
@@ -63,8 +65,13 @@ def cli_env(az_home: Path, tmp_path: Path) -> dict[str, str]:
 
 
 def az(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "az_os.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "az_os.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_explain_json(cli_env):
@@ -77,8 +84,12 @@ def test_explain_json(cli_env):
     assert data["rule"]["name"] == "code" and data["rule"]["tier"] == "cheap"
     assert data["chosen"] == "deepseek/deepseek-chat"
     ids = [c["model"] for c in data["candidates"]]
-    assert ids == ["local/smollm2-135m-instruct", "deepseek/deepseek-chat",
-                   "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"]
+    assert ids == [
+        "local/smollm2-135m-instruct",
+        "deepseek/deepseek-chat",
+        "anthropic/claude-haiku-4-5",
+        "anthropic/claude-sonnet-4-5",
+    ]
     sonnet = data["candidates"][-1]
     assert sonnet["tier"] == "premium" and sonnet["blended_usd_per_1m"] == pytest.approx(6.0)
     assert 0 <= sonnet["score"] <= 1
@@ -86,8 +97,17 @@ def test_explain_json(cli_env):
 
 
 def test_explain_failed_model_and_context(cli_env):
-    proc = az(cli_env, "route", "explain", "what time is it?", "--json",
-              "--failed", "local/smollm2-135m-instruct", "--context-tokens", "2000")
+    proc = az(
+        cli_env,
+        "route",
+        "explain",
+        "what time is it?",
+        "--json",
+        "--failed",
+        "local/smollm2-135m-instruct",
+        "--context-tokens",
+        "2000",
+    )
     data = json.loads(proc.stdout)
     assert data["tokens"] >= 2000
     assert data["start_tier"] == "free" and data["tier"] == "cheap"
@@ -97,8 +117,14 @@ def test_explain_failed_model_and_context(cli_env):
 
 
 def test_explain_table(cli_env):
-    proc = az(cli_env, "route", "explain", "prove that there are infinitely many primes",
-              "--priority", "high")
+    proc = az(
+        cli_env,
+        "route",
+        "explain",
+        "prove that there are infinitely many primes",
+        "--priority",
+        "high",
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "class reasoning" in out
@@ -107,12 +133,15 @@ def test_explain_table(cli_env):
 
 
 def test_explain_rejects_invalid_config_rules(cli_env, az_home):
-    (az_home / "config.toml").write_text(textwrap.dedent("""
+    (az_home / "config.toml").write_text(
+        textwrap.dedent("""
         [[router.rules]]
         name = "typo"
         condition = "complexity == 'cod'"
         tier = "cheap"
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     proc = az(cli_env, "route", "explain", "hello", "--json")
     assert proc.returncode == 2
     assert "rule 1 ('typo'): unknown complexity 'cod'" in proc.stderr

@@ -6,10 +6,9 @@ import asyncio
 
 import pytest
 from az_os.types import Task, TaskStatus, ToolCall, ToolResult, Turn
-from conftest import ModelsPlugin, candidates, priced, request, task
-
 from az_router.engine import RoutingEngine
 from az_router.history import History
+from conftest import ModelsPlugin, candidates, priced, request, task
 
 
 def _sqlite_available() -> bool:
@@ -27,8 +26,11 @@ needs_sqlite = pytest.mark.skipif(
 def test_context_window_filter(az_home, models):
     engine = RoutingEngine(history=None)
     # 7,500 prompt tokens + 1,024 max_tokens > the local model's 8,192
-    d = engine.decide(task("what time is it?"), request("what time is it?", context_tokens=7500),
-                      candidates(models))
+    d = engine.decide(
+        task("what time is it?"),
+        request("what time is it?", context_tokens=7500),
+        candidates(models),
+    )
     local = next(c for c in d.candidates if c.id == "local/smollm2-135m-instruct")
     assert local.excluded and "context window 8192 <" in local.excluded
     assert d.model_id != "local/smollm2-135m-instruct"
@@ -48,14 +50,16 @@ def test_tool_support_filter(az_home, models):
 
 
 def test_local_models_count_as_tool_capable(az_home, models):
-    d = RoutingEngine(history=None).decide(task("list the files in src"),
-                                           request("list the files in src"), candidates(models))
+    d = RoutingEngine(history=None).decide(
+        task("list the files in src"), request("list the files in src"), candidates(models)
+    )
     assert d.model_id == "local/smollm2-135m-instruct"
 
 
 def test_no_eligible_candidate(az_home, models):
     d = RoutingEngine(history=None).decide(
-        task("hi"), request("hi", context_tokens=300_000), candidates(models))
+        task("hi"), request("hi", context_tokens=300_000), candidates(models)
+    )
     assert d.model is None
     assert "no eligible candidate" in d.reason and "context window" in d.reason
 
@@ -98,7 +102,8 @@ def test_failed_model_removed_from_candidates_is_found_through_the_host(az_home,
 
 def test_escalate_flag_moves_one_tier_up(az_home, models):
     d = RoutingEngine(history=None).decide(
-        task("what time is it?"), request("what time is it?", escalate=True), candidates(models))
+        task("what time is it?"), request("what time is it?", escalate=True), candidates(models)
+    )
     assert d.start_tier == "free" and d.tier == "cheap"
     assert d.escalation == ["the engine asked to escalate"]
 
@@ -111,14 +116,23 @@ def test_no_progress_near_the_turn_limit_escalates_and_is_logged(az_home, models
     t = storage.create_task(Task(description="what time is it in Tokyo?"))
     call = ToolCall(name="shell.execute", arguments={"command": "date"})
     for i in (1, 2, 3):
-        storage.add_turn(Turn(task_id=t.id, index=i, model="local/smollm2-135m-instruct",
-                              tool_calls=[call], tool_results=[ToolResult(success=True, result="x")]))
+        storage.add_turn(
+            Turn(
+                task_id=t.id,
+                index=i,
+                model="local/smollm2-135m-instruct",
+                tool_calls=[call],
+                tool_results=[ToolResult(success=True, result="x")],
+            )
+        )
     engine = RoutingEngine(history=None)
     early = engine.decide(t, request(t.description, turn=2, max_turns=5), candidates(models))
     assert early.tier == "free" and not early.escalation  # not near the limit yet
     late = engine.decide(t, request(t.description, turn=4, max_turns=5), candidates(models))
     assert late.tier == "cheap"
-    assert "no progress" in late.escalation[0] and "repeated the same tool call" in late.escalation[0]
+    assert (
+        "no progress" in late.escalation[0] and "repeated the same tool call" in late.escalation[0]
+    )
     logs = storage.list_logs(task_id=t.id)
     assert any("router: escalated" in r.message and "no progress" in r.message for r in logs)
 
@@ -130,11 +144,18 @@ def test_progress_means_no_escalation(az_home, models):
     storage = get_storage()
     t = storage.create_task(Task(description="what time is it in Tokyo?"))
     for i, cmd in enumerate(("date", "TZ=Asia/Tokyo date", "cal"), 1):
-        storage.add_turn(Turn(task_id=t.id, index=i, model="local/smollm2-135m-instruct",
-                              tool_calls=[ToolCall(name="shell.execute", arguments={"command": cmd})],
-                              tool_results=[ToolResult(success=True, result="ok")]))
-    d = RoutingEngine(history=None).decide(t, request(t.description, turn=4, max_turns=5),
-                                           candidates(models))
+        storage.add_turn(
+            Turn(
+                task_id=t.id,
+                index=i,
+                model="local/smollm2-135m-instruct",
+                tool_calls=[ToolCall(name="shell.execute", arguments={"command": cmd})],
+                tool_results=[ToolResult(success=True, result="ok")],
+            )
+        )
+    d = RoutingEngine(history=None).decide(
+        t, request(t.description, turn=4, max_turns=5), candidates(models)
+    )
     assert d.tier == "free" and not d.escalation
 
 
@@ -153,10 +174,13 @@ def test_learned_success_rates_from_sqlite_history_skip_a_failing_tier(az_home, 
     from az_os.drivers import get_storage
 
     storage = get_storage()
-    _record(storage, "what time is it in Lima?", "local/smollm2-135m-instruct", TaskStatus.FAILED, 6)
+    _record(
+        storage, "what time is it in Lima?", "local/smollm2-135m-instruct", TaskStatus.FAILED, 6
+    )
     engine = RoutingEngine(history=History(), min_samples=5)
-    d = engine.decide(task("what time is it in Oslo?"), request("what time is it in Oslo?"),
-                      candidates(models))
+    d = engine.decide(
+        task("what time is it in Oslo?"), request("what time is it in Oslo?"), candidates(models)
+    )
     local = next(c for c in d.candidates if c.id == "local/smollm2-135m-instruct")
     # (0 successes + 4 * prior 0.30) / (6 + 4) = 0.12
     assert local.samples == 6 and local.success_rate == pytest.approx(0.12)
@@ -177,7 +201,9 @@ def test_learned_scores_pick_the_better_model_within_a_tier(az_home, models):
     assert before.tier == "cheap"
     assert before.model_id == "openai/gpt-4o-mini"  # cheaper blend: higher cost score
     _record(storage, "fix the bug in src/cache.py", "openai/gpt-4o-mini", TaskStatus.FAILED, 8)
-    _record(storage, "fix the bug in src/cache.py", "deepseek/deepseek-chat", TaskStatus.COMPLETED, 8)
+    _record(
+        storage, "fix the bug in src/cache.py", "deepseek/deepseek-chat", TaskStatus.COMPLETED, 8
+    )
     engine.history.invalidate()
     after = engine.decide(task(text), request(text), cands)
     assert after.model_id == "deepseek/deepseek-chat"

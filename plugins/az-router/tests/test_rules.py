@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import candidates, request, task
-
 from az_router.engine import RoutingEngine
 from az_router.rules import RuleError, compile_condition, parse_rules
+from conftest import candidates, request, task
 
 
 def decide(engine, text, models, priority="medium", **kw):
@@ -21,12 +20,27 @@ def test_default_rules_route_each_class_to_its_tier(az_home, models):
     cases = [
         ("what time is it in UTC?", "medium", "simple", "free", "local/smollm2-135m-instruct"),
         ("fix the failing test in tests/test_io.py", "medium", "code", "cheap", None),
-        ("prove that the sum of the first n odd numbers is n squared", "high", "reasoning",
-         "premium", "anthropic/claude-sonnet-4-5"),
-        ("prove that the sum of the first n odd numbers is n squared", "medium", "fallback",
-         "cheap", None),
-        ("rename load_cfg to load_config across the codebase and fix all call sites", "high",
-         "long", "mid", "anthropic/claude-haiku-4-5"),
+        (
+            "prove that the sum of the first n odd numbers is n squared",
+            "high",
+            "reasoning",
+            "premium",
+            "anthropic/claude-sonnet-4-5",
+        ),
+        (
+            "prove that the sum of the first n odd numbers is n squared",
+            "medium",
+            "fallback",
+            "cheap",
+            None,
+        ),
+        (
+            "rename load_cfg to load_config across the codebase and fix all call sites",
+            "high",
+            "long",
+            "mid",
+            "anthropic/claude-haiku-4-5",
+        ),
     ]
     for text, prio, rule, tier, model in cases:
         d = decide(engine, text, models, prio)
@@ -79,8 +93,11 @@ def test_model_target_by_alias_suffix_or_provider(az_home, models):
 def test_model_rule_skipped_when_model_is_not_eligible(az_home, models):
     engine = RoutingEngine(
         [
-            {"name": "local-first", "condition": "tokens < 100000",
-             "model": "local/smollm2-135m-instruct"},
+            {
+                "name": "local-first",
+                "condition": "tokens < 100000",
+                "model": "local/smollm2-135m-instruct",
+            },
             {"condition": "fallback", "tier": "mid"},
         ],
         history=None,
@@ -121,12 +138,18 @@ def test_invalid_rules_rejected_with_rule_and_reason(rule, reason):
 
 def test_rule_after_fallback_is_unreachable():
     with pytest.raises(RuleError, match=r"rule 2 \('late'\): unreachable"):
-        parse_rules([{"condition": "fallback", "tier": "cheap"},
-                     {"name": "late", "condition": "tokens > 5", "tier": "mid"}])
+        parse_rules(
+            [
+                {"condition": "fallback", "tier": "cheap"},
+                {"name": "late", "condition": "tokens > 5", "tier": "mid"},
+            ]
+        )
 
 
 def test_condition_language():
-    pred = compile_condition("(tokens + 100 >= 600 and complexity in ['code', 'long']) or not tools")
+    pred = compile_condition(
+        "(tokens + 100 >= 600 and complexity in ['code', 'long']) or not tools"
+    )
     env = {"tokens": 500, "complexity": "code", "tools": True}
     assert pred(env)
     assert not pred({**env, "tokens": 499})
@@ -138,8 +161,11 @@ def test_condition_language():
 def test_update_routing_rules_replaces_rules_at_run_time(az_home, models):
     engine = RoutingEngine(history=None)
     assert decide(engine, "what time is it?", models).tier == "free"
-    asyncio.run(engine.update_routing_rules([{"condition": "fallback", "tier": "premium",
-                                              "reason": "quality first"}]))
+    asyncio.run(
+        engine.update_routing_rules(
+            [{"condition": "fallback", "tier": "premium", "reason": "quality first"}]
+        )
+    )
     d = decide(engine, "what time is it?", models)
     assert d.tier == "premium" and d.rule.reason == "quality first"
 
@@ -155,10 +181,10 @@ def test_rules_from_config_file(az_home, models):
     (az_home / "config.toml").write_text(
         "[router]\n"
         "[[router.rules]]\n"
-        "name = \"code-to-mid\"\n"
+        'name = "code-to-mid"\n'
         "condition = \"complexity == 'code'\"\n"
-        "tier = \"mid\"\n"
-        "reason = \"our code needs care\"\n",
+        'tier = "mid"\n'
+        'reason = "our code needs care"\n',
         encoding="utf-8",
     )
     from az_router.plugin import get_engine
@@ -170,11 +196,10 @@ def test_rules_from_config_file(az_home, models):
 
 def test_invalid_config_rule_is_a_config_error(az_home):
     from az_os.errors import ConfigError
-
     from az_router.plugin import get_engine
 
     (az_home / "config.toml").write_text(
-        "[[router.rules]]\ncondition = \"complexity = 'code'\"\ntier = \"mid\"\n", encoding="utf-8"
+        '[[router.rules]]\ncondition = "complexity = \'code\'"\ntier = "mid"\n', encoding="utf-8"
     )
     with pytest.raises(ConfigError, match=r"router.rules in .*config.toml: rule 1: syntax error"):
         get_engine()
