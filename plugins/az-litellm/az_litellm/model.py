@@ -80,10 +80,15 @@ def import_litellm() -> Any:
 
 # -- errors ------------------------------------------------------------------
 def _short(exc: BaseException, limit: int = 300) -> str:
+    """One line of an exception's text without LiteLLM's boilerplate
+    ("litellm.X: X: ...", "Handle with `litellm.X`")."""
+    import re
+
     text = " ".join(str(exc).split())
-    for prefix in ("litellm.",):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
+    text = re.sub(r"\s*Handle with `litellm\.\w+`\.?", "", text)
+    text = re.sub(r"\blitellm\.(\w+: )", r"\1", text)
+    text = re.sub(r"^(\w+: )\1+", r"\1", text)
+    text = text.strip() or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -120,6 +125,16 @@ def retry_after_seconds(exc: BaseException) -> float | None:
                     continue
                 return max(when.timestamp() - time.time(), 0.0)
     return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes/contexts, outermost first (cycles cut)."""
+    out: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in out and len(out) < 20:
+        out.append(node)
+        node = node.__cause__ or node.__context__
+    return out
 
 
 def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) -> ModelError:
@@ -160,8 +175,13 @@ def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) ->
         return RateLimitError(
             f"{where}rate limited by the provider (HTTP 429){said}: {msg}", model=model_id, retry_after=after
         )
-    if isinstance(exc, litellm.Timeout | httpx.TimeoutException | TimeoutError):
+    # LiteLLM wraps some transport failures as 500s (an OpenAI-SDK connection
+    # error becomes InternalServerError); the cause chain tells the truth.
+    chain = _chain(exc)
+    if any(isinstance(e, litellm.Timeout | httpx.TimeoutException | TimeoutError) for e in chain):
         return NetworkError(f"{where}request timed out: {msg}", model=model_id)
+    if any(isinstance(e, httpx.TransportError | ConnectionError) for e in chain):
+        return NetworkError(f"{where}cannot reach the provider: {msg}", model=model_id)
     if isinstance(
         exc,
         litellm.InternalServerError | litellm.ServiceUnavailableError | litellm.BadGatewayError,
@@ -329,7 +349,7 @@ class LiteLLMModel(Model):
 
     def _missing_key_message(self) -> str:
         name = self.key_names[0]
-        return f"{name} is not set (export it, or store it with a secrets plugin such as az-keyring)"
+        return f"{name} is not set (export it, or store it with az-keyring)"
 
     def usable(self) -> tuple[bool, str]:
         """``(True, "")`` when a call can be made now; else ``(False, one line

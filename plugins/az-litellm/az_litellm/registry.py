@@ -68,6 +68,7 @@ def catalogue_models(
                 supports_tools=bool(entry.get("supports_function_calling")),
                 supports_streaming=True,
                 default_priority=prov.priority if mid == recommended else 0,
+                aliases=alias_of.get(mid, []),
             )
             if prov.provider == "ollama":
                 name = mid.split("/", 1)[1]
@@ -83,7 +84,7 @@ def catalogue_models(
                 model = LiteLLMModel(
                     info, settings, key_names=catalog.key_names(prov.provider), cost_model=mid
                 )
-            out.append((model, alias_of.get(mid, [])))
+            out.append((model, list(info.aliases)))
     return out
 
 
