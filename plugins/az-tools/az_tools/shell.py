@@ -12,7 +12,9 @@ How it runs:
 * stdout and stderr are read as they come; each keeps at most
   ``tools.output_limit_bytes`` (config, default 16384 bytes): the first
   three quarters and the last quarter, with a note in the middle saying how
-  many bytes were cut. Memory stays bounded however much a command prints.
+  many bytes were cut. Memory stays bounded however much a command prints;
+* a cancelled call (the engine's task cancelled by Ctrl-C or ``az task
+  cancel``) kills the process group at once.
 
 Result: ``{"exit_code", "stdout", "stderr", "timed_out", "truncated"}``.
 A command that exits non-zero is still ``success=True`` (the model reads
@@ -25,11 +27,13 @@ output pipes 1 s after the command exits, az stops waiting and says so.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import threading
 import time
+from contextvars import ContextVar
 from typing import IO, Any
 
 from az_os.tools import ToolContext
@@ -42,6 +46,12 @@ from az_tools.workspace import workspace_root
 KILL_GRACE_S = 1.0
 #: Seconds to wait for the output pipes to close after the command exited.
 DRAIN_GRACE_S = 1.0
+
+#: The processes started by the current :meth:`ShellTool.call`, so a
+#: cancelled call (Ctrl-C, ``az task cancel``) can kill them from the event loop.
+_started: ContextVar[list[subprocess.Popen[bytes]] | None] = ContextVar(
+    "az_tools_shell_started", default=None
+)
 
 
 class _Capture:
@@ -145,6 +155,19 @@ def kill_tree(proc: subprocess.Popen[bytes], grace_s: float = KILL_GRACE_S) -> N
     proc.wait()
 
 
+def _kill_now(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group at once, without waiting (used on cancellation)."""
+    if proc.poll() is not None and os.name != "posix":  # pragma: no cover - Windows
+        return
+    if os.name == "posix":
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    else:  # pragma: no cover - Windows
+        subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True)
+
+
 def _env_strings(extra: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in extra.items():
@@ -210,6 +233,21 @@ class ShellTool(BuiltinTool):
             text += f"  [timeout {arguments['timeout']} s]"
         return text
 
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run in a worker thread; if the awaiting task is cancelled (Ctrl-C,
+        ``az task cancel``), kill the command's process group right away so
+        nothing keeps running (and az does not wait for the timeout to exit)."""
+        started: list[subprocess.Popen[bytes]] = []
+        token = _started.set(started)
+        try:
+            return await asyncio.to_thread(self.run, arguments, ctx)
+        except asyncio.CancelledError:
+            for proc in started:
+                _kill_now(proc)
+            raise
+        finally:
+            _started.reset(token)
+
     def execute(self, args: dict[str, Any], ctx: ToolContext) -> Any:
         command = args["command"]
         if not command.strip():
@@ -229,6 +267,9 @@ class ShellTool(BuiltinTool):
             proc = _popen(command, str(cwd), env)
         except OSError as exc:
             raise ToolFailure(f"cannot start the shell: {exc.strerror or exc}") from None
+        holder = _started.get()
+        if holder is not None:
+            holder.append(proc)
         out = _Capture(proc.stdout, limit)  # type: ignore[arg-type]
         err = _Capture(proc.stderr, limit)  # type: ignore[arg-type]
         timed_out = False

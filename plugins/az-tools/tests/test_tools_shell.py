@@ -5,6 +5,7 @@ Exit codes, env, timeouts that kill the whole process group, output truncation.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -144,3 +145,27 @@ def test_bad_timeout_and_empty_command(tools, ctx, call):
     assert not res.success and "timeout must be more than 0" in res.error
     res = call(tools["shell.execute"], {"command": "   "}, ctx)
     assert not res.success and "empty" in res.error
+
+
+@posix_only
+def test_cancelling_the_call_kills_the_command_at_once(tools, workspace, ctx):
+    # What Ctrl-C or 'az task cancel' does to the engine's task: the command must die
+    # now, not at its timeout, and the worker thread must finish (asyncio.run waits for it).
+    command = "sleep 300 & echo $! > pid; wait"
+
+    async def scenario() -> None:
+        job = asyncio.ensure_future(tools["shell.execute"].call({"command": command}, ctx))
+        while not (workspace / "pid").exists() or not (workspace / "pid").read_text().strip():
+            await asyncio.sleep(0.02)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+
+    start = time.monotonic()
+    asyncio.run(scenario())
+    assert time.monotonic() - start < 5
+    pid = int((workspace / "pid").read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pid)
