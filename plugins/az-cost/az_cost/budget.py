@@ -14,11 +14,11 @@ estimates the *worst case* of the call and refuses it with
   - the completion-token cap is ``request.max_tokens``, lowered to the
     model's ``max_output_tokens`` when that is smaller;
   - prices are the model's (:class:`~az_os.types.ModelInfo`, USD per
-    token); for LiteLLM models the price from ``litellm.cost_per_token`` is
-    used when it is higher (it knows tiered prices, e.g. Gemini 2.5 Pro
-    above 200k prompt tokens). Cached prompt tokens are cheaper, so they
-    are not assumed; az's requests set no cache-write markers, so no cache
-    write surcharge applies.
+    token); for models priced from LiteLLM's map the price from
+    ``litellm.cost_per_token`` is used when it is higher (it knows tiered
+    prices, e.g. Gemini 2.5 Pro above 200k prompt tokens). Cached prompt
+    tokens are cheaper, so they are not assumed; az's requests set no
+    cache-write markers, so no cache-write surcharge applies.
 
 * the period budget (``[cost] budget_usd`` per ``budget_period``) refuses
   when spent-in-period + worst cases of other calls in flight in this
@@ -51,6 +51,7 @@ from az_os.errors import BudgetExceededError
 
 from az_cost.periods import local_now, period_end, period_label, period_start
 from az_cost.settings import CostSettings, load_settings
+from az_cost.tracker import MONEY_DIGITS
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
@@ -106,12 +107,16 @@ def usd(amount: float) -> str:
 
 
 def nice_amount(needed: float) -> float:
-    """A round amount ≥ ``needed`` (two significant digits) to suggest."""
+    """The smallest round amount ≥ ``needed`` to suggest: 1, 1.5, 2, 2.5, 3,
+    4, 5, 6 or 8 times a power of ten (0.06, 150, 2.5 ...)."""
     if needed <= 0:
         return 0.01
-    exp = math.floor(math.log10(needed)) - 1
-    step = 10.0**exp
-    return round(math.ceil(needed / step - 1e-9) * step, max(-exp, 0))
+    exp = math.floor(math.log10(needed))
+    for mantissa in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        amount = round(mantissa * 10.0**exp, max(1 - exp, 0))
+        if amount >= needed - EPSILON_USD:
+            return amount
+    return round(10.0 ** (exp + 1), max(-exp, 0))  # pragma: no cover - 10 × 10^exp ≥ needed
 
 
 def is_free(info: ModelInfo) -> bool:
@@ -124,8 +129,16 @@ def is_free(info: ModelInfo) -> bool:
 
 
 def is_litellm(info: ModelInfo) -> bool:
-    """Whether the model is served through LiteLLM (priced from its map)."""
-    return "litellm" in (info.plugin or "").lower() or "litellm" in info.price_source.lower()
+    """Whether the model is served through LiteLLM (its plugin or its prices
+    say so): its prompt is then also counted with ``litellm.token_counter``."""
+    return "litellm" in (info.plugin or "").lower() or litellm_priced(info)
+
+
+def litellm_priced(info: ModelInfo) -> bool:
+    """Whether the model's prices come from LiteLLM's price map (then
+    ``litellm.cost_per_token`` may know a higher, tiered price). Prices the
+    user set in config are taken as they are."""
+    return "litellm" in info.price_source.lower()
 
 
 def _litellm() -> Any | None:
@@ -166,7 +179,7 @@ def estimate(model: Model, request: ModelRequest) -> Estimate:
     if info.max_output_tokens:
         completion = min(completion, info.max_output_tokens)
     worst = info.cost(prompt, completion)
-    if is_litellm(info):
+    if litellm_priced(info):
         litellm = _litellm()
         if litellm is not None:
             try:
@@ -235,8 +248,9 @@ def check_call(
                 need = nice_amount(spent_task + est.usd)
                 raise BudgetExceededError(
                     f"task cost cap reached: refused {call}; the task has spent "
-                    f"{usd(spent_task)} of its {usd(task.max_cost_usd)} cap; raise it with "
-                    f"--max-cost {need:g} (az task run ... --max-cost {need:g})"
+                    f"{usd(spent_task)} of its {usd(task.max_cost_usd)} cap and needs at least "
+                    f"{usd(spent_task + est.usd)} to go on; run it with a higher cap, e.g. "
+                    f"az task run ... --max-cost {need:g}"
                 )
         spent = 0.0
         if settings.budget_usd is not None:
@@ -365,9 +379,9 @@ def status(
         "label": period_label(period, now),
         "since": start.isoformat(),
         "resets": end.isoformat(),
-        "spent_usd": spent,
-        "remaining_usd": max(budget - spent, 0.0),
-        "percent_used": 100.0 * spent / budget if budget else None,
+        "spent_usd": round(spent, MONEY_DIGITS),
+        "remaining_usd": round(max(budget - spent, 0.0), MONEY_DIGITS),
+        "percent_used": round(100.0 * spent / budget, 4) if budget else None,
         "alerted": alert_key(settings, now) in _read_alerts(_alerts_path(config)),
     }
 

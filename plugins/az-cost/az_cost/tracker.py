@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
 GroupBy = Literal["model", "task", "day"]
 GROUPINGS: tuple[str, ...] = get_args(GroupBy)
 
+#: Decimal places of USD in summaries: sums of floats are rounded to 1e-10
+#: USD so that 0.1 + 0.2 shows as 0.3 (far below any provider's price step).
+MONEY_DIGITS = 10
+
 
 class CostTracker:
     """Record and sum the money spent on model calls (USD).
@@ -182,6 +186,8 @@ class CostTracker:
             out_rows.sort(key=lambda r: r["key"])
         else:
             out_rows.sort(key=lambda r: (-r["cost_usd"], str(r["key"])))
+        for row in out_rows:
+            row["cost_usd"] = round(row["cost_usd"], MONEY_DIGITS)
         if by == "task":
             for row in out_rows:
                 if row["key"] is not None:
@@ -193,7 +199,7 @@ class CostTracker:
             "since": start.isoformat() if start is not None else None,
             "now": now.isoformat(),
             "by": by,
-            "total_usd": total_usd,
+            "total_usd": round(total_usd, MONEY_DIGITS),
             **totals,
             "rows": out_rows,
         }
