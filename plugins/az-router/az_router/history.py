@@ -21,20 +21,30 @@ The rate is smoothed towards the tier prior with a Beta prior of strength
 so one failure moves a fresh model only a little, and 20 outcomes mostly
 speak for themselves. Without storage (no backend installed, or it cannot
 be opened) every rate is its prior. Results are cached for ``ttl_s``
-seconds (``router.history_ttl_s``, default 60) per storage location.
+seconds (``router.history_ttl_s``, default 60) in the process, and the
+models each finished task used are cached across processes in
+``<az home>/router-history.json`` (keyed by task id and ``updated_at``), so
+only new or changed tasks cost a ``list_turns`` query.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from az_router.complexity import estimate
 from az_router.tiers import SUCCESS_PRIORS
 
 log = logging.getLogger("az.router")
+
+#: File under the az home caching which models each finished task used.
+CACHE_FILE = "router-history.json"
 
 
 @dataclass(slots=True)
@@ -99,14 +109,21 @@ class History:
         from az_os.types import TaskStatus
 
         out = Outcomes(source=f"task history in {storage.location or 'storage'}")
+        known = self._read_models_cache()
+        fresh: dict[str, dict[str, Any]] = {}
         try:
             for status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
                 ok = status is TaskStatus.COMPLETED
                 for task in storage.list_tasks(status=status, limit=self.limit):
                     if not ok and task.error and "budget" in task.error.lower():
                         continue
-                    models = [t.model for t in storage.list_turns(task.id) if t.model]
-                    ordered = list(dict.fromkeys(models)) or ([task.model] if task.model else [])
+                    stamp = task.updated_at.isoformat()
+                    entry = known.get(task.id)
+                    if entry is None or entry.get("u") != stamp:
+                        models = [t.model for t in storage.list_turns(task.id) if t.model]
+                        entry = {"u": stamp, "models": list(dict.fromkeys(models))}
+                    fresh[task.id] = entry
+                    ordered = entry["models"] or ([task.model] if task.model else [])
                     if not ordered:
                         continue
                     cls = estimate(task.description, 0).cls
@@ -116,7 +133,34 @@ class History:
         except Exception as exc:  # noqa: BLE001 - a broken history must not stop routing
             log.warning("router history: cannot read task history: %s", exc)
             return Outcomes(source=f"priors (history unreadable: {exc})")
+        if fresh != known:
+            self._write_models_cache(fresh)
         return out
+
+    # The models each finished task used, keyed by task id and its
+    # updated_at, kept in <az home>/router-history.json so a new process
+    # reads the turns of new or changed tasks only (one query per task).
+    def _cache_path(self) -> Path:
+        from az_os.config import az_home
+
+        return az_home() / CACHE_FILE
+
+    def _read_models_cache(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self._cache_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_models_cache(self, data: dict[str, dict[str, Any]]) -> None:
+        path = self._cache_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("router history: cannot write %s: %s", path, exc)
 
     def success_rate(self, model: str, tier: str, cls: str) -> tuple[float, int]:
         """``(smoothed success rate in [0, 1], attempts seen)`` for a model

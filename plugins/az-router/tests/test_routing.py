@@ -285,3 +285,25 @@ def test_execute_with_routing_cascades_on_model_errors(az_home):
     assert broken.calls == 1 and working.calls == 1
     provider = asyncio.run(engine.get_optimal_provider(task("fix src/app.py"), 200))
     assert provider == "deepseek/deepseek-chat"
+
+
+@needs_sqlite
+def test_task_models_are_cached_across_processes(az_home, monkeypatch):
+    from az_os.drivers import get_storage
+
+    storage = get_storage()
+    _record(storage, "fix the bug in src/db.py", "deepseek/deepseek-chat", TaskStatus.COMPLETED, 3)
+    first = History().outcomes().counts
+    assert first[("deepseek/deepseek-chat", "code")] == [3, 3]
+    assert (az_home / "router-history.json").exists()
+
+    calls = []
+    real = type(storage).list_turns
+    monkeypatch.setattr(
+        type(storage), "list_turns", lambda self, tid: calls.append(tid) or real(self, tid)
+    )
+    again = History().outcomes().counts
+    assert again == first and calls == []  # nothing re-read for unchanged tasks
+    _record(storage, "fix the bug in src/db.py", "deepseek/deepseek-chat", TaskStatus.FAILED, 1)
+    third = History().outcomes().counts
+    assert third[("deepseek/deepseek-chat", "code")] == [3, 4] and len(calls) == 1
