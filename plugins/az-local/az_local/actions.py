@@ -34,11 +34,11 @@ from az_os.errors import InvalidRequestError
 from az_os.types import Message, ToolCall, ToolSpec
 
 #: Longest "thought" (characters).
-THOUGHT_MAX_CHARS = 200
+THOUGHT_MAX_CHARS = 160
 #: Longest "final_answer" (characters).
 ANSWER_MAX_CHARS = 1500
 #: Longest string argument whose schema sets no maxLength (characters).
-STRING_MAX_CHARS = 300
+STRING_MAX_CHARS = 200
 #: Most items in an array argument whose schema sets no maxItems.
 ARRAY_MAX_ITEMS = 16
 #: Integer ranges up to this many values are enumerated in the grammar, so
@@ -157,7 +157,10 @@ def action_schema(tools: list[ToolSpec], tool_choice: str = "auto") -> dict[str,
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
-_CHAR = r'[^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+#: One JSON string character: no raw control characters (``json.loads`` refuses
+#: them) and only short escapes (a ``\\uXXXX`` escape would cost many tokens
+#: for one character; non-ASCII text is written as plain UTF-8).
+_CHAR = r'[^"\\\x7F\x00-\x1F] | [\\] ["\\/bfnrt]'
 _DIGITS = "([0-9] | [1-9] [0-9]{1,15})"
 
 

@@ -17,6 +17,7 @@ tokenised and generated them).
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 import time
@@ -104,9 +105,21 @@ def load_llama(
         except Exception as exc:  # noqa: BLE001 - llama raises ValueError/RuntimeError
             raise ModelError(f"cannot load GGUF {path}: {exc}") from None
         loaded = LoadedModel(llama=llama, lock=threading.Lock(), load_s=time.perf_counter() - start)
+        if not _loaded:
+            atexit.register(close_all)
         _loaded[key] = loaded
         _load_count += 1
         return loaded
+
+
+def close_all() -> None:
+    """Free every loaded model (registered with :mod:`atexit`, so llama.cpp
+    is shut down before the interpreter tears its modules down)."""
+    with _load_lock:
+        for loaded in _loaded.values():
+            with loaded.lock:
+                loaded.llama.close()
+        _loaded.clear()
 
 
 class _TokenCounter:
