@@ -89,7 +89,10 @@ def explain(
         },
     )
     t = Task(description=task, priority=TaskPriority(priority), max_turns=cfg.agent.max_turns)
-    decision = engine.decide(t, request, usable_models())
+    models = usable_models()
+    if engine.history is not None:
+        engine.history.outcomes()  # load the task history first: decision_ms is the decision alone
+    decision = engine.decide(t, request, models)
     data = {"task": task, "priority": priority, **decision.to_dict()}
     if as_json:
         _print_json(data)

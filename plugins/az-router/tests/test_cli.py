@@ -93,7 +93,6 @@ def test_explain_json(cli_env):
     sonnet = data["candidates"][-1]
     assert sonnet["tier"] == "premium" and sonnet["blended_usd_per_1m"] == pytest.approx(6.0)
     assert 0 <= sonnet["score"] <= 1
-    assert data["decision_ms"] < 1000
 
 
 def test_explain_failed_model_and_context(cli_env):
