@@ -5,7 +5,7 @@ Prints the median wall time (ms) over N runs (default 20) of:
   az --help             the root help, every installed plugin loaded
   az plugins list       plugin discovery and a table
 and the heavy modules (litellm, llama_cpp, chromadb, textual, git, torch, mcp,
-httpx, openai) that each command imported, from `python -X importtime`.
+httpx, openai, peewee) loaded after each command ran.
 
 Target (issue #2): `az --help` median under 150 ms with every first-party plugin installed.
 
@@ -35,8 +35,18 @@ def timed(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
 
 
 def heavy_imports(cmd: list[str], env: dict[str, str]) -> list[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=env)
-    mods = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    """Top-level packages in sys.modules after the command ran (importtime can miss
+    modules loaded through import hooks such as editable installs)."""
+    args = cmd[3:]  # after: python -m az_os.cli
+    script = (
+        "import sys, json\nfrom az_os.cli import main\ntry:\n"
+        f"    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "sys.__stderr__.write(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    import json
+
+    mods = set(json.loads(proc.stderr.strip().splitlines()[-1]))
     return sorted(mods & HEAVY)
 
 

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 import typer
+import typer.core
 
 from az_os import __version__
 from az_os.errors import AzError, ConfigError
@@ -191,12 +192,26 @@ def _registered_names(app: typer.Typer) -> set[str]:
     return names
 
 
+class _AzGroup(typer.core.TyperGroup):
+    """The root group: commands in alphabetical order, not-installed ones last."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = list(self.commands)
+
+        def key(name: str) -> tuple[bool, str]:
+            help_ = self.commands[name].help or ""
+            return help_.startswith("(not installed"), name
+
+        return sorted(names, key=key)
+
+
 def build_app() -> typer.Typer:
     """The root app with the kernel's commands and every plugin's."""
     from az_os.plugins import FEATURE_PLUGINS, get_host
 
     app = typer.Typer(
         name="az",
+        cls=_AzGroup,
         help=HELP,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
