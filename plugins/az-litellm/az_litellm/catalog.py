@@ -95,7 +95,11 @@ CATALOGUE: tuple[ProviderCatalogue, ...] = (
                 "anthropic/claude-sonnet-4-6",
                 "anthropic/claude-sonnet-4-5",
             ),
-            "opus": ("anthropic/claude-opus-5-5", "anthropic/claude-opus-4-8", "anthropic/claude-opus-4-5"),
+            "opus": (
+                "anthropic/claude-opus-5-5",
+                "anthropic/claude-opus-4-8",
+                "anthropic/claude-opus-4-5",
+            ),
             "haiku": ("anthropic/claude-haiku-5-5", "anthropic/claude-haiku-4-5"),
         },
     ),

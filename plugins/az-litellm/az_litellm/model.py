@@ -51,7 +51,15 @@ from az_os.errors import (
     RateLimitError,
 )
 from az_os.models import Model, retry_delays
-from az_os.types import Message, ModelInfo, ModelRequest, ModelResponse, StreamDelta, ToolCall, Usage
+from az_os.types import (
+    Message,
+    ModelInfo,
+    ModelRequest,
+    ModelResponse,
+    StreamDelta,
+    ToolCall,
+    Usage,
+)
 
 from az_litellm.settings import LiteLLMSettings
 
@@ -163,17 +171,25 @@ def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) ->
         status = None
     where = f"{model_id}: "
     if isinstance(exc, litellm.ContextWindowExceededError):
-        return ContextWindowExceededError(f"{where}prompt too long for the context window: {msg}", model=model_id)
-    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
+        return ContextWindowExceededError(
+            f"{where}prompt too long for the context window: {msg}", model=model_id
+        )
+    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (
+        401,
+        403,
+    ):
         hint = f"; check {key_hint}" if key_hint else ""
         return AuthenticationError(
-            f"{where}the provider rejected the API key (HTTP {status or 401}){hint}: {msg}", model=model_id
+            f"{where}the provider rejected the API key (HTTP {status or 401}){hint}: {msg}",
+            model=model_id,
         )
     if isinstance(exc, litellm.RateLimitError) or status == 429:
         after = retry_after_seconds(exc)
         said = f" (Retry-After {after:g} s)" if after is not None else ""
         return RateLimitError(
-            f"{where}rate limited by the provider (HTTP 429){said}: {msg}", model=model_id, retry_after=after
+            f"{where}rate limited by the provider (HTTP 429){said}: {msg}",
+            model=model_id,
+            retry_after=after,
         )
     # LiteLLM wraps some transport failures as 500s (an OpenAI-SDK connection
     # error becomes InternalServerError); the cause chain tells the truth.
@@ -186,13 +202,17 @@ def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) ->
         exc,
         litellm.InternalServerError | litellm.ServiceUnavailableError | litellm.BadGatewayError,
     ) or (status is not None and status >= 500):
-        return ProviderDownError(f"{where}provider error (HTTP {status or 500}): {msg}", model=model_id)
+        return ProviderDownError(
+            f"{where}provider error (HTTP {status or 500}): {msg}", model=model_id
+        )
     if isinstance(exc, litellm.APIConnectionError | httpx.TransportError | ConnectionError):
         return NetworkError(f"{where}cannot reach the provider: {msg}", model=model_id)
     if isinstance(
         exc, litellm.BadRequestError | litellm.NotFoundError | litellm.UnprocessableEntityError
     ) or (status is not None and 400 <= status < 500):
-        return InvalidRequestError(f"{where}request rejected (HTTP {status or 400}): {msg}", model=model_id)
+        return InvalidRequestError(
+            f"{where}request rejected (HTTP {status or 400}): {msg}", model=model_id
+        )
     return ModelError(f"{where}{type(exc).__name__}: {msg}", model=model_id)
 
 
@@ -221,7 +241,11 @@ def to_tool_call(raw: Any) -> ToolCall:
             parsed = None
         args = parsed if isinstance(parsed, dict) else {INVALID_ARGUMENTS_KEY: str(args_raw)}
     call_id = get(raw, "id")
-    return ToolCall(id=call_id, name=name, arguments=args) if call_id else ToolCall(name=name, arguments=args)
+    return (
+        ToolCall(id=call_id, name=name, arguments=args)
+        if call_id
+        else ToolCall(name=name, arguments=args)
+    )
 
 
 def _int(value: Any) -> int:
@@ -255,7 +279,9 @@ _ollama_cache: dict[str, tuple[float, set[str] | None, str]] = {}
 _ollama_lock = threading.Lock()
 
 
-def ollama_models(api_base: str, ttl_s: float = 30.0, timeout_s: float = 0.5) -> tuple[set[str] | None, str]:
+def ollama_models(
+    api_base: str, ttl_s: float = 30.0, timeout_s: float = 0.5
+) -> tuple[set[str] | None, str]:
     """Names of the models an Ollama server has pulled (``GET /api/tags``),
     or ``(None, why)`` when it does not answer within ``timeout_s`` seconds.
     Cached per server for ``ttl_s`` seconds."""
@@ -359,7 +385,10 @@ class LiteLLMModel(Model):
         if self.ollama_name is not None and self.api_base:
             names, why = ollama_models(self.api_base)
             if names is None:
-                return False, f"no Ollama server at {self.api_base} ({why}): start it with 'ollama serve'"
+                return (
+                    False,
+                    f"no Ollama server at {self.api_base} ({why}): start it with 'ollama serve'",
+                )
             if self.ollama_name not in names:
                 return False, f"not pulled into Ollama: run 'ollama pull {self.ollama_name}'"
         return True, ""
@@ -396,7 +425,9 @@ class LiteLLMModel(Model):
         if key:
             kw["api_key"] = key
         elif self.key_names and self.key_required:
-            raise AuthenticationError(f"{self.info.id}: {self._missing_key_message()}", model=self.info.id)
+            raise AuthenticationError(
+                f"{self.info.id}: {self._missing_key_message()}", model=self.info.id
+            )
         elif self.send_placeholder_key:
             kw["api_key"] = NO_KEY
         if stream:
@@ -423,12 +454,12 @@ class LiteLLMModel(Model):
             exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
             self.last_retry_delays.append(delay)
-            log.warning(
-                "%s; retry %d of %d in %.2f s", exc, state.attempt_number, s.retries, delay
-            )
+            log.warning("%s; retry %d of %d in %.2f s", exc, state.attempt_number, s.retries, delay)
 
         return {
-            "retry": tenacity.retry_if_exception(lambda e: isinstance(e, ModelError) and e.retryable),
+            "retry": tenacity.retry_if_exception(
+                lambda e: isinstance(e, ModelError) and e.retryable
+            ),
             "stop": tenacity.stop_after_attempt(s.retries + 1),
             "wait": wait,
             "before_sleep": before_sleep,
@@ -482,7 +513,7 @@ class LiteLLMModel(Model):
                 raise map_error(exc, self.info.id, self._key_hint()) from exc
 
         try:
-            resp = await tenacity.AsyncRetrying(**self._retry_args())(attempt)
+            resp: Any = await tenacity.AsyncRetrying(**self._retry_args())(attempt)
         except ModelError as exc:
             raise self._gave_up(exc) from exc.__cause__
         return self._response(resp, start)
@@ -527,7 +558,9 @@ class LiteLLMModel(Model):
     def _response(self, resp: Any, start: float) -> ModelResponse:
         choices = getattr(resp, "choices", None) or []
         if not choices:
-            raise ProviderDownError(f"{self.info.id}: the provider returned no choices", model=self.info.id)
+            raise ProviderDownError(
+                f"{self.info.id}: the provider returned no choices", model=self.info.id
+            )
         choice = choices[0]
         msg = getattr(choice, "message", None)
         content = getattr(msg, "content", None) if msg is not None else None
@@ -547,9 +580,13 @@ class LiteLLMModel(Model):
         if self.cost_model is not None:
             litellm = import_litellm()
             try:
-                cost = float(litellm.completion_cost(completion_response=resp, model=self.cost_model))
+                cost = float(
+                    litellm.completion_cost(completion_response=resp, model=self.cost_model)
+                )
             except Exception as exc:  # noqa: BLE001 - fall back to our own prices
                 log.debug("litellm could not price %s: %s", self.cost_model, exc)
         if cost is None:
             cost = self.info.cost(prompt, completion, cached)
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, cost_usd=cost)
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, cost_usd=cost
+        )

@@ -137,6 +137,7 @@ def custom_model(custom: CustomModel, settings: LiteLLMSettings) -> LiteLLMModel
         price_source=source,
         supports_tools=tools,
         aliases=[custom.alias] if custom.alias else [],
+        default_priority=0,
     )
     ollama_name = None
     api_base = custom.api_base

@@ -16,9 +16,8 @@ Every key can be overridden with ``AZ_LITELLM__<KEY>`` (e.g.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from az_os.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class LiteLLMSettings(BaseModel):
@@ -29,11 +28,17 @@ class LiteLLMSettings(BaseModel):
     retries: int = Field(
         4, ge=0, le=20, description="retries after a failed attempt (rate limit, network, 5xx)"
     )
-    retry_base_s: float = Field(1.0, ge=0, description="first retry delay in seconds; doubles each retry")
-    retry_cap_s: float = Field(60.0, ge=0, description="longest retry delay in seconds (caps Retry-After too)")
+    retry_base_s: float = Field(
+        1.0, ge=0, description="first retry delay in seconds; doubles each retry"
+    )
+    retry_cap_s: float = Field(
+        60.0, ge=0, description="longest retry delay in seconds (caps Retry-After too)"
+    )
     timeout_s: float = Field(120.0, gt=0, description="timeout of one HTTP request in seconds")
     catalogue: bool = Field(True, description="register the built-in catalogue of hosted models")
-    ollama_api_base: str | None = Field(None, description="Ollama server URL (default $OLLAMA_API_BASE or http://localhost:11434)")
+    ollama_api_base: str | None = Field(
+        None, description="Ollama server URL (default $OLLAMA_API_BASE or http://localhost:11434)"
+    )
 
 
 def parse_settings(section: dict) -> LiteLLMSettings:
@@ -43,5 +48,9 @@ def parse_settings(section: dict) -> LiteLLMSettings:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err.get("loc", ()))
-        msg = "unknown key" if err.get("type") == "extra_forbidden" else err.get("msg", "invalid value")
+        msg = (
+            "unknown key"
+            if err.get("type") == "extra_forbidden"
+            else err.get("msg", "invalid value")
+        )
         raise ConfigError(f"[litellm] key '{key}': {msg}") from None

@@ -28,7 +28,6 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     LiteLLM's async HTTP calls (httpx transport instead of aiohttp)."""
     import az_os.drivers
     import az_os.plugins
-
     from az_litellm import plugin
 
     home = tmp_path / "az-home"

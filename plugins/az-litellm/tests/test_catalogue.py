@@ -11,15 +11,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import write_config
-
-from az_os.errors import ConfigError
-from az_os.plugins import get_host
-
 from az_litellm import catalog
 from az_litellm.model import LiteLLMModel, ollama_models
 from az_litellm.registry import catalogue_models
 from az_litellm.settings import LiteLLMSettings
+from az_os.errors import ConfigError
+from az_os.plugins import get_host
+from conftest import write_config
 
 PROVIDERS = {"anthropic", "openai", "gemini", "deepseek", "mistral", "ollama"}
 
@@ -48,7 +46,11 @@ def test_catalogue_prices_and_windows_equal_litellm_model_cost(monkeypatch):
 def test_one_recommended_model_per_provider(monkeypatch):
     models = litellm_models(monkeypatch)
     for provider in PROVIDERS:
-        preferred = [m for m in models.values() if m.info.provider == provider and m.info.default_priority > 0]
+        preferred = [
+            m
+            for m in models.values()
+            if m.info.provider == provider and m.info.default_priority > 0
+        ]
         assert len(preferred) == 1, provider
 
 
@@ -144,22 +146,22 @@ input_cost_per_token = 1e-9
 
 
 def test_custom_api_base_never_receives_another_providers_key(monkeypatch):
+    from az_litellm.model import NO_KEY
+    from az_litellm.registry import custom_model
     from az_os.config import CustomModel
     from az_os.types import Message, ModelRequest
 
-    from az_litellm.model import NO_KEY
-    from az_litellm.registry import custom_model
-
     monkeypatch.setenv("OPENAI_API_KEY", "sk-real-openai-key")
-    model = custom_model(CustomModel(id="openai/local", api_base="http://127.0.0.1:9/v1"), LiteLLMSettings())
+    model = custom_model(
+        CustomModel(id="openai/local", api_base="http://127.0.0.1:9/v1"), LiteLLMSettings()
+    )
     kwargs = model._kwargs(ModelRequest(messages=[Message(role="user", content="hi")]))
     assert kwargs["api_key"] == NO_KEY
 
 
 def test_invalid_litellm_section_is_a_config_error(az_home: Path, monkeypatch):
-    from az_os.config import load_config
-
     from az_litellm.registry import build_models
+    from az_os.config import load_config
 
     write_config(az_home, "[litellm]\nretries = -1\n")
     with pytest.raises(ConfigError, match="retries"):
@@ -168,7 +170,9 @@ def test_invalid_litellm_section_is_a_config_error(az_home: Path, monkeypatch):
 
 class _FakeOllama(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
-        body = json.dumps({"models": [{"name": "llama3.1:latest", "model": "llama3.1:latest"}]}).encode()
+        body = json.dumps(
+            {"models": [{"name": "llama3.1:latest", "model": "llama3.1:latest"}]}
+        ).encode()
         self.send_response(200 if self.path == "/api/tags" else 404)
         self.send_header("Content-Type", "application/json")
         self.end_headers()

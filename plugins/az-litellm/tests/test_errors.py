@@ -14,7 +14,9 @@ import json
 import httpx
 import pytest
 import respx
-
+from az_litellm.model import INVALID_ARGUMENTS_KEY, LiteLLMModel
+from az_litellm.registry import catalogue_models
+from az_litellm.settings import LiteLLMSettings
 from az_os.errors import (
     AuthenticationError,
     ContextWindowExceededError,
@@ -24,10 +26,6 @@ from az_os.errors import (
     RateLimitError,
 )
 from az_os.types import Message, ModelRequest, ToolSpec
-
-from az_litellm.model import INVALID_ARGUMENTS_KEY, LiteLLMModel
-from az_litellm.registry import catalogue_models
-from az_litellm.settings import LiteLLMSettings
 
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
@@ -59,7 +57,11 @@ def anthropic_ok(text: str = "hi", cache_read: int = 0) -> httpx.Response:
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": cache_read},
+            "usage": {
+                "input_tokens": 12,
+                "output_tokens": 3,
+                "cache_read_input_tokens": cache_read,
+            },
         },
     )
 
@@ -78,15 +80,21 @@ def openai_ok(message: dict, usage: dict | None = None) -> httpx.Response:
     )
 
 
-def error(status: int, message: str, headers: dict | None = None, kind: str = "error") -> httpx.Response:
+def error(
+    status: int, message: str, headers: dict | None = None, kind: str = "error"
+) -> httpx.Response:
     return httpx.Response(
-        status, headers=headers or {}, json={"error": {"message": message, "type": kind, "code": None}}
+        status,
+        headers=headers or {},
+        json={"error": {"message": message, "type": kind, "code": None}},
     )
 
 
 @respx.mock
 def test_401_is_an_authentication_error_and_never_retried(keys):
-    route = respx.post(ANTHROPIC_URL).mock(return_value=error(401, "invalid x-api-key", kind="authentication_error"))
+    route = respx.post(ANTHROPIC_URL).mock(
+        return_value=error(401, "invalid x-api-key", kind="authentication_error")
+    )
     m = model("anthropic/claude-sonnet-4-6")
     with pytest.raises(AuthenticationError, match="ANTHROPIC_API_KEY") as info:
         m.complete(REQUEST)
@@ -110,18 +118,27 @@ def test_429_honours_retry_after_then_succeeds(keys):
     assert m.last_retry_delays == [1.0]  # the provider's Retry-After, not the 0.01 s schedule
     assert resp.message.content == "hello"
     # Anthropic reports cache reads apart; prompt tokens include them.
-    assert (resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.usage.cached_tokens) == (16, 3, 4)
+    assert (resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.usage.cached_tokens) == (
+        16,
+        3,
+        4,
+    )
     import litellm
 
     expected = litellm.cost_per_token(
-        model="anthropic/claude-sonnet-4-6", prompt_tokens=16, completion_tokens=3, cache_read_input_tokens=4
+        model="anthropic/claude-sonnet-4-6",
+        prompt_tokens=16,
+        completion_tokens=3,
+        cache_read_input_tokens=4,
     )
     assert resp.usage.cost_usd == pytest.approx(sum(expected))
 
 
 @respx.mock
 def test_429_without_retry_after_backs_off_and_gives_up(keys):
-    route = respx.post(OPENAI_URL).mock(return_value=error(429, "slow down", kind="rate_limit_exceeded"))
+    route = respx.post(OPENAI_URL).mock(
+        return_value=error(429, "slow down", kind="rate_limit_exceeded")
+    )
     m = model("openai/gpt-4.1", retries=2)
     with pytest.raises(RateLimitError, match="gave up after 3 attempts") as info:
         m.complete(REQUEST)
@@ -132,7 +149,9 @@ def test_429_without_retry_after_backs_off_and_gives_up(keys):
 
 @respx.mock
 def test_500_is_provider_down_retried_with_doubling_capped_delays(keys):
-    route = respx.post(OPENAI_URL).mock(return_value=error(500, "internal error", kind="server_error"))
+    route = respx.post(OPENAI_URL).mock(
+        return_value=error(500, "internal error", kind="server_error")
+    )
     m = model("openai/gpt-4.1", retries=4, retry_cap_s=0.03)
     with pytest.raises(ProviderDownError):
         m.complete(REQUEST)
@@ -143,7 +162,10 @@ def test_500_is_provider_down_retried_with_doubling_capped_delays(keys):
 @respx.mock
 def test_500_then_success_async(keys):
     route = respx.post(OPENAI_URL).mock(
-        side_effect=[error(503, "overloaded", kind="server_error"), openai_ok({"role": "assistant", "content": "ok"})]
+        side_effect=[
+            error(503, "overloaded", kind="server_error"),
+            openai_ok({"role": "assistant", "content": "ok"}),
+        ]
     )
     m = model("openai/gpt-4.1")
     resp = asyncio.run(m.acomplete(REQUEST))
@@ -166,7 +188,10 @@ def test_timeout_is_a_network_error_retried(keys):
 def test_context_window_exceeded_is_typed_and_not_retried(keys):
     body = {
         "error": {
-            "message": "This model's maximum context length is 1047576 tokens. However, your messages resulted in 2000000 tokens.",
+            "message": (
+                "This model's maximum context length is 1047576 tokens. "
+                "However, your messages resulted in 2000000 tokens."
+            ),
             "type": "invalid_request_error",
             "code": "context_length_exceeded",
         }
@@ -180,7 +205,9 @@ def test_context_window_exceeded_is_typed_and_not_retried(keys):
 
 @respx.mock
 def test_bad_request_is_invalid_request_not_retried(keys):
-    route = respx.post(OPENAI_URL).mock(return_value=error(400, "temperature must be <= 2", kind="invalid_request_error"))
+    route = respx.post(OPENAI_URL).mock(
+        return_value=error(400, "temperature must be <= 2", kind="invalid_request_error")
+    )
     m = model("openai/gpt-4.1")
     with pytest.raises(InvalidRequestError):
         m.complete(REQUEST)
@@ -204,8 +231,16 @@ def test_tool_calls_and_cached_usage_cost_as_litellm_prices_them(keys):
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": "call_a", "type": "function", "function": {"name": "fs_read", "arguments": '{"path": "a.txt"}'}},
-            {"id": "call_b", "type": "function", "function": {"name": "fs_read", "arguments": '{"path": '}},
+            {
+                "id": "call_a",
+                "type": "function",
+                "function": {"name": "fs_read", "arguments": '{"path": "a.txt"}'},
+            },
+            {
+                "id": "call_b",
+                "type": "function",
+                "function": {"name": "fs_read", "arguments": '{"path": '},
+            },
         ],
     }
     usage = {
@@ -216,18 +251,29 @@ def test_tool_calls_and_cached_usage_cost_as_litellm_prices_them(keys):
     }
     respx.post(OPENAI_URL).mock(return_value=openai_ok(message, usage))
     m = model("openai/gpt-4.1")
-    tool = ToolSpec(name="fs_read", description="read", input_schema={"type": "object", "properties": {"path": {"type": "string"}}})
+    tool = ToolSpec(
+        name="fs_read",
+        description="read",
+        input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
+    )
     resp = m.complete(REQUEST.model_copy(update={"tools": [tool]}))
     good, bad = resp.message.tool_calls
     assert (good.id, good.name, good.arguments) == ("call_a", "fs_read", {"path": "a.txt"})
     assert bad.arguments == {INVALID_ARGUMENTS_KEY: '{"path": '}
     assert resp.usage.cached_tokens == 400
     prompt_cost, completion_cost = litellm.cost_per_token(
-        model="openai/gpt-4.1", prompt_tokens=1000, completion_tokens=50, cache_read_input_tokens=400
+        model="openai/gpt-4.1",
+        prompt_tokens=1000,
+        completion_tokens=50,
+        cache_read_input_tokens=400,
     )
     assert resp.usage.cost_usd == pytest.approx(prompt_cost + completion_cost)
     entry = litellm.model_cost["gpt-4.1"]
-    expected = 600 * entry["input_cost_per_token"] + 400 * entry["cache_read_input_token_cost"] + 50 * entry["output_cost_per_token"]
+    expected = (
+        600 * entry["input_cost_per_token"]
+        + 400 * entry["cache_read_input_token_cost"]
+        + 50 * entry["output_cost_per_token"]
+    )
     assert resp.usage.cost_usd == pytest.approx(expected)
     sent = json.loads(respx.calls.last.request.content)
     assert sent["tools"][0]["function"]["name"] == "fs_read"

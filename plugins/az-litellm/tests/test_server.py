@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_port, write_config
-
 from az_os.errors import NetworkError
 from az_os.plugins import get_host
 from az_os.types import Message, ModelRequest, ToolSpec
+from conftest import free_port, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +100,8 @@ def test_usage_is_priced_by_litellm_for_a_model_it_knows(local):
     entry = litellm.model_cost["gpt-4o-mini"]
     assert u.cost_usd > 0
     assert u.cost_usd == pytest.approx(
-        u.prompt_tokens * entry["input_cost_per_token"] + u.completion_tokens * entry["output_cost_per_token"]
+        u.prompt_tokens * entry["input_cost_per_token"]
+        + u.completion_tokens * entry["output_cost_per_token"]
     )
 
 
@@ -119,7 +119,9 @@ def test_stream_yields_text_then_usage(local):
     assert len(texts) > 1, "the answer arrives in several pieces"
     assert "".join(texts).strip()
     last = deltas[-1]
-    assert last.usage is not None and last.usage.completion_tokens > 0 and last.usage.prompt_tokens > 0
+    assert (
+        last.usage is not None and last.usage.completion_tokens > 0 and last.usage.prompt_tokens > 0
+    )
     assert last.usage.cost_usd == pytest.approx(
         last.usage.prompt_tokens * 1e-6 + last.usage.completion_tokens * 2e-6
     )
@@ -157,10 +159,9 @@ def test_tool_call_async(local):
 
 
 def test_connection_refused_is_a_network_error_after_retries():
-    from az_os.config import CustomModel
-
     from az_litellm.registry import custom_model
     from az_litellm.settings import LiteLLMSettings
+    from az_os.config import CustomModel
 
     port = free_port()  # nothing listens here
     model = custom_model(
@@ -180,13 +181,17 @@ def _az(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_az_ask_streams_from_the_custom_server(local, az_home: Path):
     env = {**os.environ, "AZ_LOAD_PLUGINS": "litellm"}
-    out = _az("ask", "Say hello to Ada.", "--model", "smol", "--max-tokens", "16", "--json", env=env)
+    out = _az(
+        "ask", "Say hello to Ada.", "--model", "smol", "--max-tokens", "16", "--json", env=env
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["model"] == "openai/smollm2"
     assert data["answer"].strip()
     assert data["prompt_tokens"] > 0 and 0 < data["completion_tokens"] <= 16
-    assert data["cost_usd"] == pytest.approx(data["prompt_tokens"] * 1e-6 + data["completion_tokens"] * 2e-6)
+    assert data["cost_usd"] == pytest.approx(
+        data["prompt_tokens"] * 1e-6 + data["completion_tokens"] * 2e-6
+    )
 
     out = _az("ask", "Say hello to Ada.", "--model", "smol", "--max-tokens", "16", env=env)
     assert out.returncode == 0, out.stderr
