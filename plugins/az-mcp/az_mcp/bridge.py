@@ -38,7 +38,7 @@ from az_mcp.settings import ServerConfig
 CACHE_VERSION = 1
 
 #: Seconds before a server whose listing failed is tried again at registration.
-RETRY_FAILED_S = 60.0
+RETRY_FAILED_S = 300.0
 
 _file_lock = threading.Lock()
 
