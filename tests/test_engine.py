@@ -282,3 +282,16 @@ def test_az_register_models_ids_aliases_and_default(env):
 
     with pytest.raises(NotFoundError, match="did you mean"):
         host.find_model("premum")
+
+
+def test_provider_form_of_tool_names_is_resolved(env):
+    """Hosted providers refuse dots in function names: tools are offered as
+    filesystem__list and calls under that name run filesystem.list."""
+    from az_os.types import openai_tool_name
+
+    assert openai_tool_name("filesystem.list") == "filesystem__list"
+    assert openai_tool_name("time.get-current time") == "time__get-current_time"
+    done = run(env, [{"tool": "filesystem__list", "arguments": {"path": "."}}, {"answer": "3"}])
+    turn = env.storage.list_turns(done.id)[0]
+    assert turn.tool_results[0].success
+    assert [u.tool_name for u in env.storage.list_tool_usage(done.id)] == ["filesystem.list"]

@@ -58,6 +58,7 @@ from az_os.types import (
     ToolResult,
     Turn,
     Usage,
+    openai_tool_name,
     utcnow,
 )
 
@@ -311,6 +312,7 @@ class _Run:
     async def _loop(self, turns: list[Turn]) -> AsyncIterator[dict[str, Any]]:
         task = self.task
         tools = select_tools(self.host.tools(), self.patterns)
+        provider_names = {openai_tool_name(n): n for n in tools}
         context = self.host.context(task=task, query=task.description) if not turns else []
         messages: list[Message] = [
             Message(role="system", content=self._system_prompt(tools, context)),
@@ -381,7 +383,11 @@ class _Run:
                 return
             tools_start = time.perf_counter()
             for call in calls:
-                tool = tools.get(call.name)
+                tool = tools.get(call.name) or tools.get(provider_names.get(call.name, ""))
+                if tool is not None and tool.spec.name != call.name:
+                    # the provider's form of the name (filesystem__list): run, record and
+                    # show the tool under its own name; the transcript keeps the provider's
+                    call = call.model_copy(update={"name": tool.spec.name})
                 yield self._event(
                     "tool_call",
                     name=call.name,
@@ -391,7 +397,8 @@ class _Run:
                 result = await self._run_tool(call, tool, tools, ctx)
                 turn.tool_results.append(result)
                 turn.messages.append(
-                    Message(role="tool", tool_call_id=call.id, name=call.name, content=_observation(result, limit))
+                    Message(role="tool", tool_call_id=call.id, name=openai_tool_name(call.name),
+                            content=_observation(result, limit))
                 )
                 yield self._event(
                     "tool_result",

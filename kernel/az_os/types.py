@@ -186,15 +186,31 @@ class ToolSpec(_Model):
         return {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
 
     def to_openai(self) -> dict[str, Any]:
-        """The tool as an OpenAI/LiteLLM ``tools=[...]`` entry."""
+        """The tool as an OpenAI/LiteLLM ``tools=[...]`` entry, under
+        :func:`openai_tool_name` (providers refuse dots in function names;
+        the engine maps the name back)."""
         return {
             "type": "function",
             "function": {
-                "name": self.name,
+                "name": openai_tool_name(self.name),
                 "description": self.description,
                 "parameters": self.input_schema,
             },
         }
+
+
+def openai_tool_name(name: str) -> str:
+    """A tool name as hosted providers accept it.
+
+    OpenAI, Anthropic and Gemini require function names matching
+    ``^[a-zA-Z0-9_-]{1,64}$``; az's names use dots (``filesystem.list``,
+    MCP's ``time.get_current_time``). ``.`` becomes ``__``, any other
+    character outside the set becomes ``_``, and the result is cut to 64
+    characters. The engine resolves either form back to the tool.
+    """
+    import re
+
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", name.replace(".", "__"))[:64]
 
 
 class ToolResult(_Model):
