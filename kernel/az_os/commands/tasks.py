@@ -199,7 +199,10 @@ def task_list(
     for i, head in enumerate(heads):
         width = max(len(head), *(len(_plain(r[i])) for r in rows))
         table.add_column(
-            head, no_wrap=True, min_width=width, justify="right" if head in ("tokens", "cost") else "left"
+            head,
+            no_wrap=True,
+            min_width=width,
+            justify="right" if head in ("tokens", "cost") else "left",
         )
     table.add_column("description", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     for r in rows:
@@ -326,10 +329,19 @@ def _print_result(console: Any, r: Any) -> None:
     from rich.markup import escape
 
     if r.success:
-        text = r.result if isinstance(r.result, str) else json.dumps(r.result, ensure_ascii=False, default=str)
-        console.print(f"  [green]← ok[/] [dim]({r.duration_ms:,.0f} ms)[/] {escape(_one_line(text, 300))}")
+        text = (
+            r.result
+            if isinstance(r.result, str)
+            else json.dumps(r.result, ensure_ascii=False, default=str)
+        )
+        console.print(
+            f"  [green]← ok[/] [dim]({r.duration_ms:,.0f} ms)[/] {escape(_one_line(text, 300))}"
+        )
     else:
-        console.print(f"  [red]← failed[/] [dim]({r.duration_ms:,.0f} ms)[/] {escape(_one_line(r.error, 300))}")
+        console.print(
+            f"  [red]← failed[/] [dim]({r.duration_ms:,.0f} ms)[/] "
+            f"{escape(_one_line(r.error, 300))}"
+        )
 
 
 # -- az task delete --------------------------------------------------------
@@ -356,11 +368,13 @@ def task_delete(
             alive = True
         if alive:
             raise AzError(
-                f"task {task.id} is running (pid {task.pid}); 'az task cancel {task.id}' stops it first"
+                f"task {task.id} is running (pid {task.pid}); "
+                f"'az task cancel {task.id}' stops it first"
             )
     if not yes:
         typer.confirm(
-            f"Delete task {task.id} ({_one_line(task.description, 60)}) and its turns, logs and costs?",
+            f"Delete task {task.id} ({_one_line(task.description, 60)}) "
+            "and its turns, logs and costs?",
             abort=True,
         )
     if not storage.delete_task(task.id):
@@ -380,14 +394,19 @@ def _logs(level: str | None, since: str | None, task: str | None, limit: int | N
 
 
 _LEVEL_HELP = f"Minimum level: {', '.join(LEVELS)} (warning includes error)."
-_SINCE_HELP = "Only rows from this time on: 2026-11-21, 2026-11-21T14:30 (local; Z for UTC), or an age: 30m, 2h, 7d."
+_SINCE_HELP = (
+    "Only rows from this time on: 2026-11-21, 2026-11-21T14:30 (local; Z for UTC), "
+    "or an age: 30m, 2h, 7d."
+)
 
 
 @log_app.command("show")
 def log_show(
     level: str = typer.Option(None, "--level", "-l", help=_LEVEL_HELP),
     since: str = typer.Option(None, "--since", help=_SINCE_HELP),
-    task: str = typer.Option(None, "--task", "-t", help="Only this task's rows (id or unique prefix)."),
+    task: str = typer.Option(
+        None, "--task", "-t", help="Only this task's rows (id or unique prefix)."
+    ),
     limit: int = typer.Option(100, "--limit", "-n", min=0, help="Show the newest N rows (0: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
@@ -424,11 +443,17 @@ def log_show(
 
 @log_app.command("export")
 def log_export(
-    fmt: str = typer.Option(..., "--format", "-f", help="json (one array), jsonl (one object a line) or csv."),
-    output: str = typer.Option(..., "--output", "-o", help="File to write ('-' for standard output)."),
+    fmt: str = typer.Option(
+        ..., "--format", "-f", help="json (one array), jsonl (one object a line) or csv."
+    ),
+    output: str = typer.Option(
+        ..., "--output", "-o", help="File to write ('-' for standard output)."
+    ),
     level: str = typer.Option(None, "--level", "-l", help=_LEVEL_HELP),
     since: str = typer.Option(None, "--since", help=_SINCE_HELP),
-    task: str = typer.Option(None, "--task", "-t", help="Only this task's rows (id or unique prefix)."),
+    task: str = typer.Option(
+        None, "--task", "-t", help="Only this task's rows (id or unique prefix)."
+    ),
 ) -> None:
     """Export every matching log row, oldest first, to a file.
 

@@ -230,7 +230,8 @@ def migrate(db: Any, location: str = "database") -> list[str]:
                 continue
             fn(db)
             db.execute_sql(
-                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, time.time())
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (fn.__name__, time.time()),
             )
             db.execute_sql(f"PRAGMA user_version = {MIGRATIONS.index(fn) + 1}")
             applied.append(fn.__name__)

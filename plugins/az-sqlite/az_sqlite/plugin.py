@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
 from az_os import hookimpl
 
 db_app = typer.Typer(
@@ -69,10 +68,14 @@ def backup_files(path: Path) -> Path:
 @db_app.command("init")
 def db_init(
     force: bool = typer.Option(
-        False, "--force", help="Start a new, empty database; the old file is first moved to "
-        "<name>.bak-<time> (never deleted)."
+        False,
+        "--force",
+        help="Start a new, empty database; the old file is first moved to "
+        "<name>.bak-<time> (never deleted).",
     ),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before --force moves the old file."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask before --force moves the old file."
+    ),
 ) -> None:
     """Create the database (and apply every migration).
 
@@ -180,12 +183,14 @@ def db_status(
     console = Console()
     if not data["exists"]:
         console.print(
-            f"No database yet at {path}: 'az db init' creates it (so does any command that stores data)."
+            f"No database yet at {path}: 'az db init' creates it "
+            "(so does any command that stores data)."
         )
         return
     console.print(f"[bold]path[/]            {data['path']}")
     console.print(
-        f"[bold]size[/]            {data['size_bytes']:,} bytes (+ {data['wal_bytes']:,} in the WAL)"
+        f"[bold]size[/]            {data['size_bytes']:,} bytes "
+        f"(+ {data['wal_bytes']:,} in the WAL)"
     )
     pending = f", pending: {', '.join(data['pending'])}" if data["pending"] else ""
     console.print(

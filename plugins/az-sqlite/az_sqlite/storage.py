@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import peewee as pw
-
 from az_os.errors import AzError, NotFoundError, StorageError
 from az_os.storage import Storage
 from az_os.types import (
@@ -56,6 +55,7 @@ from az_os.types import (
     Turn,
     utcnow,
 )
+
 from az_sqlite import migrations
 from az_sqlite.schema import bind_models
 
@@ -97,10 +97,14 @@ def check_file(path: Path) -> None:
             header = fh.read(100)
         size = path.stat().st_size
     except OSError as exc:
-        raise StorageError(f"{path}: cannot read the database file: {exc.strerror or exc}") from None
+        raise StorageError(
+            f"{path}: cannot read the database file: {exc.strerror or exc}"
+        ) from None
     if size == 0:
         return
-    hint = "az never overwrites it: move it away, or 'az db init --force' backs it up and starts anew"
+    hint = (
+        "az never overwrites it: move it away, or 'az db init --force' backs it up and starts anew"
+    )
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         raise StorageError(f"{path}: not an SQLite database ({hint})")
     page_size = int.from_bytes(header[16:18], "big")
@@ -318,6 +322,17 @@ class SQLiteStorage(Storage):
         return task
 
     @_guard
+    def create_tasks(self, tasks: list[Task]) -> int:
+        """Insert many tasks in one transaction (imports, benchmarks); returns
+        how many. All or none are stored. Not part of the contract."""
+        rows = [self._task_row(self._with_runner(t)) for t in tasks]
+        try:
+            self._insert_many("tasks", rows)
+        except (pw.IntegrityError, sqlite3.IntegrityError) as exc:
+            raise StorageError(f"{self.location}: bulk insert refused: {exc}") from None
+        return len(rows)
+
+    @_guard
     def get_task(self, task_id: str) -> Task | None:
         """The task with this id, or the only one whose id starts with
         ``task_id``; None when there is none or the prefix is ambiguous."""
@@ -436,9 +451,11 @@ class SQLiteStorage(Storage):
         update = {k: v for k, v in row.items() if k not in ("task_id", "turn_index")}
         self._fk_guard(
             turn.task_id,
-            lambda: Tn.insert(row)
-            .on_conflict(conflict_target=[Tn.task_id, Tn.turn_index], update=update)
-            .execute(),
+            lambda: (
+                Tn.insert(row)
+                .on_conflict(conflict_target=[Tn.task_id, Tn.turn_index], update=update)
+                .execute()
+            ),
         )
 
     @_guard
@@ -487,15 +504,28 @@ class SQLiteStorage(Storage):
     def add_logs(self, records: list[LogRecord]) -> int:
         """Append many log rows in one transaction (bulk import, benchmarks);
         returns how many. Not part of the contract."""
-        L = self.m.TaskLog
         rows = [
-            {"task_id": r.task_id, "timestamp": _ts(r.timestamp), "level": r.level, "message": r.message}
+            {
+                "task_id": r.task_id,
+                "timestamp": _ts(r.timestamp),
+                "level": r.level,
+                "message": r.message,
+            }
             for r in records
         ]
-        with self.db.atomic():
-            for i in range(0, len(rows), 500):
-                L.insert_many(rows[i : i + 500]).execute()
+        self._insert_many("task_logs", rows)
         return len(rows)
+
+    def _insert_many(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """One prepared INSERT run for every row (sqlite3 ``executemany``) in
+        one transaction: for bulk paths, where building a peewee query per
+        row costs more than SQLite's work."""
+        if not rows:
+            return
+        cols = list(rows[0])
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        with self.db.atomic():
+            self.db.connection().executemany(sql, [tuple(r[c] for c in cols) for r in rows])
 
     @_guard
     def list_logs(
@@ -527,7 +557,10 @@ class SQLiteStorage(Storage):
             rows = list(query.order_by(L.timestamp, L.id).dicts())
         return [
             LogRecord(
-                task_id=r["task_id"], timestamp=_dt(r["timestamp"]), level=r["level"], message=r["message"]
+                task_id=r["task_id"],
+                timestamp=_dt(r["timestamp"]),
+                level=r["level"],
+                message=r["message"],
             )
             for r in rows
         ]
@@ -579,7 +612,9 @@ class SQLiteStorage(Storage):
     def total_cost(self, since: datetime | None = None, task_id: str | None = None) -> float:
         """Sum of ``cost_usd`` (USD) of the matching cost rows (0.0 if none)."""
         C = self.m.CostRecord
-        query = self._cost_filter(C.select(pw.fn.COALESCE(pw.fn.SUM(C.cost_usd), 0.0)), since, None, task_id)
+        query = self._cost_filter(
+            C.select(pw.fn.COALESCE(pw.fn.SUM(C.cost_usd), 0.0)), since, None, task_id
+        )
         return float(query.scalar() or 0.0)
 
     # -- tool usage ------------------------------------------------------
@@ -648,12 +683,14 @@ class SQLiteStorage(Storage):
         }
         self._fk_guard(
             task_id,
-            lambda: S.insert(row)
-            .on_conflict(
-                conflict_target=[S.task_id],
-                update={k: v for k, v in row.items() if k != "task_id"},
-            )
-            .execute(),
+            lambda: (
+                S.insert(row)
+                .on_conflict(
+                    conflict_target=[S.task_id],
+                    update={k: v for k, v in row.items() if k != "task_id"},
+                )
+                .execute()
+            ),
         )
 
     @_guard
@@ -703,7 +740,9 @@ class SQLiteStorage(Storage):
                     .execute()
                 )
                 if n:
-                    self.m.TaskLog.insert(task_id=tid, timestamp=now, level="warning", message=why).execute()
+                    self.m.TaskLog.insert(
+                        task_id=tid, timestamp=now, level="warning", message=why
+                    ).execute()
                     marked.append(tid)
         return marked
 

@@ -49,7 +49,8 @@ class AzResult:
         return json.loads(self.stdout)
 
     def __repr__(self) -> str:
-        return f"<az exit={self.returncode} stdout={self.stdout[-800:]!r} stderr={self.stderr[-800:]!r}>"
+        out, err = self.stdout[-800:], self.stderr[-800:]
+        return f"<az exit={self.returncode} stdout={out!r} stderr={err!r}>"
 
 
 @pytest.fixture
@@ -62,7 +63,11 @@ def az(az_home: Path):  # type: ignore[no-untyped-def]
         full.update(env or {})
         proc = subprocess.run(
             [sys.executable, "-m", "az_os.cli", *args],
-            capture_output=True, text=True, env=full, timeout=120, input=input,
+            capture_output=True,
+            text=True,
+            env=full,
+            timeout=120,
+            input=input,
         )
         return AzResult(proc)
 

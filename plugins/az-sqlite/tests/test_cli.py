@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from az_os.types import (
     CostRecord,
     LogRecord,
@@ -85,10 +84,38 @@ def _fill(home: Path) -> dict[str, Any]:
     s.record_tool_usage("aaa100000000", "filesystem.list", 2.0)
     s.add_cost(CostRecord(task_id="aaa100000000", model="openai/gpt-4o-mini", cost_usd=0.001))
     now = datetime.now(UTC)
-    s.add_log(LogRecord(task_id="aaa100000000", level="info", message="started", timestamp=now - timedelta(days=3)))
-    s.add_log(LogRecord(task_id="bbb200000000", level="error", message="model unavailable, giving up", timestamp=now - timedelta(hours=2)))
-    s.add_log(LogRecord(task_id="aaa100000000", level="warning", message="slow tool", timestamp=now - timedelta(minutes=5)))
-    s.add_log(LogRecord(task_id=None, level="debug", message="router picked gpt-4o-mini", timestamp=now - timedelta(minutes=1)))
+    s.add_log(
+        LogRecord(
+            task_id="aaa100000000",
+            level="info",
+            message="started",
+            timestamp=now - timedelta(days=3),
+        )
+    )
+    s.add_log(
+        LogRecord(
+            task_id="bbb200000000",
+            level="error",
+            message="model unavailable, giving up",
+            timestamp=now - timedelta(hours=2),
+        )
+    )
+    s.add_log(
+        LogRecord(
+            task_id="aaa100000000",
+            level="warning",
+            message="slow tool",
+            timestamp=now - timedelta(minutes=5),
+        )
+    )
+    s.add_log(
+        LogRecord(
+            task_id=None,
+            level="debug",
+            message="router picked gpt-4o-mini",
+            timestamp=now - timedelta(minutes=1),
+        )
+    )
     s.close()
     return ids
 
@@ -107,7 +134,11 @@ def test_task_list_table_and_json(az: Any, az_home: Path) -> None:
     assert r.returncode == 0, r
     lines = [line for line in r.stdout.splitlines() if line.strip()]
     assert lines[0].split()[:3] == ["id", "status", "priority"]
-    assert [line.split()[0] for line in lines[1:4]] == ["ccc300000000", "bbb200000000", "aaa100000000"]
+    assert [line.split()[0] for line in lines[1:4]] == [
+        "ccc300000000",
+        "bbb200000000",
+        "aaa100000000",
+    ]
     assert "write primes.py" in r.stdout and "$0.0020" in r.stdout and "2,020" in r.stdout
     data = az("task", "list", "--json").json()
     assert [t["id"] for t in data] == ["ccc300000000", "bbb200000000", "aaa100000000"]
@@ -161,7 +192,9 @@ def test_task_show_json(az: Any, az_home: Path) -> None:
     assert data["task"]["id"] == "aaa100000000"
     assert [t["index"] for t in data["turns"]] == [1, 2]
     first = data["turns"][0]
-    assert first["tool_calls"] == [{"id": "call_1", "name": "filesystem.list", "arguments": {"path": "."}}]
+    assert first["tool_calls"] == [
+        {"id": "call_1", "name": "filesystem.list", "arguments": {"path": "."}}
+    ]
     assert first["tool_results"][0]["result"] == ["a.py", "b.py"]
     assert first["messages"][1]["role"] == "tool"
     assert first["usage"]["prompt_tokens"] == 600
@@ -202,11 +235,17 @@ def test_task_delete_asks_then_deletes_everything(az: Any, az_home: Path) -> Non
     assert len(az("task", "list", "--json").json()) == 3
     r = az("task", "delete", "aaa1", input="y\n")
     assert r.returncode == 0 and "deleted task aaa100000000" in r.stdout, r
-    assert [t["id"] for t in az("task", "list", "--json").json()] == ["ccc300000000", "bbb200000000"]
+    assert [t["id"] for t in az("task", "list", "--json").json()] == [
+        "ccc300000000",
+        "bbb200000000",
+    ]
     con = sqlite3.connect(az_home / "az.db")
     for table in ("turns", "cost_tracking", "tool_usage"):
         assert con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
-    assert con.execute("SELECT COUNT(*) FROM task_logs WHERE task_id = 'aaa100000000'").fetchone()[0] == 0
+    assert (
+        con.execute("SELECT COUNT(*) FROM task_logs WHERE task_id = 'aaa100000000'").fetchone()[0]
+        == 0
+    )
     con.close()
     assert az("task", "delete", "aaa1", "--yes").returncode == 4
 
@@ -217,7 +256,15 @@ def test_task_delete_refuses_a_live_running_task(az: Any, az_home: Path) -> None
         import socket
 
         s = SQLiteStorage(path=az_home / "az.db")
-        s.create_task(Task(id="live00000001", description="busy", status="running", pid=proc.pid, host=socket.gethostname()))
+        s.create_task(
+            Task(
+                id="live00000001",
+                description="busy",
+                status="running",
+                pid=proc.pid,
+                host=socket.gethostname(),
+            )
+        )
         s.close()
         r = az("task", "delete", "live", "--yes")
         assert r.returncode == 1 and "is running" in r.stderr and "az task cancel" in r.stderr, r
@@ -230,7 +277,12 @@ def test_task_delete_refuses_a_live_running_task(az: Any, az_home: Path) -> None
 def test_log_show_filters(az: Any, az_home: Path) -> None:
     _fill(az_home)
     msgs = lambda *a: [r["message"] for r in az("log", "show", "--json", *a).json()]  # noqa: E731
-    assert msgs() == ["started", "model unavailable, giving up", "slow tool", "router picked gpt-4o-mini"]
+    assert msgs() == [
+        "started",
+        "model unavailable, giving up",
+        "slow tool",
+        "router picked gpt-4o-mini",
+    ]
     assert msgs("--level", "warning") == ["model unavailable, giving up", "slow tool"]
     assert msgs("--task", "aaa1") == ["started", "slow tool"]
     assert msgs("--since", "1h") == ["slow tool", "router picked gpt-4o-mini"]
@@ -251,7 +303,9 @@ def test_log_show_filters(az: Any, az_home: Path) -> None:
         (["--task", "nope"], 4, "no task"),
     ],
 )
-def test_log_show_bad_input_is_one_line(az: Any, az_home: Path, args: list[str], code: int, fragment: str) -> None:
+def test_log_show_bad_input_is_one_line(
+    az: Any, az_home: Path, args: list[str], code: int, fragment: str
+) -> None:
     _fill(az_home)
     r = az("log", "show", *args)
     assert r.returncode == code, r
@@ -291,7 +345,9 @@ def test_log_export_to_stdout_and_bad_format(az: Any, az_home: Path) -> None:
 def test_db_status_init_migrate(az: Any, az_home: Path) -> None:
     r = az("db", "status", "--json")
     assert r.returncode == 0, r
-    assert r.json()["exists"] is False and not (az_home / "az.db").exists()  # status creates nothing
+    assert (
+        r.json()["exists"] is False and not (az_home / "az.db").exists()
+    )  # status creates nothing
     r = az("db", "init")
     assert r.returncode == 0 and "created" in r.stdout, r
     _fill(az_home)
@@ -311,7 +367,6 @@ def test_db_status_init_migrate(az: Any, az_home: Path) -> None:
 
 def test_db_migrate_reports_what_it_applied(az: Any, az_home: Path) -> None:
     import peewee as pw
-
     from az_sqlite import migrations
 
     db = pw.SqliteDatabase(str(az_home / "az.db"))
@@ -321,7 +376,10 @@ def test_db_migrate_reports_what_it_applied(az: Any, az_home: Path) -> None:
     db.execute_sql("PRAGMA user_version = 1")
     db.close()
     status = az("db", "status", "--json").json()
-    assert status["schema_version"] == 1 and status["pending"] == ["m002_task_execution_fields", "m003_turns"]
+    assert status["schema_version"] == 1 and status["pending"] == [
+        "m002_task_execution_fields",
+        "m003_turns",
+    ]
     r = az("db", "migrate")
     assert r.returncode == 0 and "applied m002_task_execution_fields, m003_turns" in r.stdout, r
     assert az("db", "status", "--json").json()["pending"] == []
@@ -342,8 +400,11 @@ def test_db_init_force_backs_up_first(az: Any, az_home: Path) -> None:
 def test_commands_module_imports_light() -> None:
     code = (
         "import sys, az_os.commands.tasks, az_sqlite.plugin; "
-        "heavy = [m for m in ('peewee', 'rich.table', 'psutil', 'az_os.types', 'az_sqlite.storage') "
+        "heavy = [m for m in ('peewee', 'rich.table', 'psutil', 'az_os.types', "
+        "'az_sqlite.storage') "
         "if m in sys.modules]; print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"

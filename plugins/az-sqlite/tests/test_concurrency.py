@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from az_sqlite.storage import SQLiteStorage
 
 WORKER = """
@@ -54,6 +53,8 @@ def test_8_processes_x_500_writes_all_arrive(tmp_path: Path) -> None:
     expected = {f"{w}:{i}" for w in range(PROCESSES) for i in range(WRITES) if i % 2}
     assert len(logs) == len(expected) and {r.message for r in logs} == expected
     usage = s.list_tool_usage()
-    assert [(u.tool_name, u.invocation_count) for u in usage] == [("shared.tool", PROCESSES * WRITES // 2)]
+    assert [(u.tool_name, u.invocation_count) for u in usage] == [
+        ("shared.tool", PROCESSES * WRITES // 2)
+    ]
     assert usage[0].total_duration_ms == pytest.approx(PROCESSES * WRITES / 2)
     assert s.integrity_check() == "ok"

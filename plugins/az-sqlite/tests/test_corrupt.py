@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from az_os.errors import StorageError
 from az_os.types import LogRecord, Task
 from az_sqlite.storage import SQLiteStorage
@@ -109,7 +108,9 @@ def test_empty_file_becomes_a_new_database(tmp_path: Path) -> None:
     assert s.count_tasks() == 0
 
 
-@pytest.mark.parametrize("args", [["task", "list"], ["task", "show", "abc"], ["log", "show"], ["db", "status"]])
+@pytest.mark.parametrize(
+    "args", [["task", "list"], ["task", "show", "abc"], ["log", "show"], ["db", "status"]]
+)
 def test_cli_gives_one_line_and_keeps_the_file(az: Any, az_home: Path, args: list[str]) -> None:
     path = az_home / "az.db"
     path.write_text("not a database")

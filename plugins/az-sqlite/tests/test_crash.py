@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from az_os.types import Task, TaskStatus
 from az_sqlite.storage import SQLiteStorage
 
@@ -29,7 +28,8 @@ while True:
     i += 1
     # One turn, its log row and the task's running total commit together.
     with s.db.atomic():
-        s.add_turn(Turn(task_id=t.id, index=i, messages=[Message(role="assistant", content="x" * 4000)]))
+        msg = Message(role="assistant", content="x" * 4000)
+        s.add_turn(Turn(task_id=t.id, index=i, messages=[msg]))
         s.add_log(LogRecord(task_id=t.id, message=f"turn {i}"))
         t.prompt_tokens = i
         s.update_task(t)
@@ -81,7 +81,9 @@ def test_sigkill_mid_write_leaves_consistent_db_and_task_interrupted(tmp_path: P
     assert [t.index for t in turns] == list(range(1, n + 1))  # no gap, no half turn
     turn_logs = [r for r in s.list_logs(task_id=task.id) if r.message.startswith("turn ")]
     assert len(turn_logs) == n and task.prompt_tokens == n  # committed together or not at all
-    assert any(r.level == "warning" and "interrupted" in r.message for r in s.list_logs(task_id=task.id))
+    assert any(
+        r.level == "warning" and "interrupted" in r.message for r in s.list_logs(task_id=task.id)
+    )
     bulk = _count(path, "SELECT COUNT(*) FROM task_logs WHERE task_id IS NULL")
     assert bulk > 0 and bulk % 20000 == 0  # whole bulk transactions only
     s.close()
@@ -102,7 +104,9 @@ time.sleep(60)
 
 def test_running_task_of_a_live_process_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "az.db"
-    proc = subprocess.Popen([sys.executable, "-c", SLEEPER, str(path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLEEPER, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         s = SQLiteStorage(path=path)
@@ -119,7 +123,9 @@ def test_only_tasks_of_this_host_are_judged(tmp_path: Path) -> None:
     path = tmp_path / "az.db"
     s = SQLiteStorage(path=path)
     dead_pid = _dead_pid()
-    s.create_task(Task(id="elsewhere001", description="x", status="running", pid=dead_pid, host="other-host"))
+    s.create_task(
+        Task(id="elsewhere001", description="x", status="running", pid=dead_pid, host="other-host")
+    )
     s.create_task(Task(id="finished0001", description="y", status="completed", pid=dead_pid))
     s.close()
     s = SQLiteStorage(path=path)
@@ -165,7 +171,13 @@ def test_cli_lists_the_interrupted_task(az: Any, az_home: Path) -> None:
 
     s = SQLiteStorage(path=az_home / "az.db")
     s.create_task(
-        Task(id="gone00000001", description="x", status="running", pid=_dead_pid(), host=socket.gethostname())
+        Task(
+            id="gone00000001",
+            description="x",
+            status="running",
+            pid=_dead_pid(),
+            host=socket.gethostname(),
+        )
     )
     s.close()
     r = az("task", "list", "--json")

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from az_os.errors import StorageError
 from az_sqlite import migrations
 from az_sqlite.storage import SQLiteStorage
@@ -35,12 +34,13 @@ def _make_v1(path: Path) -> None:
         db.execute_sql("INSERT INTO _migrations VALUES ('m001_initial', ?)", (time.time(),))
         db.execute_sql("PRAGMA user_version = 1")
         db.execute_sql(
-            "INSERT INTO tasks (id, description, status, priority, created_at, updated_at, cost_usd)"
-            " VALUES ('old000000001', 'from v1', 'completed', 'high', 1700000000.5, 1700000001, 0.25)"
+            "INSERT INTO tasks (id, description, status, priority, created_at, updated_at,"
+            " cost_usd) VALUES ('old000000001', 'from v1', 'completed', 'high',"
+            " 1700000000.5, 1700000001, 0.25)"
         )
         db.execute_sql(
-            "INSERT INTO cost_tracking (task_id, model, input_tokens, output_tokens, cost_usd, timestamp)"
-            " VALUES ('old000000001', 'openai/gpt-4o', 10, 5, 0.25, 1700000000.7)"
+            "INSERT INTO cost_tracking (task_id, model, input_tokens, output_tokens, cost_usd,"
+            " timestamp) VALUES ('old000000001', 'openai/gpt-4o', 10, 5, 0.25, 1700000000.7)"
         )
     db.close()
 
@@ -63,7 +63,11 @@ def test_older_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     assert s.applied_migrations == NAMES[1:]
     task = s.get_task("old000000001")
     assert task is not None
-    assert (task.description, task.status.value, task.priority.value) == ("from v1", "completed", "high")
+    assert (task.description, task.status.value, task.priority.value) == (
+        "from v1",
+        "completed",
+        "high",
+    )
     assert task.created_at.timestamp() == 1700000000.5
     assert (task.max_turns, task.approval, task.pid) == (5, "ask", None)  # new columns, defaults
     cost = s.list_costs()[0]

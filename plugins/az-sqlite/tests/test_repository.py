@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from az_os.errors import NotFoundError, StorageError
 from az_os.storage import TaskRepository
 from az_os.types import (
@@ -31,7 +30,9 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def _task(i: int, **kw: Any) -> Task:
-    return Task(id=f"t{i:011d}", description=f"task {i}", created_at=T0 + timedelta(seconds=i), **kw)
+    return Task(
+        id=f"t{i:011d}", description=f"task {i}", created_at=T0 + timedelta(seconds=i), **kw
+    )
 
 
 def test_kernel_opens_sqlite_backend_at_az_home(storage: Any, az_home: Path) -> None:
@@ -156,7 +157,9 @@ def test_same_created_at_keeps_insertion_order_newest_first(storage: Any) -> Non
 
 def test_subtasks_by_parent(storage: Any) -> None:
     parent = storage.create_task(Task(description="parent"))
-    kids = [storage.create_task(Task(description=f"k{i}", parent_task_id=parent.id)) for i in range(3)]
+    kids = [
+        storage.create_task(Task(description=f"k{i}", parent_task_id=parent.id)) for i in range(3)
+    ]
     storage.create_task(Task(description="other"))
     assert {t.id for t in storage.list_tasks(parent_task_id=parent.id)} == {k.id for k in kids}
     with pytest.raises(NotFoundError):
@@ -164,7 +167,9 @@ def test_subtasks_by_parent(storage: Any) -> None:
 
 
 def _turn(task_id: str, index: int) -> Turn:
-    call = ToolCall(id=f"call_{index}", name="filesystem.read", arguments={"path": "a.py", "n": index})
+    call = ToolCall(
+        id=f"call_{index}", name="filesystem.read", arguments={"path": "a.py", "n": index}
+    )
     return Turn(
         task_id=task_id,
         index=index,
@@ -175,7 +180,9 @@ def _turn(task_id: str, index: int) -> Turn:
         ],
         tool_calls=[call],
         tool_results=[ToolResult(success=True, result={"text": "print('hi')"}, duration_ms=1.5)],
-        usage=Usage(prompt_tokens=100 + index, completion_tokens=7, cached_tokens=3, cost_usd=0.0001),
+        usage=Usage(
+            prompt_tokens=100 + index, completion_tokens=7, cached_tokens=3, cost_usd=0.0001
+        ),
         model_duration_ms=120.0,
         tools_duration_ms=1.5,
     )
@@ -227,7 +234,9 @@ def test_logs_filters_level_minimum_since_and_tail_limit(storage: Any) -> None:
         f"m{i}" for i in range(12) if i % 4 >= 2
     ]
     assert [r.message for r in storage.list_logs(level="ERROR")] == ["m3", "m7", "m11"]
-    assert [r.message for r in storage.list_logs(task_id=a.id)] == [f"m{i}" for i in range(0, 12, 2)]
+    assert [r.message for r in storage.list_logs(task_id=a.id)] == [
+        f"m{i}" for i in range(0, 12, 2)
+    ]
     since = storage.list_logs(since=T0 + timedelta(minutes=10))
     assert [r.message for r in since] == ["m10", "m11", "no task"]
     assert [r.message for r in storage.list_logs(limit=2)] == ["m11", "no task"]
@@ -273,7 +282,9 @@ def test_tool_usage_accumulates_per_task_and_in_total(storage: Any) -> None:
     assert [(u.tool_name, u.invocation_count, u.total_duration_ms) for u in per_a] == [
         ("shell.execute", 2, 30.0)
     ]
-    total = {u.tool_name: (u.invocation_count, u.total_duration_ms) for u in storage.list_tool_usage()}
+    total = {
+        u.tool_name: (u.invocation_count, u.total_duration_ms) for u in storage.list_tool_usage()
+    }
     assert total == {"shell.execute": (3, 35.0), "filesystem.read": (2, 3.0)}
 
 
@@ -344,7 +355,13 @@ def test_task_repository_from_async_code(storage: Any) -> None:
         done = await repo.list(status=TaskStatus.COMPLETED)
         assert [t.id for t in done] == [got.id]
         page = await repo.list(limit=5, offset=2)
-        assert [t.description for t in page] == ["task 17", "task 16", "task 15", "task 14", "task 13"]
+        assert [t.description for t in page] == [
+            "task 17",
+            "task 16",
+            "task 15",
+            "task 14",
+            "task 13",
+        ]
         assert await repo.delete(got.id) is True
         assert await repo.get(got.id) is None
 
