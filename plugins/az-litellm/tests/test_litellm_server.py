@@ -15,7 +15,7 @@ import pytest
 from az_os.errors import NetworkError
 from az_os.plugins import get_host
 from az_os.types import Message, ModelRequest, ToolSpec
-from conftest import free_port, write_config
+from azlitellm_support import free_port, write_config
 
 pytestmark = pytest.mark.slow
 
