@@ -277,3 +277,35 @@ def test_tool_calls_and_cached_usage_cost_as_litellm_prices_them(keys):
     assert resp.usage.cost_usd == pytest.approx(expected)
     sent = json.loads(respx.calls.last.request.content)
     assert sent["tools"][0]["function"]["name"] == "fs_read"
+
+
+@respx.mock
+def test_openai_429_retry_after_ms_is_honoured_async(keys):
+    route = respx.post(OPENAI_URL).mock(
+        side_effect=[
+            error(429, "slow down", {"retry-after-ms": "50"}, kind="rate_limit_exceeded"),
+            openai_ok({"role": "assistant", "content": "done"}),
+        ]
+    )
+    m = model("openai/gpt-4.1")
+    resp = asyncio.run(m.acomplete(REQUEST))
+    assert resp.message.content == "done"
+    assert route.call_count == 2
+    assert m.last_retry_delays == [0.05]
+
+
+@respx.mock
+def test_each_retry_is_logged_with_its_reason_and_delay(keys, caplog):
+    respx.post(OPENAI_URL).mock(
+        side_effect=[
+            error(502, "bad gateway", kind="server_error"),
+            openai_ok({"role": "assistant", "content": "ok"}),
+        ]
+    )
+    m = model("openai/gpt-4.1")
+    with caplog.at_level("WARNING", logger="az.litellm"):
+        m.complete(REQUEST)
+    (record,) = [r for r in caplog.records if r.name == "az.litellm"]
+    text = record.getMessage()
+    assert "openai/gpt-4.1" in text and "HTTP 502" in text
+    assert "retry 1 of 3 in 0.01 s" in text
