@@ -309,3 +309,44 @@ def test_each_retry_is_logged_with_its_reason_and_delay(keys, caplog):
     text = record.getMessage()
     assert "openai/gpt-4.1" in text and "HTTP 502" in text
     assert "retry 1 of 3 in 0.01 s" in text
+
+
+@respx.mock
+def test_a_tool_round_trip_reaches_anthropic_as_tool_use_and_tool_result(keys):
+    from az_os.types import ToolCall
+
+    route = respx.post(ANTHROPIC_URL).mock(return_value=anthropic_ok("It is 14:05 in Paris."))
+    call = ToolCall(id="toolu_01", name="time_now", arguments={"city": "Paris"})
+    tool = ToolSpec(
+        name="time_now",
+        description="The current time in a city",
+        input_schema={"type": "object", "properties": {"city": {"type": "string"}}},
+    )
+    request = ModelRequest(
+        messages=[
+            Message(role="system", content="Be brief."),
+            Message(role="user", content="What time is it in Paris?"),
+            Message(role="assistant", content=None, tool_calls=[call]),
+            Message(
+                role="tool", tool_call_id="toolu_01", name="time_now", content='{"time": "14:05"}'
+            ),
+        ],
+        tools=[tool],
+        max_tokens=64,
+    )
+    resp = model("anthropic/claude-sonnet-4-6").complete(request)
+    assert resp.message.content == "It is 14:05 in Paris."
+    sent = json.loads(route.calls.last.request.content)
+    system = sent["system"]
+    assert (system if isinstance(system, str) else system[0]["text"]) == "Be brief."
+    blocks = [
+        b
+        for m in sent["messages"]
+        for b in (m["content"] if isinstance(m["content"], list) else [])
+    ]
+    use = next(b for b in blocks if b["type"] == "tool_use")
+    result = next(b for b in blocks if b["type"] == "tool_result")
+    assert (use["id"], use["name"], use["input"]) == ("toolu_01", "time_now", {"city": "Paris"})
+    assert result["tool_use_id"] == "toolu_01"
+    assert sent["tools"][0]["name"] == "time_now"
+    assert sent["max_tokens"] == 64
