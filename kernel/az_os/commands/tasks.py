@@ -114,6 +114,10 @@ def _one_line(text: str | None, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _plain(markup: str) -> str:
     return re.sub(r"\[/?[a-z ]*\]", "", markup)
 
@@ -285,7 +289,7 @@ def _render_task(task: Task, turns: list[Turn], totals: dict[str, Any]) -> None:
         ("parent", task.parent_task_id or "-"),
         (
             "usage",
-            f"{totals['turns']} turns, {totals['tool_calls']} tool calls, "
+            f"{_n(totals['turns'], 'turn')}, {_n(totals['tool_calls'], 'tool call')}, "
             f"{task.prompt_tokens:,} prompt + {task.completion_tokens:,} completion tokens, "
             f"{_usd(task.cost_usd)}",
         ),

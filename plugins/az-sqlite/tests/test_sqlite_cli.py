@@ -182,7 +182,7 @@ def test_task_show_conversation(az: Any, az_home: Path) -> None:
     assert "I will look at the files." in out
     assert "filesystem.list" in out and '{"path": "."}' in out and '["a.py", "b.py"]' in out
     assert "There are two files" in out
-    assert "2 turns, 1 tool calls" in out and "1,000 prompt + 10 completion tokens" in out
+    assert "2 turns, 1 tool call," in out and "1,000 prompt + 10 completion tokens" in out
     assert "the answer" in out
 
 
