@@ -32,7 +32,14 @@ from typing import Any
 from az_os.tools import Tool, ToolContext
 from az_os.types import ToolResult, ToolSpec
 
-from az_mcp.client import MCPClient, ServerStartError, get_client, leaf_exception, one_line, run_sync
+from az_mcp.client import (
+    MCPClient,
+    ServerStartError,
+    get_client,
+    leaf_exception,
+    one_line,
+    run_sync,
+)
 from az_mcp.settings import ServerConfig
 
 CACHE_VERSION = 1

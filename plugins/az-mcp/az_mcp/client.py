@@ -396,7 +396,9 @@ class MCPClient:
             await self._retire(conn, wait=False)
             leaf = leaf_exception(exc)
             if isinstance(leaf, TimeoutError | asyncio.CancelledError):
-                raise RuntimeError(f"tools/list timed out after {self.config.timeout:g} s") from None
+                raise RuntimeError(
+                    f"tools/list timed out after {self.config.timeout:g} s"
+                ) from None
             raise RuntimeError(one_line(f"tools/list failed: {leaf}")) from None
         conn.last_used = time.monotonic()
         self._tools = tools
@@ -485,9 +487,7 @@ class MCPClient:
         except Exception as exc:  # noqa: BLE001 - anything else: a tool error, not a crash
             leaf = leaf_exception(exc)
             await self._retire(conn, wait=False)
-            return fail(
-                f"MCP call {self.name}.{tool} failed: {type(leaf).__name__}: {leaf}"
-            )
+            return fail(f"MCP call {self.name}.{tool} failed: {type(leaf).__name__}: {leaf}")
         conn.last_used = time.monotonic()
         try:
             out = convert_result(result, output_limit)
@@ -565,7 +565,11 @@ def convert_result(result: Any, output_limit: int | None = None) -> ToolResult:
         elif kind in ("image", "audio"):
             data = getattr(part, "data", "") or ""
             parts.append(
-                {"type": kind, "mimeType": getattr(part, "mime_type", None), "bytes": len(data) * 3 // 4}
+                {
+                    "type": kind,
+                    "mimeType": getattr(part, "mime_type", None),
+                    "bytes": len(data) * 3 // 4,
+                }
             )
         elif kind == "resource_link":
             parts.append({"type": kind, "uri": str(part.uri), "name": getattr(part, "name", None)})
@@ -576,7 +580,9 @@ def convert_result(result: Any, output_limit: int | None = None) -> ToolResult:
                 texts.append(text)
                 parts.append({"type": kind, "uri": str(res.uri), "text": _clip(text, output_limit)})
             else:
-                parts.append({"type": kind, "uri": str(res.uri), "mimeType": getattr(res, "mime_type", None)})
+                parts.append(
+                    {"type": kind, "uri": str(res.uri), "mimeType": getattr(res, "mime_type", None)}
+                )
         else:
             parts.append({"type": kind})
     meta = {"content_types": kinds}
@@ -592,7 +598,9 @@ def convert_result(result: Any, output_limit: int | None = None) -> ToolResult:
         if output_limit is not None:
             import json
 
-            dumped = structured if isinstance(structured, str) else json.dumps(structured, default=str)
+            dumped = (
+                structured if isinstance(structured, str) else json.dumps(structured, default=str)
+            )
             if len(dumped) > output_limit:
                 value = _clip("\n".join(texts) or dumped, output_limit)
     elif len(texts) == len(parts):

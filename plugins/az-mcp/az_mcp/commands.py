@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 import typer
-
 from az_os.errors import AzError, NotFoundError
 
 mcp_app = typer.Typer(
@@ -20,7 +19,7 @@ mcp_app = typer.Typer(
         "for streamable HTTP); their tools become az tools named NAME.TOOL.\n\n"
         "  az mcp add time -- python -m mcp_server_time\n"
         "  az mcp tools time\n"
-        "  az mcp call time get_current_time --args '{\"timezone\": \"UTC\"}'\n"
+        '  az mcp call time get_current_time --args \'{"timezone": "UTC"}\'\n'
         "  az task run \"what time is it in Tokyo?\" --tools 'time.*'"
     ),
     no_args_is_help=True,
@@ -49,7 +48,8 @@ def _server(settings: Any, name: str) -> Any:
     if cfg is None:
         known = ", ".join(sorted(settings.servers)) or "none configured"
         raise NotFoundError(
-            f"no MCP server '{name}' (known: {known}); add one with 'az mcp add {name} -- COMMAND ...'"
+            f"no MCP server '{name}' (known: {known}); "
+            f"add one with 'az mcp add {name} -- COMMAND ...'"
         )
     return cfg
 
@@ -189,8 +189,16 @@ def tools_cmd(
         if "error" in r:
             table.add_row(f"{r['server']}.*", "", "", f"[red]error: {r['error']}[/]")
             continue
-        props = (r["input_schema"].get("properties") or {}) if isinstance(r["input_schema"], dict) else {}
-        required = set(r["input_schema"].get("required") or []) if isinstance(r["input_schema"], dict) else set()
+        props = (
+            (r["input_schema"].get("properties") or {})
+            if isinstance(r["input_schema"], dict)
+            else {}
+        )
+        required = (
+            set(r["input_schema"].get("required") or [])
+            if isinstance(r["input_schema"], dict)
+            else set()
+        )
         args = ", ".join(f"{k}{'' if k in required else '?'}" for k in props)
         desc = r["description"].strip().splitlines()[0] if r["description"].strip() else ""
         table.add_row(r["name"], "yes" if r["read_only"] else "no", args, desc)
@@ -226,7 +234,9 @@ def call_cmd(
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--args") from None
     if not isinstance(arguments, dict):
-        raise typer.BadParameter("must be a JSON object, e.g. '{\"path\": \".\"}'", param_hint="--args")
+        raise typer.BadParameter(
+            'must be a JSON object, e.g. \'{"path": "."}\'', param_hint="--args"
+        )
 
     async def once() -> Any:
         client = MCPClient(name, cfg, config.home)
@@ -258,14 +268,23 @@ def add_cmd(
     ),
     url: str = typer.Option(None, "--url", help="A streamable HTTP endpoint instead of a command."),
     env: list[str] = typer.Option(
-        None, "--env", "-e", help="K=V for the server's environment (repeatable); ${VAR} is read at start."
+        None,
+        "--env",
+        "-e",
+        help="K=V for the server's environment (repeatable); ${VAR} is read at start.",
     ),
     cwd: str = typer.Option(None, "--cwd", help="Working directory of the server process."),
-    timeout: float = typer.Option(None, "--timeout", help="Seconds each tool call may take (default 60)."),
-    startup_timeout: float = typer.Option(
-        None, "--startup-timeout", help="Seconds to start and finish the MCP handshake (default 30)."
+    timeout: float = typer.Option(
+        None, "--timeout", help="Seconds each tool call may take (default 60)."
     ),
-    disabled: bool = typer.Option(False, "--disabled", help="Add it switched off (enabled = false)."),
+    startup_timeout: float = typer.Option(
+        None,
+        "--startup-timeout",
+        help="Seconds to start and finish the MCP handshake (default 30).",
+    ),
+    disabled: bool = typer.Option(
+        False, "--disabled", help="Add it switched off (enabled = false)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace a server of the same name."),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Start it once to list its tools."),
 ) -> None:
@@ -356,10 +375,16 @@ def serve_cmd(
     approve: str = typer.Option(
         "read-only",
         "--approve",
-        help="read-only: only tools marked read-only run; auto: every tool runs (deny-list still applies).",
+        help=(
+            "read-only: only tools marked read-only run; "
+            "auto: every tool runs (the deny-list still applies)."
+        ),
     ),
     workspace: str = typer.Option(
-        None, "--workspace", "-w", help="Directory tools are confined to (default: current directory)."
+        None,
+        "--workspace",
+        "-w",
+        help="Directory tools are confined to (default: current directory).",
     ),
     tools: list[str] = typer.Option(
         None, "--tools", help="Only serve tools matching these fnmatch patterns (repeatable)."

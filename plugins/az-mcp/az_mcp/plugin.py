@@ -57,7 +57,9 @@ def az_health_checks(register: Callable[..., None]) -> None:
         broken = {n: e for n, e in broken.items() if e}
         data = {"servers": len(servers), "failing": sorted(broken)}
         if not broken:
-            return HealthResult(name="mcp", status="ok", detail=f"{len(servers)} server(s)", data=data)
+            return HealthResult(
+                name="mcp", status="ok", detail=f"{len(servers)} server(s)", data=data
+            )
         detail = "; ".join(f"{n}: {e}" for n, e in sorted(broken.items()))
         return HealthResult(name="mcp", status="degraded", detail=detail[:300], data=data)
 

@@ -55,7 +55,9 @@ def to_mcp_result(result: Any) -> Any:
     value = result.result
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     structured = value if isinstance(value, dict) else None
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=structured
+    )
 
 
 def build_server(
@@ -69,15 +71,14 @@ def build_server(
     current directory); ``patterns`` limit the tools served (fnmatch).
     The tool list is read once, when the server is built.
     """
-    from mcp.server.lowlevel import Server
-    from mcp.shared.exceptions import MCPError
-    from mcp.types import INVALID_PARAMS, ListToolsResult, Tool, ToolAnnotations
-
     from az_os.config import load_config
     from az_os.errors import AzError, ToolArgumentsError
     from az_os.plugins import get_host
     from az_os.tools import ToolContext, validate_arguments
     from az_os.types import Task, ToolCall, ToolResult
+    from mcp.server.lowlevel import Server
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import INVALID_PARAMS, ListToolsResult, Tool, ToolAnnotations
 
     from az_mcp import __version__
 
@@ -90,12 +91,14 @@ def build_server(
         spec = tool.spec
         schema = spec.input_schema if isinstance(spec.input_schema, dict) else {}
         if schema.get("type") != "object":
-            schema = {"type": "object", "properties": {}, **schema, "type": "object"}
+            schema = {"properties": {}, **schema, "type": "object"}
         return Tool(
             name=spec.name,
             description=spec.description,
             input_schema=schema,
-            annotations=ToolAnnotations(read_only_hint=spec.read_only, destructive_hint=not spec.read_only),
+            annotations=ToolAnnotations(
+                read_only_hint=spec.read_only, destructive_hint=not spec.read_only
+            ),
         )
 
     listing = [mcp_tool(t) for t in tools.values()]
@@ -130,10 +133,12 @@ def build_server(
     return Server(
         "az",
         version=__version__,
-        instructions="az's tools: files, shell, processes and whatever az's plugins and MCP servers add.",
+        instructions=(
+            "az's tools: files, shell, processes and whatever az's plugins and MCP servers add."
+        ),
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
-        get_tool_input_schema=lambda n: (tools[n].spec.input_schema if n in tools else None),
+        get_tool_input_schema=lambda n: tools[n].spec.input_schema if n in tools else None,
     )
 
 

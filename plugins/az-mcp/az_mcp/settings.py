@@ -28,9 +28,8 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from az_os.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: A server name: it becomes the prefix of its tools' names (``NAME.TOOL``).
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")

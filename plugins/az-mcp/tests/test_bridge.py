@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from az_os.errors import ToolRefusedError
 from az_os.plugins import get_host
 from az_os.tools import ToolContext
 from az_os.types import Task, ToolCall
-from conftest import add_server, flaky_server, time_server
+from mcp_helpers import add_server, flaky_server, time_server
 
 
 def test_enabled_servers_tools_are_registered_as_name_dot_tool(az_home: Path) -> None:
@@ -85,7 +84,9 @@ def test_approval_policy_applies_to_bridged_tools(az_home: Path) -> None:
     tools = get_host().tools()
     host = get_host()
     ro = Task(description="t", approval="read-only")
-    host.before_tool_call(ro, ToolCall(name="flaky.echo", arguments={"text": "x"}), tools["flaky.echo"])
+    host.before_tool_call(
+        ro, ToolCall(name="flaky.echo", arguments={"text": "x"}), tools["flaky.echo"]
+    )
     with pytest.raises(ToolRefusedError, match="read-only"):
         host.before_tool_call(ro, ToolCall(name="flaky.crash"), tools["flaky.crash"])
     auto = Task(description="t", approval="auto")

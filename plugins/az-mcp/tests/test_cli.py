@@ -7,11 +7,26 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import FLAKY, PY, add_server, flaky_server, pid_alive, run_az
+import pytest
+
+from mcp_helpers import FLAKY, PY, add_server, flaky_server, pid_alive, run_az
 
 
+@pytest.mark.slow
 def test_add_list_tools_call_remove(az_home: Path) -> None:
-    r = run_az("mcp", "add", "time", "--timeout", "30", "--", PY, "-m", "mcp_server_time", "--local-timezone", "UTC")
+    r = run_az(
+        "mcp",
+        "add",
+        "time",
+        "--timeout",
+        "30",
+        "--",
+        PY,
+        "-m",
+        "mcp_server_time",
+        "--local-timezone",
+        "UTC",
+    )
     assert r.returncode == 0, r.stderr
     assert "2 tool(s): time.get_current_time, time.convert_time" in r.stdout
     config = (az_home / "config.toml").read_text()
@@ -28,7 +43,9 @@ def test_add_list_tools_call_remove(az_home: Path) -> None:
     assert tools["time.get_current_time"]["read_only"] is True
     assert tools["time.get_current_time"]["input_schema"]["required"] == ["timezone"]
 
-    r = run_az("mcp", "call", "time", "get_current_time", "--args", '{"timezone": "Asia/Tokyo"}', "--json")
+    r = run_az(
+        "mcp", "call", "time", "get_current_time", "--args", '{"timezone": "Asia/Tokyo"}', "--json"
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["success"] is True and out["result"]["timezone"] == "Asia/Tokyo"
@@ -53,7 +70,9 @@ def test_list_shows_a_broken_servers_error(az_home: Path) -> None:
     assert r.returncode == 0, r.stderr
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert rows["good"]["status"] == "ok" and rows["good"]["tools"] >= 5
-    assert rows["broken"]["status"] == "error" and "FLAKY_TOKEN is missing" in rows["broken"]["error"]
+    assert (
+        rows["broken"]["status"] == "error" and "FLAKY_TOKEN is missing" in rows["broken"]["error"]
+    )
     assert rows["ghost"]["status"] == "error" and "command not found" in rows["ghost"]["error"]
     assert rows["off"]["status"] == "disabled"
     table = run_az("mcp", "list", "--cached")
@@ -110,6 +129,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_call_failures_exit_1_with_one_line(az_home: Path) -> None:
     add_server("flaky", flaky_server())
     r = run_az("mcp", "call", "flaky", "fail")
@@ -147,7 +167,8 @@ def test_az_help_and_plugin_import_do_not_import_the_sdk(az_home: Path) -> None:
         "import sys, az_os.cli\n"
         "app = az_os.cli.build_app()\n"
         "import az_mcp.plugin, az_mcp.commands\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'mcp_types', 'httpx2', 'uvicorn', 'starlette'))\n"
+        "heavy = ('mcp', 'mcp_types', 'httpx2', 'uvicorn', 'starlette')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
         "print(bad)\n"
     )
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)

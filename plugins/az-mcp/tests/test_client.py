@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from az_mcp.client import MCPClient
 from az_mcp.settings import ServerConfig
-from conftest import FLAKY, PY, RAW, pid_alive
+from mcp_helpers import FLAKY, PY, RAW, pid_alive
 
 
 def client(args: list[str], home: Path | None = None, **kw) -> MCPClient:
@@ -254,7 +253,9 @@ def test_env_is_passed_and_secrets_are_expanded(az_home: Path, monkeypatch) -> N
 
     async def go():
         try:
-            return await c.call_tool("env", {"name": "GREETING"}), await c.call_tool("env", {"name": "TOKEN"})
+            return await c.call_tool("env", {"name": "GREETING"}), await c.call_tool(
+                "env", {"name": "TOKEN"}
+            )
         finally:
             await c.aclose()
 
@@ -280,7 +281,7 @@ def test_output_limit_cuts_long_text(az_home: Path) -> None:
 
 def test_streamable_http_server(az_home: Path) -> None:
     """A client for a `url` server: az's own server over HTTP, started here."""
-    from test_server import http_server
+    from mcp_helpers import http_server
 
     with http_server(az_home, ["--approve", "read-only"]) as url:
         c = MCPClient("remote", ServerConfig(url=url, timeout=20), az_home)

@@ -8,19 +8,21 @@ import json
 from pathlib import Path
 
 import pytest
-
-from conftest import add_server, run_az, time_server
+from mcp_helpers import add_server, run_az, time_server
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        importlib.util.find_spec("az_os.engine") is None, reason="the engine (az_os.engine) is not there yet"
+        importlib.util.find_spec("az_os.engine") is None,
+        reason="the engine (az_os.engine) is not there yet",
     ),
     pytest.mark.skipif(
-        importlib.util.find_spec("az_local") is None, reason="needs the embedded model: pip install az-local"
+        importlib.util.find_spec("az_local") is None,
+        reason="needs the embedded model: pip install az-local",
     ),
     pytest.mark.skipif(
-        importlib.util.find_spec("az_sqlite") is None, reason="needs a storage backend: pip install az-sqlite"
+        importlib.util.find_spec("az_sqlite") is None,
+        reason="needs a storage backend: pip install az-sqlite",
     ),
 ]
 
@@ -28,9 +30,18 @@ pytestmark = [
 def test_task_run_calls_the_time_servers_tool(az_home: Path, tmp_path: Path) -> None:
     add_server("time", time_server())
     r = run_az(
-        "task", "run", "What is the current time in Tokyo? Use the time tool.",
-        "--tools", "time.*", "--approve", "auto", "--max-turns", "3",
-        "--workspace", str(tmp_path), "--json",
+        "task",
+        "run",
+        "What is the current time in Tokyo? Use the time tool.",
+        "--tools",
+        "time.*",
+        "--approve",
+        "auto",
+        "--max-turns",
+        "3",
+        "--workspace",
+        str(tmp_path),
+        "--json",
         timeout=600,
     )
     assert r.returncode in (0, 1), r.stderr

@@ -3,54 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conftest import PY, SERVE_DEMO, add_server, time_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def http_server(home: Path, extra: list[str]) -> Iterator[str]:
-    """Start serve_demo.py over HTTP on a free port; yield its /mcp URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [PY, SERVE_DEMO, "--transport", "http", "--port", str(port), *extra],
-        env={**os.environ, "AZ_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from mcp_helpers import PY, SERVE_DEMO, add_server, http_server, time_server
 
 
 def stdio_params(home: Path, workspace: Path, extra: list[str]):
@@ -83,7 +41,10 @@ def test_stdio_read_only_lists_calls_and_refuses_writes(az_home: Path, tmp_path:
     tools, (echo, write) = asyncio.run(
         session_run(
             stdio_params(az_home, ws, []),
-            [("demo.echo", {"text": "hello over stdio"}), ("demo.write", {"path": "x.txt", "text": "no"})],
+            [
+                ("demo.echo", {"text": "hello over stdio"}),
+                ("demo.write", {"path": "x.txt", "text": "no"}),
+            ],
         )
     )
     by_name = {t.name: t for t in tools}
@@ -124,9 +85,8 @@ def test_deny_list_refuses_even_in_auto(az_home: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_tool_is_a_protocol_error(az_home: Path, tmp_path: Path) -> None:
-    from mcp.shared.exceptions import MCPError
-
     from mcp import Client
+    from mcp.shared.exceptions import MCPError
 
     async def go() -> None:
         async with Client(stdio_params(az_home, tmp_path, []), read_timeout_seconds=30) as c:
@@ -145,7 +105,10 @@ def test_tools_filter_limits_what_is_served(az_home: Path, tmp_path: Path) -> No
 def test_http_read_only_lists_calls_and_refuses_writes(az_home: Path, tmp_path: Path) -> None:
     with http_server(az_home, ["--workspace", str(tmp_path)]) as url:
         tools, (echo, write) = asyncio.run(
-            session_run(url, [("demo.echo", {"text": "over http"}), ("demo.write", {"path": "y", "text": "z"})])
+            session_run(
+                url,
+                [("demo.echo", {"text": "over http"}), ("demo.write", {"path": "y", "text": "z"})],
+            )
         )
     assert {"demo.echo", "demo.write"} <= {t.name for t in tools}
     assert text(echo) == "over http"
@@ -158,7 +121,9 @@ def test_bridged_mcp_tools_are_served_too(az_home: Path, tmp_path: Path) -> None
     """az in the middle: SDK client → az mcp serve → mcp-server-time."""
     add_server("time", time_server())
     tools, (now,) = asyncio.run(
-        session_run(stdio_params(az_home, tmp_path, []), [("time.get_current_time", {"timezone": "UTC"})])
+        session_run(
+            stdio_params(az_home, tmp_path, []), [("time.get_current_time", {"timezone": "UTC"})]
+        )
     )
     assert "time.convert_time" in {t.name for t in tools}
     assert not now.is_error, text(now)
@@ -166,7 +131,7 @@ def test_bridged_mcp_tools_are_served_too(az_home: Path, tmp_path: Path) -> None
 
 
 def test_http_port_in_use_is_a_one_line_error(az_home: Path) -> None:
-    from conftest import run_az
+    from mcp_helpers import run_az
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -174,4 +139,7 @@ def test_http_port_in_use_is_a_one_line_error(az_home: Path) -> None:
         port = s.getsockname()[1]
         r = run_az("mcp", "serve", "--transport", "http", "--port", str(port))
     assert r.returncode == 1
-    assert r.stderr.startswith("az: error: cannot listen on 127.0.0.1:") and "Traceback" not in r.stderr
+    assert (
+        r.stderr.startswith("az: error: cannot listen on 127.0.0.1:")
+        and "Traceback" not in r.stderr
+    )

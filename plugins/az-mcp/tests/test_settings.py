@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from az_os.errors import ConfigError
 from az_mcp.settings import ServerConfig, parse_settings
+from az_os.errors import ConfigError
 
 
 def test_stdio_and_http_servers_load_with_defaults() -> None:

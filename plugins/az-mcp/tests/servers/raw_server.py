@@ -9,7 +9,11 @@ import json
 import sys
 
 TOOLS = [
-    {"name": name, "description": f"{name} tool", "inputSchema": {"type": "object", "properties": {}}}
+    {
+        "name": name,
+        "description": f"{name} tool",
+        "inputSchema": {"type": "object", "properties": {}},
+    }
     for name in ("echo", "bad_content", "not_a_result")
 ]
 
@@ -27,11 +31,17 @@ for line in sys.stdin:
         continue  # notifications
     rid, method = msg["id"], msg.get("method")
     if method == "initialize":
-        send({"jsonrpc": "2.0", "id": rid, "result": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {"tools": {}},
-            "serverInfo": {"name": "raw", "version": "0"},
-        }})
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "result": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "raw", "version": "0"},
+                },
+            }
+        )
     elif method == "tools/list":
         send({"jsonrpc": "2.0", "id": rid, "result": {"tools": TOOLS}})
     elif method == "tools/call":
@@ -44,4 +54,10 @@ for line in sys.stdin:
             result = {"content": [{"type": "text", "text": "fine"}]}
         send({"jsonrpc": "2.0", "id": rid, "result": result})
     else:
-        send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": f"Method not found: {method}"}})
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "error": {"code": -32601, "message": f"Method not found: {method}"},
+            }
+        )

@@ -19,7 +19,11 @@ class Echo(Tool):
     spec = ToolSpec(
         name="demo.echo",
         description="Return the text unchanged.",
-        input_schema={"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        input_schema={
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+        },
         read_only=True,
     )
 
@@ -42,7 +46,9 @@ class Write(Tool):
     def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
         target = Path(ctx.workspace) / arguments["path"]
         target.write_text(arguments["text"])
-        return ToolResult(success=True, result={"written": str(target), "bytes": len(arguments["text"])})
+        return ToolResult(
+            success=True, result={"written": str(target), "bytes": len(arguments["text"])}
+        )
 
 
 class DemoPlugin:
