@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mcp_helpers import FLAKY, PY, add_server, flaky_server, pid_alive, run_az
 
 
