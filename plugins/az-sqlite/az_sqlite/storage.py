@@ -405,7 +405,7 @@ class SQLiteStorage(Storage):
     ) -> int:
         """How many tasks match the filters."""
         T = self.m.Task
-        return self._task_filter(T.select(), status, priority, None).count()
+        return int(self._task_filter(T.select(), status, priority, None).count())
 
     @_guard
     def delete_task(self, task_id: str) -> bool:
@@ -414,7 +414,7 @@ class SQLiteStorage(Storage):
         ``parent_task_id`` cleared. False if unknown."""
         T = self.m.Task
         with self.db.atomic():
-            return T.delete().where(T.id == task_id).execute() > 0
+            return bool(T.delete().where(T.id == task_id).execute() > 0)
 
     # -- the conversation ------------------------------------------------
     def _fk_guard(self, task_id: str | None, fn: Callable[[], Any]) -> Any:
@@ -558,7 +558,7 @@ class SQLiteStorage(Storage):
         return [
             LogRecord(
                 task_id=r["task_id"],
-                timestamp=_dt(r["timestamp"]),
+                timestamp=datetime.fromtimestamp(r["timestamp"], UTC),
                 level=r["level"],
                 message=r["message"],
             )
