@@ -227,7 +227,11 @@ def check_call(
     """
     info = model.info
     if is_free(info):
+        with _lock:  # replaces the reservation of an earlier (failed) call
+            _inflight[task.id] = Reservation(info.id, info, 0.0)
         return None
+    with _lock:
+        _inflight.pop(task.id, None)  # the task's earlier call is no longer in flight
     config = _config(config)
     settings = load_settings(config)
     if task.max_cost_usd is None and settings.budget_usd is None:

@@ -77,7 +77,9 @@ class CostTracker:
         give ``output_tokens`` to split it (input = tokens - output_tokens)
         and ``cached_tokens`` for the part of the input read from a prompt
         cache. ``timestamp`` defaults to now (UTC).
-        Raises ValueError for negative amounts or output > total.
+        Raises ValueError for negative amounts or output > total, and the
+        backend's NotFoundError when ``task_id`` names no stored task (use
+        ``None`` for calls outside a task).
         """
         if cost < 0 or tokens < 0 or output_tokens < 0 or cached_tokens < 0:
             raise ValueError("cost and token counts must not be negative")

@@ -32,8 +32,9 @@ requires_sqlite = pytest.mark.skipif(
 
 @pytest.fixture
 def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh AZ_HOME; the plugin host, storage and az-cost's in-flight
-    reservations are reset around the test."""
+    """A fresh AZ_HOME with only az-cost and az-sqlite loaded from entry
+    points; the plugin host, storage and az-cost's in-flight reservations
+    are reset around the test."""
     from az_cost import budget
     from az_os import drivers, plugins
 
@@ -43,6 +44,9 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for var in list(os.environ):
         if var.startswith("AZ_") and "__" in var:
             monkeypatch.delenv(var)
+    # Only az-cost and the storage backend: these tests are about az-cost, and
+    # must not change when other plugins (routers, context providers) are installed.
+    monkeypatch.setenv("AZ_LOAD_PLUGINS", "cost,sqlite")
     plugins.reset_host()
     drivers.close_all()
     budget._inflight.clear()

@@ -262,3 +262,42 @@ def test_worst_case_uses_litellm_tiered_prices_and_token_counter(az_home: Path) 
     task = Task(description="long context")
     with pytest.raises(BudgetExceededError, match="monthly budget reached"):
         budget.check_call(task, request, model)
+
+
+def test_fallback_to_a_free_model_is_recorded_as_free(storage: Any, az_home: Path) -> None:
+    """A paid call that failed (no after-call) and then a local model answered:
+    the row names the local model at 0 USD, not the paid model's prices."""
+    from az_os.types import ModelResponse, Usage
+
+    set_budget(1.0)
+    paid, local = ScriptedModel(sonnet_info()), ScriptedModel(local_info())
+    task = storage.create_task(Task(description="escalation"))
+    request = ModelRequest(messages=[Message(role="user", content="hi")])
+    assert budget.check_call(task, request, paid) is not None
+    assert budget.inflight_usd() > 0
+    assert budget.check_call(task, request, local) is None
+    assert budget.inflight_usd() == 0
+    response = ModelResponse(
+        model="cost-test/local", message=Message(role="assistant", content="ok")
+    )
+    budget.record_call(task, response, Usage(prompt_tokens=50, completion_tokens=5))
+    [row] = costs(storage)
+    assert (row.model, row.cost_usd, row.input_tokens) == ("cost-test/local", 0.0, 50)
+
+
+def test_a_paid_model_reporting_no_cost_is_priced_from_its_info(
+    storage: Any, az_home: Path
+) -> None:
+    from az_os.types import ModelResponse, Usage
+
+    paid = ScriptedModel(sonnet_info())
+    task = storage.create_task(Task(description="missing price"))
+    request = ModelRequest(messages=[Message(role="user", content="hi")])
+    budget.check_call(task, request, paid)
+    response = ModelResponse(model="provider-name", message=Message(role="assistant", content="ok"))
+    recorded = budget.record_call(
+        task, response, Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=400)
+    )
+    [row] = costs(storage)
+    assert row.model == "cost-test/sonnet"
+    assert recorded == row.cost_usd == pytest.approx(600 * 3e-6 + 400 * 3e-7 + 100 * 1.5e-5)
