@@ -214,7 +214,6 @@ class SQLiteStorage(Storage):
             self.location,
             pragmas=[
                 ("busy_timeout", int(BUSY_TIMEOUT_S * 1000)),
-                ("journal_mode", "wal"),
                 ("synchronous", "normal"),
                 ("foreign_keys", 1),
             ],
@@ -229,12 +228,14 @@ class SQLiteStorage(Storage):
     @_guard
     def _open(self, migrate: bool) -> None:
         try:
+            # Refuse a file from a newer az-sqlite before anything writes to it.
+            migrations.pending_migrations(self.db, self.location)
             if migrate:
+                # WAL is a property of the file (it persists), set once here
+                # rather than on every connection.
+                self.db.execute_sql("PRAGMA journal_mode = wal")
                 self.applied_migrations = migrations.migrate(self.db, self.location)
                 self.interrupted = self.mark_interrupted()
-            else:
-                # Read-only inspection (az db status): still refuse newer files.
-                migrations.pending_migrations(self.db, self.location)
         except BaseException:
             self.close()
             raise
