@@ -63,6 +63,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
 
 BUSY_TIMEOUT_S = 30.0
+#: A process that started more than this long after a task's last write
+#: cannot have written it (its pid was reused). Seconds; psutil derives start
+#: times from the boot time in whole seconds, hence the slack.
+PID_REUSE_SLACK_S = 2.0
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -150,7 +154,7 @@ def _process_alive(pid: int, last_write: float | None) -> bool:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        if last_write is not None and proc.create_time() > last_write + 1.0:
+        if last_write is not None and proc.create_time() > last_write + PID_REUSE_SLACK_S:
             return False
     except psutil.NoSuchProcess:
         return False
