@@ -161,6 +161,12 @@ class _Connection:
                 + (f" (stderr: {tail})" if tail else "")
                 + f"; raise mcp.servers.{self.owner.name}.startup_timeout if it is just slow"
             ) from None
+        except asyncio.CancelledError:
+            # the caller gave up (Ctrl-C, an engine timeout): do not leave a half-started
+            # server behind; its owner task stops it, shielded, before the loop ends
+            self.stop.set()
+            self.task.cancel()
+            raise
         if self.error is not None:
             raise ServerStartError(self.error)
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mcp_helpers import FLAKY, PY, add_server, flaky_server, pid_alive, run_az
+from mcp_helpers import FLAKY, PY, add_server, children_of, flaky_server, pid_alive, run_az
 
 
 @pytest.mark.slow
@@ -103,7 +103,7 @@ def test_interrupted_az_leaves_no_server_behind(az_home: Path) -> None:
     children: list[int] = []
     while time.time() < deadline and not children:
         time.sleep(0.2)
-        children = _children(proc.pid)
+        children = children_of(proc.pid)
     assert children, "the server did not start"
     time.sleep(1.0)  # let the call reach the server
     proc.send_signal(signal.SIGINT)
@@ -114,18 +114,6 @@ def test_interrupted_az_leaves_no_server_behind(az_home: Path) -> None:
         time.sleep(0.1)
     assert not any(pid_alive(p) for p in children)
     assert log.exists()
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
 
 
 @pytest.mark.slow

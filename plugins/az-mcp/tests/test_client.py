@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from az_mcp.client import MCPClient
 from az_mcp.settings import ServerConfig
-from mcp_helpers import FLAKY, PY, RAW, pid_alive
+from mcp_helpers import FLAKY, PY, RAW, children_of, pid_alive
 
 
 def client(args: list[str], home: Path | None = None, **kw) -> MCPClient:
@@ -208,6 +208,29 @@ def test_server_that_dies_at_start_reports_its_stderr(az_home: Path) -> None:
     assert not r.success
     assert "could not start" in r.error
     assert "FLAKY_TOKEN is missing" in r.error
+
+
+def test_cancelled_start_leaves_no_process(az_home: Path) -> None:
+    """A caller that gives up while the server starts (Ctrl-C, an engine timeout)."""
+    import os
+
+    c = client([FLAKY, "hang-at-start"], az_home, startup_timeout=60)
+
+    async def go():
+        call = asyncio.create_task(c.call_tool("echo", {"text": "x"}))
+        await asyncio.sleep(1.0)
+        kids = children_of(os.getpid())
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        return kids
+
+    kids = run(go)
+    assert kids, "the server should have been running"
+    deadline = time.time() + 10
+    while any(pid_alive(p) for p in kids) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(pid_alive(p) for p in kids)
 
 
 def test_missing_command_is_a_tool_error(az_home: Path) -> None:
