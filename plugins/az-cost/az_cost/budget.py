@@ -21,8 +21,9 @@ estimates the *worst case* of the call and refuses it with
     cache-write markers, so no cache-write surcharge applies.
 
 * the period budget (``[cost] budget_usd`` per ``budget_period``) refuses
-  when spent-in-period + worst cases of other calls in flight in this
-  process + this worst case > budget;
+  when spent-in-period + worst cases of other calls in flight (in any az
+  process using the same az home, see :class:`SharedReservations`) + this
+  worst case > budget;
 * the per-task cap (``task.max_cost_usd``, ``az task run --max-cost``)
   refuses when the task's spend so far + worst case > cap.
 
@@ -208,6 +209,90 @@ def _tracker(config: AzConfig, tracker: CostTracker | None) -> CostTracker:
     return CostTracker(config=config)
 
 
+#: Seconds after which a reservation left by a process is ignored even if
+#: the process still runs (no model call waits that long for an answer).
+RESERVATION_TTL_S = 900.0
+
+INFLIGHT_FILE = "cost-inflight.json"
+
+
+class SharedReservations:
+    """Calls in flight across every az process of one az home.
+
+    ``<az home>/cost-inflight.json`` maps task id → ``{"pid", "host",
+    "model", "worst_usd", "at"}``; ``cost-inflight.json.lock`` (a
+    :mod:`filelock` lock) serialises the budget check of all processes, so
+    two ``az task run`` started together cannot both spend the last of a
+    budget. Entries of processes that are gone (same host, checked with
+    psutil) or older than :data:`RESERVATION_TTL_S` are ignored.
+    """
+
+    def __init__(self, home: Path) -> None:
+        from filelock import FileLock
+
+        self.path = home / INFLIGHT_FILE
+        home.mkdir(parents=True, exist_ok=True)
+        self.lock = FileLock(str(self.path) + ".lock", timeout=30)
+
+    def _read(self) -> dict[str, Any]:
+        data = _read_json(self.path)
+        now = datetime.now(UTC).timestamp()
+        host = _hostname()
+        live: dict[str, Any] = {}
+        for task_id, entry in data.items():
+            if not isinstance(entry, dict):
+                continue
+            if now - float(entry.get("at", 0)) > RESERVATION_TTL_S:
+                continue
+            if entry.get("host") == host and not _pid_alive(int(entry.get("pid", 0))):
+                continue
+            live[task_id] = entry
+        return live
+
+    def others(self, task_id: str) -> float:
+        """Worst-case USD reserved by other tasks (call with :attr:`lock` held)."""
+        return sum(float(e.get("worst_usd", 0)) for t, e in self._read().items() if t != task_id)
+
+    def put(self, task_id: str, model_id: str, worst_usd: float) -> None:
+        """Reserve ``worst_usd`` for the task's call (call with the lock held)."""
+        data = self._read()
+        data[task_id] = {
+            "pid": os.getpid(),
+            "host": _hostname(),
+            "model": model_id,
+            "worst_usd": worst_usd,
+            "at": datetime.now(UTC).timestamp(),
+        }
+        _write_json(self.path, data)
+
+    def drop(self, task_id: str) -> None:
+        """Remove the task's reservation (takes the lock itself)."""
+        if not self.path.exists():
+            return
+        with self.lock:
+            data = self._read()
+            if data.pop(task_id, None) is not None or data != _read_json(self.path):
+                _write_json(self.path, data)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        import psutil  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        return True
+    return bool(psutil.pid_exists(pid))
+
+
 def check_call(
     task: Task,
     request: ModelRequest,
@@ -257,11 +342,15 @@ def check_call(
                     f"az task run ... --max-cost {need:g}"
                 )
         spent = 0.0
-        if settings.budget_usd is not None:
+        if settings.budget_usd is None:
+            _inflight[task.id] = Reservation(info.id, info, est.usd)
+            return est
+        shared = SharedReservations(config.home)
+        with shared.lock:
             period = settings.budget_period
             budget = settings.budget_usd
             spent = tracker.total(period, now)
-            others = sum(r.worst_usd for tid, r in _inflight.items() if tid != task.id)
+            others = shared.others(task.id)
             if spent + others + est.usd > budget + EPSILON_USD:
                 need = nice_amount(spent + others + est.usd)
                 start = period_start(period, now)
@@ -275,16 +364,21 @@ def check_call(
                     f"'az cost budget set --amount {need:g} --period {period}' "
                     "or use a free local model"
                 )
+            shared.put(task.id, info.id, est.usd)
         _inflight[task.id] = Reservation(info.id, info, est.usd)
-    if settings.budget_usd is not None:
-        maybe_alert(settings, spent, config=config, task=task, now=now)
+    maybe_alert(settings, spent, config=config, task=task, now=now)
     return est
 
 
-def release(task_id: str) -> None:
-    """Forget the task's call in flight (the task ended or the call failed)."""
+def release(task_id: str, config: AzConfig | None = None) -> None:
+    """Forget the task's call in flight (the task ended or the call failed),
+    in this process and in ``cost-inflight.json``."""
     with _lock:
         _inflight.pop(task_id, None)
+    try:
+        SharedReservations(_config(config).home).drop(task_id)
+    except Exception as exc:  # noqa: BLE001 - a stale entry expires by itself
+        log.debug("cannot release the reservation of %s: %s", task_id, exc)
 
 
 def inflight_usd() -> float:
@@ -337,6 +431,7 @@ def record_call(
                 timestamp=_clock().astimezone(UTC),
             )
         )
+        SharedReservations(config.home).drop(task.id)
     settings = load_settings(config)
     if settings.budget_usd is not None and settings.alert_usd is not None:
         now = _clock()
@@ -386,7 +481,7 @@ def status(
         "spent_usd": round(spent, MONEY_DIGITS),
         "remaining_usd": round(max(budget - spent, 0.0), MONEY_DIGITS),
         "percent_used": round(100.0 * spent / budget, 4) if budget else None,
-        "alerted": alert_key(settings, now) in _read_alerts(_alerts_path(config)),
+        "alerted": alert_key(settings, now) in _read_json(_alerts_path(config)),
     }
 
 
@@ -395,7 +490,7 @@ def _alerts_path(config: AzConfig) -> Path:
     return config.home / ALERTS_FILE
 
 
-def _read_alerts(path: Path) -> dict[str, Any]:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -403,7 +498,7 @@ def _read_alerts(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _write_alerts(path: Path, data: dict[str, Any]) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
@@ -440,7 +535,7 @@ def maybe_alert(
     key = alert_key(settings, now)
     path = _alerts_path(config)
     with _lock:
-        data = _read_alerts(path)
+        data = _read_json(path)
         if key in data:
             return None
         # Keep only alerts of the current periods.
@@ -452,7 +547,7 @@ def maybe_alert(
             "task_id": task.id if task else None,
         }
         try:
-            _write_alerts(path, data)
+            _write_json(path, data)
         except OSError as exc:
             log.warning("cannot remember the cost alert in %s: %s", path, exc)
     budget = settings.budget_usd

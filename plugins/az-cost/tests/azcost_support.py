@@ -15,6 +15,7 @@ against a priced model)::
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -158,7 +159,14 @@ def main(argv: list[str]) -> None:
     from az_os.cli import main as az_main
     from az_os.plugins import get_host
 
-    get_host().register(ScriptedPlugin(), name="cost-test")
+    # AZCOST_DELAY_S / AZCOST_COMPLETION_TOKENS shape the priced model's calls.
+    delay = float(os.environ.get("AZCOST_DELAY_S", "0"))
+    completion = int(os.environ.get("AZCOST_COMPLETION_TOKENS", str(COMPLETION_TOKENS)))
+    models: list[Model] = [
+        ScriptedModel(sonnet_info(), completion_tokens=completion, delay_s=delay),
+        ScriptedModel(local_info()),
+    ]
+    get_host().register(ScriptedPlugin(models), name="cost-test")
     az_main(argv)
 
 

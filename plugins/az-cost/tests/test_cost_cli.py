@@ -3,6 +3,7 @@ processes, the real CLI, a real SQLite file under AZ_HOME."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -279,3 +280,53 @@ def test_plugin_and_cost_show_import_no_heavy_library(az_home: Path) -> None:
     }
     assert "az_cost" in imported
     assert not imported & set(heavy)
+
+
+@requires_sqlite
+def test_parallel_processes_cannot_overspend_a_budget(
+    az: Any, storage: Any, az_home: Path, tmp_path: Path
+) -> None:
+    """Three ``az task run`` processes at once, each call spending its whole
+    completion cap: the reservations in <az home>/cost-inflight.json keep
+    their sum within the budget."""
+    amount = 0.06
+    assert az("cost", "budget", "set", "--amount", str(amount), "--period", "daily").returncode == 0
+    from az_os import drivers
+
+    drivers.close_all()
+    env = {
+        **os.environ,
+        "AZ_HOME": str(az_home),
+        "AZCOST_DELAY_S": "0.5",
+        "AZCOST_COMPLETION_TOKENS": "1024",
+    }
+    cmd = [
+        sys.executable,
+        str(Path(__file__).parent / "azcost_support.py"),
+        "task",
+        "run",
+        "echo",
+        "--model",
+        "cost-test/sonnet",
+        "--max-turns",
+        "10",
+        "--tools",
+        "cost_test.*",
+        "--approve",
+        "auto",
+        "--workspace",
+        str(tmp_path),
+        "--json",
+    ]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    results = [json.loads(out) for out, _ in outs]
+    assert all(r["status"] == "failed" for r in results), outs
+    assert all("daily budget reached" in r["error"] for r in results)
+    spent = sum(r["cost_usd"] for r in results)
+    assert spent <= amount
+    assert spent == pytest.approx(az("cost", "show", "--json").json()["total_usd"])
+    assert not json.loads((az_home / "cost-inflight.json").read_text())  # all released
