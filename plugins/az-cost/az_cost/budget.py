@@ -313,7 +313,10 @@ def check_call(
     info = model.info
     if is_free(info):
         with _lock:  # replaces the reservation of an earlier (failed) call
+            earlier = _inflight.get(task.id)
             _inflight[task.id] = Reservation(info.id, info, 0.0)
+        if earlier is not None and earlier.worst_usd > 0:
+            SharedReservations(_config(config).home).drop(task.id)
         return None
     with _lock:
         _inflight.pop(task.id, None)  # the task's earlier call is no longer in flight

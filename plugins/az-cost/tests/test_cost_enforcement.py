@@ -275,8 +275,11 @@ def test_fallback_to_a_free_model_is_recorded_as_free(storage: Any, az_home: Pat
     request = ModelRequest(messages=[Message(role="user", content="hi")])
     assert budget.check_call(task, request, paid) is not None
     assert budget.inflight_usd() > 0
+    shared = json.loads((az_home / "cost-inflight.json").read_text())
+    assert shared[task.id]["model"] == "cost-test/sonnet"
     assert budget.check_call(task, request, local) is None
     assert budget.inflight_usd() == 0
+    assert json.loads((az_home / "cost-inflight.json").read_text()) == {}
     response = ModelResponse(
         model="cost-test/local", message=Message(role="assistant", content="ok")
     )
