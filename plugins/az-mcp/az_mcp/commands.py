@@ -17,6 +17,7 @@ mcp_app = typer.Typer(
         "Use tools from MCP servers, and serve az's tools over MCP.\n\n"
         "Servers live in config.toml as [mcp.servers.NAME] (command/args/env for stdio, or url "
         "for streamable HTTP); their tools become az tools named NAME.TOOL.\n\n"
+        "\b\n"
         "  az mcp add time -- python -m mcp_server_time\n"
         "  az mcp tools time\n"
         '  az mcp call time get_current_time --args \'{"timezone": "UTC"}\'\n'
