@@ -304,3 +304,20 @@ def test_a_paid_model_reporting_no_cost_is_priced_from_its_info(
     [row] = costs(storage)
     assert row.model == "cost-test/sonnet"
     assert recorded == row.cost_usd == pytest.approx(600 * 3e-6 + 400 * 3e-7 + 100 * 1.5e-5)
+
+
+def test_budget_health_check(storage: Any, az_home: Path) -> None:
+    from az_os.plugins import get_host
+
+    check = get_host().health_checks()["cost.budget"]
+    assert (check().status, check().detail) == ("ok", "no budget set")
+    set_budget(1.0, "monthly", alert=50)
+    storage.add_cost(CostRecord(model="x/paid", cost_usd=0.2))
+    assert check().status == "ok"
+    storage.add_cost(CostRecord(model="x/paid", cost_usd=0.4))
+    result = check()
+    assert result.status == "degraded"
+    assert result.detail == "$0.60 of $1.00 monthly budget spent, $0.40 left"
+    assert result.data["percent_used"] == pytest.approx(60.0)
+    storage.add_cost(CostRecord(model="x/paid", cost_usd=0.4))
+    assert check().status == "unhealthy"
