@@ -730,6 +730,8 @@ class SQLiteStorage(Storage):
             for tid, pid, host, updated in rows
             if host == here and not _process_alive(pid, updated)
         ]
+        if not dead:
+            return []
         marked: list[str] = []
         now = _ts(utcnow())
         with self.db.atomic():
