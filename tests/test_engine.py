@@ -106,7 +106,7 @@ def test_tool_call_then_answer_is_recorded(env):
     turns = env.storage.list_turns(done.id)
     assert [t.index for t in turns] == [1, 2]
     assert turns[0].tool_calls[0].name == "filesystem.list"
-    assert turns[0].tool_results[0].success
+    assert turns[0].tool_results[0].success and turns[0].tool_results[0].duration_ms > 0
     assert "a.txt" in turns[0].messages[1].content  # the observation the model read
     assert done.prompt_tokens == sum(t.usage.prompt_tokens for t in turns) > 0
     assert done.cost_usd == pytest.approx(sum(t.usage.cost_usd for t in turns))

@@ -18,7 +18,6 @@ says so.
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
@@ -83,7 +82,11 @@ class Storage(ABC):
     # -- the conversation ------------------------------------------------
     @abstractmethod
     def add_turn(self, turn: Turn) -> None:
-        """Append one ReAct turn (committed before returning)."""
+        """Append one ReAct turn (committed before returning).
+
+        This and the other per-task writes (``add_log``, ``add_cost``,
+        ``save_state``, ``record_tool_usage``) raise NotFoundError for an
+        unknown task id."""
 
     @abstractmethod
     def list_turns(self, task_id: str) -> list[Turn]:
@@ -103,7 +106,8 @@ class Storage(ABC):
         limit: int | None = None,
     ) -> list[LogRecord]:
         """Log rows, oldest first. ``level`` is a minimum (``warning``
-        includes ``error``)."""
+        includes ``error``). With ``limit``, the newest ``limit`` rows are
+        kept (like ``tail -n``), still oldest first."""
 
     # -- costs -----------------------------------------------------------
     @abstractmethod
@@ -151,6 +155,14 @@ class Storage(ABC):
         ``interrupted``; returns their ids."""
 
 
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    # asyncio is imported here, not at module level: commands that only read
+    # storage synchronously (az task list) should not pay for it.
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
+
+
 class TaskRepository:
     """The design brief's async task API over any :class:`Storage`.
 
@@ -163,15 +175,15 @@ class TaskRepository:
 
     async def create(self, task: Task) -> Task:
         """Insert ``task``; returns it as stored."""
-        return await asyncio.to_thread(self.storage.create_task, task)
+        return await _in_thread(self.storage.create_task, task)
 
     async def get(self, task_id: str) -> Task | None:
         """The task, or None."""
-        return await asyncio.to_thread(self.storage.get_task, task_id)
+        return await _in_thread(self.storage.get_task, task_id)
 
     async def update(self, task: Task) -> Task:
         """Write the task back; NotFoundError if it was deleted."""
-        return await asyncio.to_thread(self.storage.update_task, task)
+        return await _in_thread(self.storage.update_task, task)
 
     async def list(
         self,
@@ -181,8 +193,8 @@ class TaskRepository:
         offset: int = 0,
     ) -> list[Task]:
         """Tasks matching the filters, newest first."""
-        return await asyncio.to_thread(self.storage.list_tasks, status, priority, limit, offset)
+        return await _in_thread(self.storage.list_tasks, status, priority, limit, offset)
 
     async def delete(self, task_id: str) -> bool:
         """Delete the task and its records; False if unknown."""
-        return await asyncio.to_thread(self.storage.delete_task, task_id)
+        return await _in_thread(self.storage.delete_task, task_id)
