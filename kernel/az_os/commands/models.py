@@ -187,11 +187,23 @@ def models_default(
 
 def ask(
     prompt: str = typer.Argument(..., help="What to ask."),
-    model: str = typer.Option(None, "--model", "-m", help="Model id or alias (default: az models default)."),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Model id or alias (default: az models default)."
+    ),
     system: str = typer.Option(None, "--system", "-s", help="System prompt."),
-    max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Most completion tokens (default: agent.max_tokens)."),
-    temperature: float = typer.Option(None, "--temperature", min=0.0, max=2.0, help="Sampling temperature (default: agent.temperature)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of streaming text."),
+    max_tokens: int = typer.Option(
+        None, "--max-tokens", min=1, help="Most completion tokens (default: agent.max_tokens)."
+    ),
+    temperature: float = typer.Option(
+        None,
+        "--temperature",
+        min=0.0,
+        max=2.0,
+        help="Sampling temperature (default: agent.temperature).",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object instead of streaming text."
+    ),
 ) -> None:
     """Ask a model one question; the answer streams to the terminal.
 
@@ -270,7 +282,9 @@ def ask(
         sys.stdout.write("\n")
     text = "".join(parts)
     usage = usage or Usage()
-    if not usage.cost_usd and (chosen.info.input_cost_per_token or chosen.info.output_cost_per_token):
+    if not usage.cost_usd and (
+        chosen.info.input_cost_per_token or chosen.info.output_cost_per_token
+    ):
         usage = usage.model_copy(
             update={
                 "cost_usd": chosen.info.cost(

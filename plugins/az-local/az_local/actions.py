@@ -117,6 +117,33 @@ def bounded_schema(schema: Any) -> dict[str, Any]:
     return s
 
 
+def inline_refs(schema: Any, root: Any = None, depth: int = 0) -> Any:
+    """``schema`` with every local ``$ref`` (``#/$defs/...``,
+    ``#/definitions/...``) replaced by the schema it points to, so each part
+    of a tool's arguments can be turned into grammar on its own. Recursive
+    references are unrolled 6 levels deep; below that the value must be
+    ``null`` (a grammar cannot recurse through JSON Schema references)."""
+    root = schema if root is None else root
+    if isinstance(schema, list):
+        return [inline_refs(v, root, depth) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        if depth >= 6 or not ref.startswith("#/"):
+            return {"type": "null"}
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return inline_refs({**node, **rest} if isinstance(node, dict) else rest, root, depth + 1)
+    return {
+        k: inline_refs(v, root, depth) if k not in ("$defs", "definitions") else v
+        for k, v in schema.items()
+        if k not in ("$defs", "definitions")
+    }
+
+
 def action_schema(tools: list[ToolSpec], tool_choice: str = "auto") -> dict[str, Any]:
     """The JSON Schema of one action over ``tools`` (see module docstring).
 
@@ -135,7 +162,7 @@ def action_schema(tools: list[ToolSpec], tool_choice: str = "auto") -> dict[str,
                     "thought": thought,
                     "tool": {"const": spec.name},
                     "arguments": bounded_schema(
-                        spec.input_schema or {"type": "object", "properties": {}}
+                        inline_refs(spec.input_schema or {"type": "object", "properties": {}})
                     ),
                 },
                 "required": ["thought", "tool", "arguments"],
@@ -217,8 +244,10 @@ class _Grammar:
             return self.add(name, alts or '"null"')
         for key in ("anyOf", "oneOf"):
             if isinstance(schema.get(key), list) and schema[key]:
-                alts = [self.visit(sub, f"{name}-{i}", depth + 1) for i, sub in enumerate(schema[key])]
-                return self.add(name, " | ".join(alts))
+                branches = [
+                    self.visit(sub, f"{name}-{i}", depth + 1) for i, sub in enumerate(schema[key])
+                ]
+                return self.add(name, " | ".join(branches))
         t = schema.get("type")
         if t == "object":
             return self._object(schema, name, depth)
@@ -327,7 +356,8 @@ def tools_prompt(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
             if "enum" in prop:
                 kind = "|".join(json.dumps(v) for v in prop["enum"])
             args.append(f"{name}: {kind}{'' if name in required else ' (optional)'}")
-        lines.append(f"- {spec.name}({', '.join(args)}): {spec.description.strip().splitlines()[0] if spec.description.strip() else ''}")
+        summary = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
+        lines.append(f"- {spec.name}({', '.join(args)}): {summary}")
     return "\n".join(lines)
 
 
@@ -360,7 +390,9 @@ def parse_action(
         return Message(
             role="assistant",
             content=str(data.get("thought", "")),
-            tool_calls=[ToolCall(name=data["tool"], arguments=args if isinstance(args, dict) else {})],
+            tool_calls=[
+                ToolCall(name=data["tool"], arguments=args if isinstance(args, dict) else {})
+            ],
         )
     if isinstance(data, dict) and isinstance(data.get("final_answer"), str):
         return Message(role="assistant", content=data["final_answer"])
@@ -369,7 +401,9 @@ def parse_action(
     )
 
 
-def chat_messages(messages: list[Message], tools: list[ToolSpec], tool_choice: str) -> list[dict[str, str]]:
+def chat_messages(
+    messages: list[Message], tools: list[ToolSpec], tool_choice: str
+) -> list[dict[str, str]]:
     """The conversation as plain ``{"role", "content"}`` dicts any chat
     template accepts (only system/user/assistant roles).
 

@@ -99,6 +99,7 @@ def load_llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_threads=threads,
+                n_threads_batch=threads,
                 chat_format=chat_format,
                 verbose=False,
             )
@@ -295,7 +296,9 @@ class LocalModel(Model):
                     finish = choice["finish_reason"]
                 if text:
                     yield StreamDelta(text=text)
-        completion = counter.sampled - 1 if finish == "stop" and counter.sampled else counter.sampled
+        completion = (
+            counter.sampled - 1 if finish == "stop" and counter.sampled else counter.sampled
+        )
         yield StreamDelta(
             usage=Usage(
                 prompt_tokens=counter.prompt_tokens or 0,

@@ -53,7 +53,8 @@ class AzResult:
         return json.loads(self.stdout)
 
     def __repr__(self) -> str:
-        return f"<az exit={self.returncode} stdout={self.stdout[-500:]!r} stderr={self.stderr[-500:]!r}>"
+        out, err = self.stdout[-500:], self.stderr[-500:]
+        return f"<az exit={self.returncode} stdout={out!r} stderr={err!r}>"
 
 
 def run_az(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> AzResult:
@@ -63,6 +64,9 @@ def run_az(*args: str, env: dict[str, str] | None = None, timeout: float = 300) 
     full_env.setdefault("COLUMNS", "200")
     proc = subprocess.run(
         [sys.executable, "-m", "az_os.cli", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
     )
     return AzResult(proc)

@@ -6,9 +6,6 @@ import json
 import re
 
 import pytest
-from az_os.errors import InvalidRequestError
-from az_os.types import Message, ToolCall, ToolSpec
-
 from az_local.actions import (
     ANSWER_MAX_CHARS,
     STRING_MAX_CHARS,
@@ -18,6 +15,8 @@ from az_local.actions import (
     chat_messages,
     parse_action,
 )
+from az_os.errors import InvalidRequestError
+from az_os.types import Message, ToolCall, ToolSpec
 
 READ = ToolSpec(
     name="filesystem.read",
@@ -34,8 +33,12 @@ def test_bounded_schema_forbids_extra_keys_and_bounds_strings() -> None:
     s = bounded_schema(
         {
             "type": "object",
-            "properties": {"a": {"type": "string"}, "b": {"type": ["string", "null"]},
-                           "c": {"type": "array"}, "d": {}},
+            "properties": {
+                "a": {"type": "string"},
+                "b": {"type": ["string", "null"]},
+                "c": {"type": "array"},
+                "d": {},
+            },
             "required": ["a", "z"],
             "additionalProperties": True,
         }
@@ -49,7 +52,9 @@ def test_bounded_schema_forbids_extra_keys_and_bounds_strings() -> None:
 
 
 def test_small_integer_ranges_become_enums() -> None:
-    assert bounded_schema({"type": "integer", "minimum": 1, "maximum": 5}) == {"enum": [1, 2, 3, 4, 5]}
+    assert bounded_schema({"type": "integer", "minimum": 1, "maximum": 5}) == {
+        "enum": [1, 2, 3, 4, 5]
+    }
     assert "enum" not in bounded_schema({"type": "integer", "minimum": 0, "maximum": 10**6})
 
 
@@ -89,9 +94,14 @@ def test_messages_become_plain_chat_with_tool_instructions() -> None:
     out = chat_messages(msgs, [READ], "auto")
     assert [m["role"] for m in out] == ["system", "user", "assistant", "user"]
     assert out[0]["content"].startswith("Be brief.")
-    assert "filesystem.read(path: string, limit: integer (optional)): Read a text file." in out[0]["content"]
+    assert (
+        "filesystem.read(path: string, limit: integer (optional)): Read a text file."
+        in out[0]["content"]
+    )
     assert json.loads(out[2]["content"]) == {
-        "thought": "I will read it", "tool": "filesystem.read", "arguments": {"path": "a.txt"}
+        "thought": "I will read it",
+        "tool": "filesystem.read",
+        "arguments": {"path": "a.txt"},
     }
     assert out[3]["content"] == "Result of filesystem.read: hello"
     assert chat_messages([Message(role="user", content="hi")], [], "auto") == [
@@ -100,11 +110,35 @@ def test_messages_become_plain_chat_with_tool_instructions() -> None:
 
 
 def test_parse_action() -> None:
-    msg = parse_action('{"thought":"t","tool":"filesystem.read","arguments":{"path":"x"}}',
-                       [READ], "stop", "m", 100)
+    msg = parse_action(
+        '{"thought":"t","tool":"filesystem.read","arguments":{"path":"x"}}',
+        [READ],
+        "stop",
+        "m",
+        100,
+    )
     assert msg.content == "t" and msg.tool_calls[0].name == "filesystem.read"
     assert msg.tool_calls[0].arguments == {"path": "x"}
     msg = parse_action('{"thought":"t","final_answer":"42"}', [READ], "stop", "m", 100)
     assert msg.content == "42" and not msg.tool_calls
     with pytest.raises(InvalidRequestError, match="cut off at max_tokens=7"):
         parse_action('{"thought":"t","tool":"filesy', [READ], "length", "m", 7)
+
+
+def test_local_refs_are_inlined_and_recursion_is_cut() -> None:
+    from az_local.actions import inline_refs
+
+    schema = {
+        "type": "object",
+        "$defs": {"node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/node"}}}},
+        "properties": {"root": {"$ref": "#/$defs/node"}},
+    }
+    out = inline_refs(schema)
+    assert "$defs" not in out
+    node = out["properties"]["root"]
+    depth = 0
+    while node.get("type") == "object":
+        node = node["properties"]["child"]
+        depth += 1
+    assert depth == 6 and node == {"type": "null"}
+    assert "$ref" not in json.dumps(out)

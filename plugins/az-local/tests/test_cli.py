@@ -55,7 +55,10 @@ def test_models_default_show_set_and_reject(az_home: Path) -> None:
     assert "local/smollm2-135m-instruct" in res.stdout
     assert 'default = "local/smollm2-135m-instruct"' in (az_home / "config.toml").read_text()
     assert run_az("models", "default", "--json").json() == {
-        "default": "local/smollm2-135m-instruct", "source": "config", "usable": True, "reason": "",
+        "default": "local/smollm2-135m-instruct",
+        "source": "config",
+        "usable": True,
+        "reason": "",
     }
     bad = run_az("models", "default", "smolm2")
     assert bad.returncode == 4
@@ -68,12 +71,30 @@ def test_models_default_show_set_and_reject(az_home: Path) -> None:
 
 
 def test_ask_json(az_home: Path) -> None:
-    res = run_az("ask", "What color is the sky on a clear day?", "--model", "smollm2",
-                 "--max-tokens", "30", "--temperature", "0", "--json")
+    res = run_az(
+        "ask",
+        "What color is the sky on a clear day?",
+        "--model",
+        "smollm2",
+        "--max-tokens",
+        "30",
+        "--temperature",
+        "0",
+        "--json",
+    )
     assert res.returncode == 0, res
     out = res.json()
-    assert set(out) == {"task_id", "model", "answer", "prompt_tokens", "completion_tokens",
-                        "cost_usd", "duration_ms", "finish_reason", "logged"}
+    assert set(out) == {
+        "task_id",
+        "model",
+        "answer",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "duration_ms",
+        "finish_reason",
+        "logged",
+    }
     assert out["model"] == "local/smollm2-135m-instruct"
     assert "blue" in out["answer"].lower()
     assert out["prompt_tokens"] > 10 and 0 < out["completion_tokens"] <= 30
@@ -83,12 +104,29 @@ def test_ask_json(az_home: Path) -> None:
 
 def test_ask_streams_text_and_uses_the_system_prompt(az_home: Path) -> None:
     plain = run_az("ask", "Hi", "--max-tokens", "12", "--temperature", "0", "--json").json()
-    res = run_az("ask", "Hi", "--system", "You are a pirate. " * 20, "--max-tokens", "12",
-                 "--temperature", "0")
+    res = run_az(
+        "ask",
+        "Hi",
+        "--system",
+        "You are a pirate. " * 20,
+        "--max-tokens",
+        "12",
+        "--temperature",
+        "0",
+    )
     assert res.returncode == 0, res
     assert res.stdout.strip() and not res.stdout.lstrip().startswith("{")
-    with_system = run_az("ask", "Hi", "--system", "You are a pirate. " * 20, "--max-tokens",
-                         "12", "--temperature", "0", "--json").json()
+    with_system = run_az(
+        "ask",
+        "Hi",
+        "--system",
+        "You are a pirate. " * 20,
+        "--max-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--json",
+    ).json()
     assert with_system["prompt_tokens"] > plain["prompt_tokens"] + 50
     assert res.stdout.strip() == with_system["answer"].strip()
 
@@ -156,7 +194,9 @@ def _has_storage() -> bool:
     return any(ep.name == "sqlite" for ep in eps)
 
 
-@pytest.mark.skipif(not _has_storage(), reason="az-sqlite (storage backend 'sqlite') is not installed")
+@pytest.mark.skipif(
+    not _has_storage(), reason="az-sqlite (storage backend 'sqlite') is not installed"
+)
 def test_ask_is_logged_as_a_completed_task(az_home: Path) -> None:
     res = run_az("ask", "Name a fruit.", "--max-tokens", "16", "--json")
     assert res.returncode == 0, res
@@ -171,7 +211,10 @@ def test_ask_is_logged_as_a_completed_task(az_home: Path) -> None:
     assert task.description == "Name a fruit."
     assert task.result == out["answer"]
     assert task.model == "local/smollm2-135m-instruct"
-    assert (task.prompt_tokens, task.completion_tokens) == (out["prompt_tokens"], out["completion_tokens"])
+    assert (task.prompt_tokens, task.completion_tokens) == (
+        out["prompt_tokens"],
+        out["completion_tokens"],
+    )
     assert task.cost_usd == 0
     turns = storage.list_turns(task.id)
     assert len(turns) == 1 and turns[0].usage.completion_tokens == out["completion_tokens"]

