@@ -81,4 +81,6 @@ def build(session: nox.Session) -> None:
     session.install("build", "setuptools>=68", "wheel")
     out = ROOT / "dist"
     for path in [ROOT, *[ROOT / "plugins" / p for p in PLUGINS]]:
-        session.run("python", "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(path))
+        session.run(
+            "python", "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(path)
+        )

@@ -67,8 +67,19 @@ def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, 
             f.write_text(content)
         bg = subprocess.Popen(spec["background"]) if spec.get("background") else None
         env = dict(os.environ, AZ_HOME=str(Path(tmp) / "home"))
-        cmd = [sys.executable, "-m", "az_os.cli", "task", "run", spec["description"], "--json",
-               "--approve", "auto", "--workspace", str(ws)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "az_os.cli",
+            "task",
+            "run",
+            spec["description"],
+            "--json",
+            "--approve",
+            "auto",
+            "--workspace",
+            str(ws),
+        ]
         if model:
             cmd += ["--model", model]
         if max_turns:
@@ -84,14 +95,30 @@ def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, 
         try:
             out = json.loads(proc.stdout)
         except ValueError:
-            return {"task": path.stem, "ok": False, "why": f"az exited {proc.returncode}: "
-                    f"{proc.stderr.strip()[-200:]}", "wall_s": wall}
-        ok, why = check(spec, out.get("result") or "", ws) if out["status"] == "completed" else (
-            False, out.get("error") or out["status"])
-        return {"task": path.stem, "ok": ok, "why": why, "status": out["status"], "turns": out["turns"],
-                "tool_calls": out["tool_calls"],
-                "tokens": out["prompt_tokens"] + out["completion_tokens"], "cost_usd": out["cost_usd"],
-                "model": out["model"], "answer": (out.get("result") or "")[:80], "wall_s": wall}
+            return {
+                "task": path.stem,
+                "ok": False,
+                "why": f"az exited {proc.returncode}: {proc.stderr.strip()[-200:]}",
+                "wall_s": wall,
+            }
+        ok, why = (
+            check(spec, out.get("result") or "", ws)
+            if out["status"] == "completed"
+            else (False, out.get("error") or out["status"])
+        )
+        return {
+            "task": path.stem,
+            "ok": ok,
+            "why": why,
+            "status": out["status"],
+            "turns": out["turns"],
+            "tool_calls": out["tool_calls"],
+            "tokens": out["prompt_tokens"] + out["completion_tokens"],
+            "cost_usd": out["cost_usd"],
+            "model": out["model"],
+            "answer": (out.get("result") or "")[:80],
+            "wall_s": wall,
+        }
 
 
 def main() -> None:
@@ -110,19 +137,24 @@ def main() -> None:
         rows.append(row)
         if not args.json:
             mark = "ok  " if row["ok"] else "FAIL"
-            print(f"{mark} {row['task']:<24} turns {row.get('turns', '-')!s:>2}  tools {row.get('tool_calls', '-')!s:>2}  "
-                  f"tokens {row.get('tokens', 0):>6}  ${row.get('cost_usd', 0):.4f}  {row['wall_s']:6.1f}s  "
-                  f"{row['why'][:70]}", flush=True)
+            print(
+                f"{mark} {row['task']:<24} turns {row.get('turns', '-')!s:>2}  tools {row.get('tool_calls', '-')!s:>2}  "
+                f"tokens {row.get('tokens', 0):>6}  ${row.get('cost_usd', 0):.4f}  {row['wall_s']:6.1f}s  "
+                f"{row['why'][:70]}",
+                flush=True,
+            )
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     n = len(rows)
     ok = sum(r["ok"] for r in rows)
     turns = [r["turns"] for r in rows if "turns" in r]
-    print(f"\n{ok}/{n} tasks passed ({100 * ok / max(n, 1):.0f}%), mean turns "
-          f"{sum(turns) / max(len(turns), 1):.1f}, tokens {sum(r.get('tokens', 0) for r in rows)}, "
-          f"USD {sum(r.get('cost_usd', 0) for r in rows):.4f}, wall {sum(r['wall_s'] for r in rows):.0f} s, "
-          f"model {next((r['model'] for r in rows if r.get('model')), args.model or 'default')}")
+    print(
+        f"\n{ok}/{n} tasks passed ({100 * ok / max(n, 1):.0f}%), mean turns "
+        f"{sum(turns) / max(len(turns), 1):.1f}, tokens {sum(r.get('tokens', 0) for r in rows)}, "
+        f"USD {sum(r.get('cost_usd', 0) for r in rows):.4f}, wall {sum(r['wall_s'] for r in rows):.0f} s, "
+        f"model {next((r['model'] for r in rows if r.get('model')), args.model or 'default')}"
+    )
 
 
 if __name__ == "__main__":

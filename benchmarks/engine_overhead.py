@@ -29,7 +29,9 @@ from typing import Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=200, help="sequential tasks for the per-turn figure")
+    parser.add_argument(
+        "--tasks", type=int, default=200, help="sequential tasks for the per-turn figure"
+    )
     parser.add_argument("--concurrent", type=int, default=100, help="tasks run at once")
     args = parser.parse_args()
     os.environ["AZ_HOME"] = tempfile.mkdtemp(prefix="az-bench-")
@@ -43,29 +45,49 @@ def main() -> None:
     from az_os.plugins import PluginHost
     from az_os.tools import Tool, ToolContext
     from az_os.types import (
-        Message, ModelInfo, ModelRequest, ModelResponse, Task, TaskStatus, ToolCall, ToolResult,
-        ToolSpec, Usage,
+        Message,
+        ModelInfo,
+        ModelRequest,
+        ModelResponse,
+        Task,
+        TaskStatus,
+        ToolCall,
+        ToolResult,
+        ToolSpec,
+        Usage,
     )
 
     class Instant(Model):
-        info = ModelInfo(id="bench/instant", provider="bench", supports_tools=True, price_source="free")
+        info = ModelInfo(
+            id="bench/instant", provider="bench", supports_tools=True, price_source="free"
+        )
 
         def complete(self, request: ModelRequest) -> ModelResponse:
             done = sum(1 for m in request.messages if m.role == "tool")
             if done < 2:
-                msg = Message(role="assistant", content="next",
-                              tool_calls=[ToolCall(name="bench.noop", arguments={"n": done})])
+                msg = Message(
+                    role="assistant",
+                    content="next",
+                    tool_calls=[ToolCall(name="bench.noop", arguments={"n": done})],
+                )
             else:
                 msg = Message(role="assistant", content="finished")
-            return ModelResponse(model=self.info.id, message=msg,
-                                 usage=Usage(prompt_tokens=100, completion_tokens=10))
+            return ModelResponse(
+                model=self.info.id,
+                message=msg,
+                usage=Usage(prompt_tokens=100, completion_tokens=10),
+            )
 
         async def acomplete(self, request: ModelRequest) -> ModelResponse:
             return self.complete(request)
 
     class Noop(Tool):
-        spec = ToolSpec(name="bench.noop", description="does nothing", read_only=True,
-                        input_schema={"type": "object", "properties": {"n": {"type": "integer"}}})
+        spec = ToolSpec(
+            name="bench.noop",
+            description="does nothing",
+            read_only=True,
+            input_schema={"type": "object", "properties": {"n": {"type": "integer"}}},
+        )
 
         def run(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
             return ToolResult(success=True, result=arguments)
@@ -116,14 +138,20 @@ def main() -> None:
     results = asyncio.run(many())
     wall = time.perf_counter() - start
     errors = [r for r in results if isinstance(r, BaseException)]
-    ok = [r for r in results if not isinstance(r, BaseException) and r.status == TaskStatus.COMPLETED]
+    ok = [
+        r for r in results if not isinstance(r, BaseException) and r.status == TaskStatus.COMPLETED
+    ]
     turns = sum(len(storage.list_turns(r.id)) for r in ok)
 
-    print(f"engine overhead per turn (excluding model and tools), {args.tasks} sequential tasks of 3 turns")
+    print(
+        f"engine overhead per turn (excluding model and tools), {args.tasks} sequential tasks of 3 turns"
+    )
     print(f"  p50 {p50:.2f} ms   p95 {p95:.2f} ms   (target < 5 ms)")
     print(f"{args.concurrent} concurrent tasks of 3 turns in one process")
-    print(f"  wall {wall:.2f} s   completed {len(ok)}/{args.concurrent}   errors {len(errors)}   "
-          f"turn records {turns}/{3 * args.concurrent}")
+    print(
+        f"  wall {wall:.2f} s   completed {len(ok)}/{args.concurrent}   errors {len(errors)}   "
+        f"turn records {turns}/{3 * args.concurrent}"
+    )
     if errors:
         print(f"  first error: {errors[0]!r}", file=sys.stderr)
 

@@ -22,14 +22,27 @@ import sys
 import tempfile
 import time
 
-HEAVY = {"litellm", "llama_cpp", "chromadb", "textual", "git", "torch", "mcp", "httpx", "openai", "peewee"}
+HEAVY = {
+    "litellm",
+    "llama_cpp",
+    "chromadb",
+    "textual",
+    "git",
+    "torch",
+    "mcp",
+    "httpx",
+    "openai",
+    "peewee",
+}
 
 
 def timed(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
     out = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        subprocess.run(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False
+        )
         out.append((time.perf_counter() - start) * 1000)
     return out
 
@@ -67,7 +80,9 @@ def main() -> None:
         samples = sorted(timed(cmd, args.runs, env))
         p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
         heavy = heavy_imports(cmd, env) if name.startswith("az") else []
-        print(f"{name:<18} {statistics.median(samples):>10.1f} {p95:>8.1f}  {', '.join(heavy) or 'none'}")
+        print(
+            f"{name:<18} {statistics.median(samples):>10.1f} {p95:>8.1f}  {', '.join(heavy) or 'none'}"
+        )
 
 
 if __name__ == "__main__":

@@ -44,15 +44,25 @@ class AzResult:
         return f"<az exit={self.returncode} stdout={self.stdout[-500:]!r} stderr={self.stderr[-500:]!r}>"
 
 
-def run_az(*args: str, env: dict[str, str] | None = None, cwd: Path | str | None = None,
-           timeout: float = 300, input: str | None = None) -> AzResult:
+def run_az(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 300,
+    input: str | None = None,
+) -> AzResult:
     """Run the installed ``az`` as a user would (a real process, real entry points)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env.setdefault("COLUMNS", "200")
     proc = subprocess.run(
         [sys.executable, "-m", "az_os.cli", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout, input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        input=input,
     )
     return AzResult(proc)
 

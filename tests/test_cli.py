@@ -135,11 +135,28 @@ def test_startup_imports_nothing_heavy(az, args):
     env["AZ_HOME"] = os.environ["AZ_HOME"]
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "az_os.cli", *args],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
-    heavy = {"litellm", "chromadb", "textual", "llama_cpp", "git", "torch", "openai", "mcp", "httpx", "peewee"}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if "|" in line
+    }
+    heavy = {
+        "litellm",
+        "chromadb",
+        "textual",
+        "llama_cpp",
+        "git",
+        "torch",
+        "openai",
+        "mcp",
+        "httpx",
+        "peewee",
+    }
     assert not imported & heavy, f"heavy imports at startup: {sorted(imported & heavy)}"
     # importtime misses modules loaded through some import hooks (editable installs):
     # ask the interpreter itself what is loaded after the command ran.
@@ -154,4 +171,6 @@ def test_startup_imports_nothing_heavy(az, args):
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     loaded = set(json.loads(proc.stderr.strip().splitlines()[-1]))
-    assert not loaded & heavy, f"heavy modules loaded by az {' '.join(args)}: {sorted(loaded & heavy)}"
+    assert not loaded & heavy, (
+        f"heavy modules loaded by az {' '.join(args)}: {sorted(loaded & heavy)}"
+    )

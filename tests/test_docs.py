@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from az_os import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +32,11 @@ def test_hook_is_documented(hook):
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_has_a_test(hook):
     me = Path(__file__).resolve()
-    files = [p for p in [*ROOT.glob("tests/**/test_*.py"), *ROOT.glob("plugins/*/tests/**/test_*.py")]
-             if p.resolve() != me]
+    files = [
+        p
+        for p in [*ROOT.glob("tests/**/test_*.py"), *ROOT.glob("plugins/*/tests/**/test_*.py")]
+        if p.resolve() != me
+    ]
     pattern = re.compile(rf"\b{hook}\b")
     assert any(pattern.search(p.read_text()) for p in files), f"no test mentions {hook}"
 

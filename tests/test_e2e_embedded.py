@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import has_plugin, has_storage
 
 pytestmark = [
@@ -23,10 +22,28 @@ def test_how_many_files_on_the_embedded_model(az, tmp_path: Path):
     for name in ("one.txt", "two.txt", "three.txt"):
         (ws / name).write_text(name)
     # no hosted keys: the embedded model must be the default
-    env = {k: "" for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY",
-                           "MISTRAL_API_KEY")}
-    r = az("task", "run", "How many files are in this directory?", "--json", "--approve", "auto",
-           "--workspace", str(ws), env=env, timeout=900)
+    env = {
+        k: ""
+        for k in (
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "GEMINI_API_KEY",
+            "DEEPSEEK_API_KEY",
+            "MISTRAL_API_KEY",
+        )
+    }
+    r = az(
+        "task",
+        "run",
+        "How many files are in this directory?",
+        "--json",
+        "--approve",
+        "auto",
+        "--workspace",
+        str(ws),
+        env=env,
+        timeout=900,
+    )
     assert r.returncode == 0, r
     out = r.json()
     assert out["status"] == "completed"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import types
 
 import pytest
-
 from az_os import hookimpl
 from az_os.config import load_config
 from az_os.plugins import PluginHost
@@ -29,7 +28,9 @@ def test_az_configure_is_historic(host, az_home):
     seen = []
     host.configure(load_config())
     # registered after the call: still configured, with the same config
-    host.register(make_plugin(az_configure=lambda config: seen.append(config.agent.max_turns)), "late")
+    host.register(
+        make_plugin(az_configure=lambda config: seen.append(config.agent.max_turns)), "late"
+    )
     assert seen == [5]
 
 
@@ -44,7 +45,10 @@ def test_az_health_checks_collects_named_checks(host):
 
 
 def test_az_get_secret_environment_first_then_plugins(host, monkeypatch):
-    host.register(make_plugin(az_get_secret=lambda name: f"vault-{name}" if name == "X_KEY" else None), "vault")
+    host.register(
+        make_plugin(az_get_secret=lambda name: f"vault-{name}" if name == "X_KEY" else None),
+        "vault",
+    )
     monkeypatch.delenv("X_KEY", raising=False)
     assert host.get_secret("X_KEY") == "vault-X_KEY"
     assert host.get_secret("OTHER_KEY") is None

@@ -25,25 +25,25 @@ def az_register_commands(app):
         print(f"hello {name} from a plugin")
 '''
 
-IMPORT_ERROR = '''
+IMPORT_ERROR = """
 import this_module_does_not_exist_anywhere
-'''
+"""
 
-BAD_SIGNATURE = '''
+BAD_SIGNATURE = """
 from az_os import hookimpl
 
 @hookimpl
 def az_register_tools(register, not_an_argument):
     pass
-'''
+"""
 
-UNKNOWN_HOOK = '''
+UNKNOWN_HOOK = """
 from az_os import hookimpl
 
 @hookimpl
 def az_register_tool(register):
     pass
-'''
+"""
 
 
 def make_dist(root: Path, dist: str, module: str, source: str, ep_name: str | None = None) -> None:
@@ -76,8 +76,14 @@ def test_good_plugin_adds_a_command(az, site):
     assert "hello az from a plugin" in r.stdout
     plugins = {p["name"]: p for p in az("plugins", "list", "--json", env=_env(site)).json()}
     hello = plugins["hello"]
-    assert hello == {**hello, "status": "loaded", "version": "1.2.3", "distribution": "az-hello",
-                     "hooks": ["az_register_commands"], "error": None}
+    assert hello == {
+        **hello,
+        "status": "loaded",
+        "version": "1.2.3",
+        "distribution": "az-hello",
+        "hooks": ["az_register_commands"],
+        "error": None,
+    }
 
 
 def test_broken_plugins_are_skipped_with_one_line_each(az, site):
@@ -124,13 +130,19 @@ def test_load_plugins_allow_list(az, site):
 def test_plugin_failing_in_register_commands_is_isolated(az, tmp_path):
     root = tmp_path / "site2"
     root.mkdir()
-    make_dist(root, "az-crashy", "az_crashy", '''
+    make_dist(
+        root,
+        "az-crashy",
+        "az_crashy",
+        """
 from az_os import hookimpl
 
 @hookimpl
 def az_register_commands(app):
     raise RuntimeError("boom")
-''', "crashy")
+""",
+        "crashy",
+    )
     r = az("config", "path", env=_env(root))
     assert r.returncode == 0
     assert "crashy" in r.stderr and "boom" in r.stderr

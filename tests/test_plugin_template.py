@@ -24,7 +24,16 @@ def test_template_renders_installs_and_runs(az, tmp_path: Path):
     )
     assert out.name == "az-tmplcheck"
     assert (out / "az_tmplcheck" / "plugin.py").exists()
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(out)]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        str(out),
+    ]
     subprocess.run(pip, check=True, capture_output=True, text=True)
     try:
         plugins = {p["name"]: p for p in az("plugins", "list", "--json").json()}
@@ -37,9 +46,13 @@ def test_template_renders_installs_and_runs(az, tmp_path: Path):
         # the rendered project's own tests pass against this az
         tests = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out / "tests")],
-            capture_output=True, text=True, cwd=out,
+            capture_output=True,
+            text=True,
+            cwd=out,
         )
         assert tests.returncode == 0, tests.stdout[-3000:]
     finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "az-tmplcheck"],
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "uninstall", "-y", "-q", "az-tmplcheck"],
+            capture_output=True,
+        )

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import has_plugin, has_storage
 
 pytestmark = pytest.mark.skipif(
@@ -41,7 +40,11 @@ def scripted(tmp_path: Path, az_home: Path):  # type: ignore[no-untyped-def]
         script.write_text(json.dumps(steps))
         path = os.pathsep.join([str(site), str(SUPPORT), os.environ.get("PYTHONPATH", "")])
         # only the plugins this test needs: the router must not re-route a fixed model anyway
-        return {"PYTHONPATH": path, "AZ_SCRIPT": str(script), "AZ_LOAD_PLUGINS": "scripted,tools,sqlite"}
+        return {
+            "PYTHONPATH": path,
+            "AZ_SCRIPT": str(script),
+            "AZ_LOAD_PLUGINS": "scripted,tools,sqlite",
+        }
 
     return env, ws
 
@@ -49,12 +52,28 @@ def scripted(tmp_path: Path, az_home: Path):  # type: ignore[no-untyped-def]
 def test_run_json_shape_and_list(az, scripted):
     env, ws = scripted
     steps = [{"tool": "filesystem.list", "arguments": {"path": "."}}, {"answer": "3 files"}]
-    r = az("task", "run", "How many files?", "--model", "cheap", "--workspace", str(ws),
-           "--approve", "auto", "--json", env=env(steps))
+    r = az(
+        "task",
+        "run",
+        "How many files?",
+        "--model",
+        "cheap",
+        "--workspace",
+        str(ws),
+        "--approve",
+        "auto",
+        "--json",
+        env=env(steps),
+    )
     assert r.returncode == 0, r
     out = r.json()
     assert {k: out[k] for k in ("status", "result", "model", "turns", "tool_calls")} == {
-        "status": "completed", "result": "3 files", "model": "scripted/cheap", "turns": 2, "tool_calls": 1}
+        "status": "completed",
+        "result": "3 files",
+        "model": "scripted/cheap",
+        "turns": 2,
+        "tool_calls": 1,
+    }
     assert out["prompt_tokens"] > 0 and out["completion_tokens"] > 0 and out["cost_usd"] > 0
     listed = az("task", "list", "--json", env=env([])).json()
     assert out["id"] in json.dumps(listed)
@@ -62,10 +81,22 @@ def test_run_json_shape_and_list(az, scripted):
 
 def test_run_shows_turns_live_and_summary(az, scripted):
     env, ws = scripted
-    steps = [{"tool": "filesystem.read", "arguments": {"path": "one.txt"}, "thought": "read it"},
-             {"answer": "it says one.txt"}]
-    r = az("task", "run", "What does one.txt say?", "-m", "cheap", "-w", str(ws), "--approve", "auto",
-           env=env(steps))
+    steps = [
+        {"tool": "filesystem.read", "arguments": {"path": "one.txt"}, "thought": "read it"},
+        {"answer": "it says one.txt"},
+    ]
+    r = az(
+        "task",
+        "run",
+        "What does one.txt say?",
+        "-m",
+        "cheap",
+        "-w",
+        str(ws),
+        "--approve",
+        "auto",
+        env=env(steps),
+    )
     assert r.returncode == 0, r
     assert "turn 1" in r.stdout and "filesystem.read" in r.stdout
     assert "it says one.txt" in r.stdout and "completed" in r.stdout
@@ -74,8 +105,21 @@ def test_run_shows_turns_live_and_summary(az, scripted):
 def test_failed_task_exits_non_zero(az, scripted):
     env, ws = scripted
     steps = [{"tool": "filesystem.list", "arguments": {"path": "."}}] * 3
-    r = az("task", "run", "loop", "-m", "cheap", "-w", str(ws), "--max-turns", "2", "--approve", "auto",
-           "--json", env=env(steps))
+    r = az(
+        "task",
+        "run",
+        "loop",
+        "-m",
+        "cheap",
+        "-w",
+        str(ws),
+        "--max-turns",
+        "2",
+        "--approve",
+        "auto",
+        "--json",
+        env=env(steps),
+    )
     assert r.returncode == 1
     assert r.json()["status"] == "failed" and "turn limit" in r.json()["error"]
 
@@ -89,8 +133,13 @@ def test_unknown_model_is_one_line(az, scripted):
 
 def _start(az_home: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full = dict(os.environ, AZ_HOME=str(az_home), **env)
-    return subprocess.Popen([sys.executable, "-m", "az_os.cli", *args], env=full,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "az_os.cli", *args],
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_running(az, env, timeout: float = 20) -> str:
@@ -109,10 +158,14 @@ def _wait_running(az, env, timeout: float = 20) -> str:
 @pytest.mark.slow
 def test_ctrl_c_cancels_and_resume_finishes(az, scripted, az_home):
     env, ws = scripted
-    steps = [{"tool": "filesystem.list", "arguments": {"path": "."}},
-             {"sleep": 30, "answer": "too late"}]
+    steps = [
+        {"tool": "filesystem.list", "arguments": {"path": "."}},
+        {"sleep": 30, "answer": "too late"},
+    ]
     e = env(steps)
-    proc = _start(az_home, e, "task", "run", "slow", "-m", "cheap", "-w", str(ws), "--approve", "auto")
+    proc = _start(
+        az_home, e, "task", "run", "slow", "-m", "cheap", "-w", str(ws), "--approve", "auto"
+    )
     task_id = _wait_running(az, e)
     time.sleep(1.5)  # let the first turn complete and the slow second call start
     proc.send_signal(signal.SIGINT)
@@ -130,7 +183,9 @@ def test_ctrl_c_cancels_and_resume_finishes(az, scripted, az_home):
 def test_cancel_from_another_terminal(az, scripted, az_home):
     env, ws = scripted
     e = env([{"sleep": 30, "answer": "too late"}])
-    proc = _start(az_home, e, "task", "run", "slow", "-m", "cheap", "-w", str(ws), "--approve", "auto")
+    proc = _start(
+        az_home, e, "task", "run", "slow", "-m", "cheap", "-w", str(ws), "--approve", "auto"
+    )
     task_id = _wait_running(az, e)
     r = az("task", "cancel", task_id, env=e)
     assert r.returncode == 0 and "cancelled" in r.stdout

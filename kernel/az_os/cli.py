@@ -47,7 +47,9 @@ def _version_callback(value: bool) -> None:
 
 
 # -- az plugins ------------------------------------------------------------
-plugins_app = typer.Typer(help="Show installed plugins.", no_args_is_help=True, rich_markup_mode=None)
+plugins_app = typer.Typer(
+    help="Show installed plugins.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @plugins_app.command("list")
@@ -180,7 +182,9 @@ def _missing(name: str, dist: str) -> Any:
     def missing(ctx: typer.Context) -> None:
         from az_os.errors import PluginMissingError
 
-        raise PluginMissingError(f"'az {name}' needs a plugin that is not installed: pip install {dist}")
+        raise PluginMissingError(
+            f"'az {name}' needs a plugin that is not installed: pip install {dist}"
+        )
 
     missing.__doc__ = f"(not installed: pip install {dist})"
     return missing
@@ -188,7 +192,9 @@ def _missing(name: str, dist: str) -> Any:
 
 def _registered_names(app: typer.Typer) -> set[str]:
     names = {g.name or "" for g in app.registered_groups}
-    names |= {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    names |= {
+        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands
+    }
     return names
 
 
@@ -224,7 +230,11 @@ def build_app() -> typer.Typer:
     @app.callback()
     def root(
         version: bool = typer.Option(
-            False, "--version", "-V", callback=_version_callback, is_eager=True,
+            False,
+            "--version",
+            "-V",
+            callback=_version_callback,
+            is_eager=True,
             help="Show the version and exit.",
         ),
     ) -> None:

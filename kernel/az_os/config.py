@@ -294,7 +294,9 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err.get("loc", ()))
             var = ENV_PREFIX + "__".join(str(p).upper() for p in err.get("loc", ()))
-            raise ConfigError(f"environment variable {var}: key '{key}': {_expected(err)}") from None
+            raise ConfigError(
+                f"environment variable {var}: key '{key}': {_expected(err)}"
+            ) from None
     cfg._home = home
     cfg._path = path
     return cfg

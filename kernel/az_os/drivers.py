@@ -47,7 +47,11 @@ def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Stora
         if cached and key in _cache:
             return _cache[key]
         if name not in storage_backends():
-            hint = "pip install az-sqlite" if name == "sqlite" else f"install the '{name}' storage plugin"
+            hint = (
+                "pip install az-sqlite"
+                if name == "sqlite"
+                else f"install the '{name}' storage plugin"
+            )
             raise PluginMissingError(
                 f"no storage backend '{name}' is installed ({hint}); "
                 f"storage.backend in {config.path} chooses it"

@@ -69,7 +69,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from az_os.storage import Storage
 
 #: Events also passed to the ``az_task_event`` hook.
-LIFECYCLE = {"created", "started", "resumed", "turn", "completed", "failed", "cancelled", "interrupted"}
+LIFECYCLE = {
+    "created",
+    "started",
+    "resumed",
+    "turn",
+    "completed",
+    "failed",
+    "cancelled",
+    "interrupted",
+}
 
 SYSTEM_PROMPT = """You are az, an agent that completes a task by calling tools, one step at a time.
 Workspace (the current directory for every tool): {workspace}
@@ -99,8 +108,10 @@ def _observation(result: ToolResult, limit: int) -> str:
     """The tool message the model reads: JSON of the result or the error,
     cut to ``limit`` characters with a note saying so."""
     if result.success:
-        body = result.result if isinstance(result.result, str) else json.dumps(
-            result.result, ensure_ascii=False, default=str
+        body = (
+            result.result
+            if isinstance(result.result, str)
+            else json.dumps(result.result, ensure_ascii=False, default=str)
         )
     else:
         body = f"ERROR: {result.error}"
@@ -193,10 +204,15 @@ class ExecutionEngine:
         task = await asyncio.to_thread(storage.get_task, task_id)
         if task is None:
             raise NotFoundError(f"no task '{task_id}' (see 'az task list')")
-        if task.status == TaskStatus.RUNNING and task.pid and _process_alive(task.pid) and (
-            task.host in (None, socket.gethostname())
+        if (
+            task.status == TaskStatus.RUNNING
+            and task.pid
+            and _process_alive(task.pid)
+            and (task.host in (None, socket.gethostname()))
         ):
-            raise AzError(f"task {task.id} is still running (pid {task.pid}); 'az task cancel {task.id}' stops it")
+            raise AzError(
+                f"task {task.id} is still running (pid {task.pid}); 'az task cancel {task.id}' stops it"
+            )
         if task.status == TaskStatus.COMPLETED:
             raise AzError(f"task {task.id} is already completed; nothing to resume")
         turns = await asyncio.to_thread(storage.list_turns, task.id)
@@ -233,7 +249,8 @@ class _Run:
 
     async def _log(self, level: str, message: str) -> None:
         await self._db(
-            self.storage.add_log, LogRecord(task_id=self.task.id, level=level, message=message)  # type: ignore[arg-type]
+            self.storage.add_log,
+            LogRecord(task_id=self.task.id, level=level, message=message),  # type: ignore[arg-type]
         )
 
     async def _save(self, force: bool = False) -> None:
@@ -247,14 +264,22 @@ class _Run:
         self.task.updated_at = utcnow()
         await self._db(self.storage.update_task, self.task)
 
-    async def _finish(self, status: TaskStatus, *, result: str | None = None, error: str | None = None) -> dict[str, Any]:
+    async def _finish(
+        self, status: TaskStatus, *, result: str | None = None, error: str | None = None
+    ) -> dict[str, Any]:
         self.task.status = status
         self.task.completed_at = utcnow()
         if result is not None:
             self.task.result = result
         self.task.error = error
         await self._save()
-        level = "info" if status == TaskStatus.COMPLETED else "error" if status == TaskStatus.FAILED else "warning"
+        level = (
+            "info"
+            if status == TaskStatus.COMPLETED
+            else "error"
+            if status == TaskStatus.FAILED
+            else "warning"
+        )
         await self._log(level, f"task {status.value}" + (f": {error}" if error else ""))
         data: dict[str, Any] = {"result": result} if result is not None else {}
         if error:
@@ -321,7 +346,10 @@ class _Run:
         for t in turns:
             messages.extend(t.messages)
         ctx = ToolContext(
-            workspace=Path(task.workspace or "."), task_id=task.id, approval=task.approval, config=self.config
+            workspace=Path(task.workspace or "."),
+            task_id=task.id,
+            approval=task.approval,
+            config=self.config,
         )
         limit = self.config.tools.output_limit_bytes
         index = len(turns)
@@ -329,21 +357,30 @@ class _Run:
             index += 1
             # _save() after each turn already picked up a cancellation made elsewhere;
             # only the first turn of this run needs its own look.
-            current = await self._db(self.storage.get_task, task.id) if index == len(turns) + 1 else None
+            current = (
+                await self._db(self.storage.get_task, task.id) if index == len(turns) + 1 else None
+            )
             if task.status == TaskStatus.CANCELLED or (
                 current is not None and current.status == TaskStatus.CANCELLED
             ):
-                yield await self._finish(TaskStatus.CANCELLED, error="cancelled with 'az task cancel'")
+                yield await self._finish(
+                    TaskStatus.CANCELLED, error="cancelled with 'az task cancel'"
+                )
                 return
             last = index == task.max_turns
             specs = [t.spec for t in tools.values()]
             request = ModelRequest(
-                messages=messages + ([Message(role="user", content=LAST_TURN_NOTE)] if last and specs else []),
+                messages=messages
+                + ([Message(role="user", content=LAST_TURN_NOTE)] if last and specs else []),
                 tools=[] if last else specs,
                 tool_choice="auto",
                 max_tokens=self.config.agent.max_tokens,
                 temperature=self.config.agent.temperature,
-                metadata={"turn": index, "max_turns": task.max_turns, "failed_models": list(self.failed_models)},
+                metadata={
+                    "turn": index,
+                    "max_turns": task.max_turns,
+                    "failed_models": list(self.failed_models),
+                },
             )
             try:
                 model, response = await self._call_model(request, first_turn=index == 1)
@@ -369,7 +406,14 @@ class _Run:
             )
             if not calls:
                 await self._db(self.storage.add_turn, turn)
-                yield self._event("turn", turn=index, model=model.info.id, thought=None, tool_calls=[], usage=usage.model_dump())
+                yield self._event(
+                    "turn",
+                    turn=index,
+                    model=model.info.id,
+                    thought=None,
+                    tool_calls=[],
+                    usage=usage.model_dump(),
+                )
                 answer = (assistant.content or "").strip()
                 yield await self._finish(TaskStatus.COMPLETED, result=answer)
                 return
@@ -397,8 +441,12 @@ class _Run:
                 result = await self._run_tool(call, tool, tools, ctx)
                 turn.tool_results.append(result)
                 turn.messages.append(
-                    Message(role="tool", tool_call_id=call.id, name=openai_tool_name(call.name),
-                            content=_observation(result, limit))
+                    Message(
+                        role="tool",
+                        tool_call_id=call.id,
+                        name=openai_tool_name(call.name),
+                        content=_observation(result, limit),
+                    )
                 )
                 yield self._event(
                     "tool_result",
@@ -453,13 +501,17 @@ class _Run:
                 tried = "; ".join(f"{f['model']}: {f['error']}" for f in self.failed_models)
                 raise AzError(f"every usable model failed ({tried})")
             self.host.default_model(self.config)  # raises a helpful error when nothing is usable
-            raise AzError("no usable model supports this request (tools offered: "
-                          f"{len(request.tools)}); see 'az models list'")
+            raise AzError(
+                "no usable model supports this request (tools offered: "
+                f"{len(request.tools)}); see 'az models list'"
+            )
         routed_task = task.model_copy(update={"model": None})
         model = self.host.route(task=routed_task, request=request, candidates=candidates)
         return model or candidates[0]
 
-    async def _call_model(self, request: ModelRequest, first_turn: bool) -> tuple[Model, ModelResponse]:
+    async def _call_model(
+        self, request: ModelRequest, first_turn: bool
+    ) -> tuple[Model, ModelResponse]:
         task = self.task
         while True:
             model = self._pick(request)
@@ -478,7 +530,13 @@ class _Run:
                     raise
                 self.failed_models.append({"model": model.info.id, "error": str(exc)})
                 request = request.model_copy(
-                    update={"metadata": {**request.metadata, "failed_models": list(self.failed_models), "escalate": True}}
+                    update={
+                        "metadata": {
+                            **request.metadata,
+                            "failed_models": list(self.failed_models),
+                            "escalate": True,
+                        }
+                    }
                 )
                 continue
             if not response.duration_ms:
@@ -494,7 +552,9 @@ class _Run:
         task = self.task
         if tool is None:
             names = ", ".join(sorted(tools)) or "none"
-            result = ToolResult(success=False, error=f"unknown tool '{call.name}'; available tools: {names}")
+            result = ToolResult(
+                success=False, error=f"unknown tool '{call.name}'; available tools: {names}"
+            )
         else:
             try:
                 args = validate_arguments(tool.spec, call.arguments)
@@ -508,7 +568,9 @@ class _Run:
                 try:
                     result = await tool.call(args, ctx)
                 except Exception as exc:  # noqa: BLE001 - a failing tool is an observation
-                    result = ToolResult(success=False, error=f"{call.name} failed: {type(exc).__name__}: {exc}")
+                    result = ToolResult(
+                        success=False, error=f"{call.name} failed: {type(exc).__name__}: {exc}"
+                    )
                 if not result.duration_ms:
                     result.duration_ms = (time.perf_counter() - start) * 1000
         self.host.after_tool_call(task=task, call=call, result=result)

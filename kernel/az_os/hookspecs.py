@@ -21,7 +21,7 @@ through stevedore (``az.storage`` entry points, see :mod:`az_os.drivers`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 

@@ -201,7 +201,9 @@ class PluginHost:
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         self.pm.register(plugin, name=name)
         self.records.append(
-            PluginRecord(name=name, module=getattr(plugin, "__name__", name), hooks=self._hooks_of(plugin))
+            PluginRecord(
+                name=name, module=getattr(plugin, "__name__", name), hooks=self._hooks_of(plugin)
+            )
         )
         self.invalidate()
 
@@ -219,10 +221,7 @@ class PluginHost:
             self._aliases = {}
 
     def _hooks_of(self, plugin: Any) -> list[str]:
-        return sorted(
-            hc.name
-            for hc in (self.pm.get_hookcallers(plugin) or [])
-        )
+        return sorted(hc.name for hc in (self.pm.get_hookcallers(plugin) or []))
 
     def plugins(self) -> list[PluginRecord]:
         """Every plugin seen, built-ins first."""
@@ -239,7 +238,9 @@ class PluginHost:
             try:
                 res = impl.function(**args)
             except Exception as exc:  # noqa: BLE001
-                log.warning("plugin %s failed in %s: %s", impl.plugin_name, hook_name, _one_line(exc))
+                log.warning(
+                    "plugin %s failed in %s: %s", impl.plugin_name, hook_name, _one_line(exc)
+                )
                 continue
             if res is not None:
                 results.append(res)
@@ -250,7 +251,9 @@ class PluginHost:
         """``az_configure`` (historic)."""
         self.pm.hook.az_configure.call_historic(kwargs={"config": config})
 
-    def register_commands(self, app: typer.Typer, warn: Callable[[str], None] | None = None) -> None:
+    def register_commands(
+        self, app: typer.Typer, warn: Callable[[str], None] | None = None
+    ) -> None:
         """``az_register_commands``; a plugin that fails here is reported, not fatal."""
         for impl in reversed(self.pm.hook.az_register_commands.get_hookimpls()):
             try:
@@ -286,7 +289,11 @@ class PluginHost:
                     try:
                         impl.function(register=register)
                     except Exception as exc:  # noqa: BLE001
-                        log.warning("plugin %s failed to register models: %s", impl.plugin_name, _one_line(exc))
+                        log.warning(
+                            "plugin %s failed to register models: %s",
+                            impl.plugin_name,
+                            _one_line(exc),
+                        )
                 self._models, self._aliases = models, alias_map
             return self._models
 
@@ -355,13 +362,19 @@ class PluginHost:
                     try:
                         impl.function(register=register)
                     except Exception as exc:  # noqa: BLE001
-                        log.warning("plugin %s failed to register tools: %s", impl.plugin_name, _one_line(exc))
+                        log.warning(
+                            "plugin %s failed to register tools: %s",
+                            impl.plugin_name,
+                            _one_line(exc),
+                        )
                 self._tools = tools
             return self._tools
 
     def route(self, task: Task, request: ModelRequest, candidates: list[Model]) -> Model | None:
         """``az_route`` (firstresult)."""
-        result: Model | None = self.pm.hook.az_route(task=task, request=request, candidates=candidates)
+        result: Model | None = self.pm.hook.az_route(
+            task=task, request=request, candidates=candidates
+        )
         return result
 
     def context(self, task: Task, query: str) -> list[str]:
@@ -382,7 +395,9 @@ class PluginHost:
         self, task: Task, request: ModelRequest, response: ModelResponse, usage: Usage
     ) -> None:
         """``az_after_model_call``; failures are logged and ignored."""
-        self._call_each("az_after_model_call", task=task, request=request, response=response, usage=usage)
+        self._call_each(
+            "az_after_model_call", task=task, request=request, response=response, usage=usage
+        )
 
     def before_tool_call(self, task: Task, call: ToolCall, tool: Tool) -> None:
         """``az_before_tool_call``; a ToolRefusedError propagates (refusal)."""

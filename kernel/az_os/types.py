@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +35,7 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     """Lifecycle of a task (design brief), plus ``interrupted``.
 
     ``interrupted`` marks a task whose process died while it was ``running``
@@ -61,7 +61,7 @@ class TaskStatus(str, Enum):
         )
 
 
-class TaskPriority(str, Enum):
+class TaskPriority(StrEnum):
     """Priority of a task (design brief)."""
 
     LOW = "low"
@@ -183,7 +183,11 @@ class ToolSpec(_Model):
 
     def to_mcp(self) -> dict[str, Any]:
         """``{"name", "description", "inputSchema"}`` as MCP ``tools/list`` gives it."""
-        return {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+        }
 
     def to_openai(self) -> dict[str, Any]:
         """The tool as an OpenAI/LiteLLM ``tools=[...]`` entry, under

@@ -46,7 +46,9 @@ def _next(model_id: str) -> dict[str, Any]:
 
 
 class ScriptedModel(Model):
-    def __init__(self, model_id: str, input_price: float, output_price: float, priority: int = 0) -> None:
+    def __init__(
+        self, model_id: str, input_price: float, output_price: float, priority: int = 0
+    ) -> None:
         self.info = ModelInfo(
             id=model_id,
             provider="scripted",
@@ -64,7 +66,9 @@ class ScriptedModel(Model):
         if step.get("sleep"):
             time.sleep(step["sleep"])
         if "raise" in step:
-            exc = getattr(errors, step["raise"], None) or getattr(__builtins__, step["raise"], RuntimeError)
+            exc = getattr(errors, step["raise"], None) or getattr(
+                __builtins__, step["raise"], RuntimeError
+            )
             if isinstance(exc, type) and issubclass(exc, errors.ModelError):
                 raise exc(step.get("message", "scripted failure"), model=self.info.id)
             raise RuntimeError(step.get("message", "scripted crash"))
@@ -73,11 +77,15 @@ class ScriptedModel(Model):
             msg = Message(role="assistant", content=step["answer"])
             completion = max(1, len(step["answer"]) // 4)
         else:
-            calls = step.get("calls") or [{"tool": step["tool"], "arguments": step.get("arguments", {})}]
+            calls = step.get("calls") or [
+                {"tool": step["tool"], "arguments": step.get("arguments", {})}
+            ]
             msg = Message(
                 role="assistant",
                 content=step.get("thought"),
-                tool_calls=[ToolCall(name=c["tool"], arguments=c.get("arguments", {})) for c in calls],
+                tool_calls=[
+                    ToolCall(name=c["tool"], arguments=c.get("arguments", {})) for c in calls
+                ],
             )
             completion = 20
         usage = Usage(

@@ -11,8 +11,12 @@ import importlib
 
 import typer
 
-task_app = typer.Typer(help="Run, inspect and manage tasks.", no_args_is_help=True, rich_markup_mode=None)
-log_app = typer.Typer(help="Show and export task logs.", no_args_is_help=True, rich_markup_mode=None)
+task_app = typer.Typer(
+    help="Run, inspect and manage tasks.", no_args_is_help=True, rich_markup_mode=None
+)
+log_app = typer.Typer(
+    help="Show and export task logs.", no_args_is_help=True, rich_markup_mode=None
+)
 
 #: Modules that add commands to the groups above or to the root app.
 #: Each defines ``register(app)`` (root app) and may use ``task_app``/``log_app``.

@@ -50,7 +50,9 @@ def _show_event(console: Console, event: dict[str, Any]) -> None:
     if kind == "created":
         console.print(f"[dim]task {event['task_id']} created[/]")
     elif kind == "resumed":
-        console.print(f"[dim]task {event['task_id']} resumed after {data.get('turns_done', 0)} turns[/]")
+        console.print(
+            f"[dim]task {event['task_id']} resumed after {data.get('turns_done', 0)} turns[/]"
+        )
     elif kind == "model_call":
         console.print(f"[bold cyan]turn {data['turn']}[/] [dim]· {escape(data['model'])}[/]")
     elif kind == "turn" and data.get("tool_calls") and data.get("thought"):
@@ -105,8 +107,10 @@ def _run(coro_factory: Any, as_json: bool) -> Task:
                 pass
         cancelled = True
     if cancelled:
-        console.print(f"[yellow]cancelled[/] task {state.get('task_id', '')} "
-                      f"('az task resume {state.get('task_id', 'ID')}' continues it)")
+        console.print(
+            f"[yellow]cancelled[/] task {state.get('task_id', '')} "
+            f"('az task resume {state.get('task_id', 'ID')}' continues it)"
+        )
         sys.stdout.flush()
         sys.stderr.flush()
         # The task is recorded as cancelled. A model call may still be running in
@@ -135,7 +139,9 @@ def _finish(task_id: str, state: dict[str, Any], as_json: bool) -> None:
 
         console = Console()
         if task.status.value == "completed":
-            console.print(Panel(escape(task.result or "(empty answer)"), title="answer", border_style="green"))
+            console.print(
+                Panel(escape(task.result or "(empty answer)"), title="answer", border_style="green")
+            )
         else:
             console.print(f"[red]{task.status.value}:[/] {escape(task.error or '')}")
         console.print(
@@ -170,14 +176,39 @@ def _install_prompter(approve: str) -> None:
 @task_app.command("run")
 def task_run(
     description: str = typer.Argument(..., help="What the agent should do, in plain words."),
-    model: str = typer.Option(None, "--model", "-m", help="Model id or alias (default: routed; see 'az models list')."),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Model id or alias (default: routed; see 'az models list')."
+    ),
     priority: str = typer.Option("medium", "--priority", "-p", help="low, medium, high or urgent."),
-    max_turns: int = typer.Option(None, "--max-turns", min=1, max=100, help="ReAct turns before giving up (default: agent.max_turns, 5)."),
-    workspace: str = typer.Option(None, "--workspace", "-w", help="Directory the tools are confined to (default: the current directory)."),
-    approve: str = typer.Option(None, "--approve", help="ask (prompt before writes/shell), auto, or read-only (default: agent.approve)."),
-    max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Refuse model calls that could take this task past USD."),
-    tools: list[str] = typer.Option(None, "--tools", help="Offer only tools matching this pattern (repeatable), e.g. 'filesystem.*'."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end (progress goes to stderr)."),
+    max_turns: int = typer.Option(
+        None,
+        "--max-turns",
+        min=1,
+        max=100,
+        help="ReAct turns before giving up (default: agent.max_turns, 5).",
+    ),
+    workspace: str = typer.Option(
+        None,
+        "--workspace",
+        "-w",
+        help="Directory the tools are confined to (default: the current directory).",
+    ),
+    approve: str = typer.Option(
+        None,
+        "--approve",
+        help="ask (prompt before writes/shell), auto, or read-only (default: agent.approve).",
+    ),
+    max_cost: float = typer.Option(
+        None, "--max-cost", min=0.0, help="Refuse model calls that could take this task past USD."
+    ),
+    tools: list[str] = typer.Option(
+        None,
+        "--tools",
+        help="Offer only tools matching this pattern (repeatable), e.g. 'filesystem.*'.",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object at the end (progress goes to stderr)."
+    ),
 ) -> None:
     """Run a task: the agent reasons, calls tools and answers; every turn is recorded.
 
@@ -198,7 +229,9 @@ def task_run(
     try:
         prio = TaskPriority(priority.lower())
     except ValueError:
-        raise ConfigError(f"--priority must be low, medium, high or urgent, got '{priority}'") from None
+        raise ConfigError(
+            f"--priority must be low, medium, high or urgent, got '{priority}'"
+        ) from None
     engine = ExecutionEngine(config)
     if model:
         model = engine.host.find_model(model).info.id
@@ -219,8 +252,12 @@ def task_run(
 @task_app.command("resume")
 def task_resume(
     task_id: str = typer.Argument(..., help="Id of an interrupted, cancelled or failed task."),
-    max_turns: int = typer.Option(None, "--max-turns", min=1, max=100, help="New turn limit (counting turns already done)."),
-    approve: str = typer.Option(None, "--approve", help="Approval mode for the rest of the task (default: as before)."),
+    max_turns: int = typer.Option(
+        None, "--max-turns", min=1, max=100, help="New turn limit (counting turns already done)."
+    ),
+    approve: str = typer.Option(
+        None, "--approve", help="Approval mode for the rest of the task (default: as before)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Continue a task from its last complete turn."""
