@@ -8,7 +8,7 @@ backend's module is imported.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from az_os.errors import PluginMissingError, StorageError
 
@@ -59,7 +59,7 @@ def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Stora
         from stevedore import DriverManager
 
         try:
-            mgr = DriverManager(
+            mgr: DriverManager[Storage] = DriverManager(
                 namespace=STORAGE_NAMESPACE,
                 name=name,
                 invoke_on_load=True,
@@ -70,7 +70,7 @@ def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Stora
             raise
         except Exception as exc:  # noqa: BLE001
             raise StorageError(f"storage backend '{name}' failed to start: {exc}") from exc
-        storage: Storage = mgr.driver
+        storage = cast("Storage", mgr.driver)
         if cached:
             _cache[key] = storage
         return storage

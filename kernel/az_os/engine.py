@@ -242,7 +242,7 @@ class _Run:
         return await asyncio.to_thread(fn, *args)
 
     def _event(self, type_: str, **data: Any) -> dict[str, Any]:
-        event = TaskEvent(type=type_, task_id=self.task.id, data=data)  # type: ignore[arg-type]
+        event = TaskEvent(type=type_, task_id=self.task.id, data=data)
         if type_ in LIFECYCLE:
             self.host.task_event(task=self.task, event=event)
         return event.model_dump(mode="json")
@@ -250,7 +250,7 @@ class _Run:
     async def _log(self, level: str, message: str) -> None:
         await self._db(
             self.storage.add_log,
-            LogRecord(task_id=self.task.id, level=level, message=message),  # type: ignore[arg-type]
+            LogRecord(task_id=self.task.id, level=level, message=message),
         )
 
     async def _save(self, force: bool = False) -> None:
@@ -506,8 +506,8 @@ class _Run:
                 f"{len(request.tools)}); see 'az models list'"
             )
         routed_task = task.model_copy(update={"model": None})
-        model = self.host.route(task=routed_task, request=request, candidates=candidates)
-        return model or candidates[0]
+        routed = self.host.route(task=routed_task, request=request, candidates=candidates)
+        return routed or candidates[0]
 
     async def _call_model(
         self, request: ModelRequest, first_turn: bool

@@ -19,8 +19,9 @@ says so.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from az_os.types import (
     CostRecord,
@@ -31,6 +32,9 @@ from az_os.types import (
     ToolUsage,
     Turn,
 )
+
+
+_T = TypeVar("_T")
 
 
 class Storage(ABC):
@@ -155,7 +159,7 @@ class Storage(ABC):
         ``interrupted``; returns their ids."""
 
 
-async def _in_thread(fn: Any, *args: Any) -> Any:
+async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
     # asyncio is imported here, not at module level: commands that only read
     # storage synchronously (az task list) should not pay for it.
     import asyncio

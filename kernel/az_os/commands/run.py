@@ -241,7 +241,7 @@ def task_run(
         priority=prio,
         max_turns=max_turns or config.agent.max_turns,
         workspace=workspace,
-        approval=approve,  # type: ignore[arg-type]
+        approval=approve,
         max_cost_usd=max_cost,
     )
     _install_prompter(approve)
