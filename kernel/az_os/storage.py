@@ -33,7 +33,6 @@ from az_os.types import (
     Turn,
 )
 
-
 _T = TypeVar("_T")
 
 
