@@ -201,8 +201,9 @@ def budget_set(
     Example: az cost budget set --amount 100 --alert 80
     """
     from az_os.config import config_path, load_config, set_value
+    from az_os.errors import PluginMissingError
 
-    from az_cost.budget import status
+    from az_cost.budget import status, usd
     from az_cost.settings import SECTION, validate_settings
 
     config = load_config()
@@ -220,7 +221,11 @@ def budget_set(
         set_value(f"{SECTION}.budget_period", period.value, path)
     if alert is not None:
         set_value(f"{SECTION}.alert_pct", float(alert), path)
-    st = status(config=load_config())
+    try:
+        st = status(config=load_config())
+    except PluginMissingError as exc:  # the budget is set; spending cannot be read yet
+        sys.stdout.write(f"Budget set: {usd(amount)} ({path}); {exc}\n")
+        return
     assert st is not None
     sys.stdout.write(_budget_line(st) + f"  ({path})\n")
 

@@ -17,6 +17,7 @@ from az_os.types import CostRecord, Task
 from conftest import requires_sqlite
 
 
+@requires_sqlite
 def test_budget_set_show_clear(az: Any, az_home: Path) -> None:
     r = az("cost", "budget", "show", "--json")
     assert r.returncode == 0, r
@@ -330,3 +331,27 @@ def test_parallel_processes_cannot_overspend_a_budget(
     assert spent <= amount
     assert spent == pytest.approx(az("cost", "show", "--json").json()["total_usd"])
     assert not json.loads((az_home / "cost-inflight.json").read_text())  # all released
+
+
+def test_without_a_storage_backend(az: Any, az_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget can be set, but spending cannot be shown or checked: paid
+    calls are refused rather than made unchecked; local models still run."""
+    from az_cost import budget
+    from az_os.errors import PluginMissingError
+    from az_os.types import Message, ModelRequest
+    from azcost_support import ScriptedModel, local_info, sonnet_info
+
+    env = {"AZ_STORAGE__BACKEND": "nosuch"}
+    r = az("cost", "budget", "set", "--amount", "5", env=env)
+    assert r.returncode == 0, r
+    assert "Budget set: $5.00" in r.stdout and "no storage backend 'nosuch'" in r.stdout
+    r = az("cost", "show", env=env)
+    assert r.returncode == 3 and "no storage backend 'nosuch'" in r.stderr, r
+    assert "Traceback" not in r.stderr
+
+    monkeypatch.setenv("AZ_STORAGE__BACKEND", "nosuch")
+    request = ModelRequest(messages=[Message(role="user", content="hi")])
+    task = Task(description="no storage")
+    assert budget.check_call(task, request, ScriptedModel(local_info())) is None
+    with pytest.raises(PluginMissingError, match="nosuch"):
+        budget.check_call(task, request, ScriptedModel(sonnet_info()))

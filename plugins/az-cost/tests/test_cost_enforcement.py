@@ -230,7 +230,9 @@ def _litellm() -> Any:
     return pytest.importorskip("litellm")
 
 
-def test_worst_case_uses_litellm_tiered_prices_and_token_counter(az_home: Path) -> None:
+def _gemini_pro_case() -> tuple[Any, ScriptedModel, ModelRequest, int]:
+    """Gemini 2.5 Pro priced from LiteLLM's map, a model whose own count is
+    far too low, and a ~210k-token request (above the 200k price tier)."""
     litellm = _litellm()
     prices = litellm.get_model_info("gemini/gemini-2.5-pro")
     info = sonnet_info(
@@ -249,8 +251,14 @@ def test_worst_case_uses_litellm_tiered_prices_and_token_counter(az_home: Path) 
     model = Undercounting(info)
     text = "token " * 210_000  # about 210k tokens: above Gemini 2.5 Pro's 200k price tier
     request = ModelRequest(messages=[Message(role="user", content=text)], max_tokens=2000)
-    est = budget.estimate(model, request)
     counted = litellm.token_counter(model=info.id, messages=[{"role": "user", "content": text}])
+    return litellm, model, request, counted
+
+
+def test_worst_case_uses_litellm_tiered_prices_and_token_counter(az_home: Path) -> None:
+    litellm, model, request, counted = _gemini_pro_case()
+    info = model.info
+    est = budget.estimate(model, request)
     assert est.prompt_tokens == counted > 200_000
     tiered = sum(
         litellm.cost_per_token(model=info.id, prompt_tokens=counted, completion_tokens=2000)
@@ -258,6 +266,10 @@ def test_worst_case_uses_litellm_tiered_prices_and_token_counter(az_home: Path) 
     assert est.usd == pytest.approx(tiered)
     assert est.usd > info.cost(counted, 2000)  # base prices alone would underestimate
 
+
+def test_budget_refuses_a_call_only_the_tiered_price_crosses(storage: Any, az_home: Path) -> None:
+    _, model, request, counted = _gemini_pro_case()
+    info = model.info
     set_value("cost.budget_usd", info.cost(counted, 2000) * 1.01)
     task = Task(description="long context")
     with pytest.raises(BudgetExceededError, match="monthly budget reached"):
