@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from az_os.errors import BudgetExceededError
+from az_os.errors import BudgetExceededError, NotFoundError
 
 from az_cost.periods import local_now, period_end, period_label, period_start
 from az_cost.settings import CostSettings, load_settings
@@ -405,6 +405,8 @@ def record_call(
     computed it; when a paid model reports 0 USD for a call that used
     tokens, the model's prices are applied instead
     (:meth:`~az_os.types.ModelInfo.cost`) so no spend goes unrecorded.
+    A task the storage does not know yet (``az ask`` stores its task after
+    the call) is recorded without the task link rather than lost.
     Returns the USD recorded. Then warns if the alert threshold is crossed.
     """
     from az_os.types import CostRecord
@@ -423,17 +425,22 @@ def record_call(
                 usage.total_tokens,
                 usd(cost),
             )
-        tracker.record(
-            CostRecord(
-                task_id=task.id,
-                model=model_id,
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                cached_tokens=usage.cached_tokens,
-                cost_usd=cost,
-                timestamp=_clock().astimezone(UTC),
-            )
+        record = CostRecord(
+            task_id=task.id,
+            model=model_id,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost_usd=cost,
+            timestamp=_clock().astimezone(UTC),
         )
+        try:
+            tracker.record(record)
+        except NotFoundError:
+            # The caller stores the task only after the call (az ask does):
+            # keep the money in the books, without the task link.
+            log.info("task %s is not stored; cost recorded without a task", task.id)
+            tracker.record(record.model_copy(update={"task_id": None}))
         SharedReservations(config.home).drop(task.id)
     settings = load_settings(config)
     if settings.budget_usd is not None and settings.alert_usd is not None:

@@ -355,3 +355,23 @@ def test_without_a_storage_backend(az: Any, az_home: Path, monkeypatch: pytest.M
     assert budget.check_call(task, request, ScriptedModel(local_info())) is None
     with pytest.raises(PluginMissingError, match="nosuch"):
         budget.check_call(task, request, ScriptedModel(sonnet_info()))
+
+
+@requires_sqlite
+def test_az_ask_is_recorded_and_budgeted(az: Any, storage: Any) -> None:
+    """``az ask`` makes one model call outside the engine: it is recorded,
+    and refused when it could cross the budget."""
+    r = az("ask", "Name three primes", "--model", "cost-test/sonnet", "--json", scripted=True)
+    assert r.returncode == 0, r
+    answer = r.json()
+    assert answer["cost_usd"] > 0
+    shown = az("cost", "show", "--json").json()
+    assert shown["calls"] == 1
+    assert shown["total_usd"] == pytest.approx(answer["cost_usd"])
+    assert shown["rows"][0]["key"] == "cost-test/sonnet"
+
+    assert az("cost", "budget", "set", "--amount", "0.01", "--period", "daily").returncode == 0
+    r = az("ask", "Name three primes", "--model", "cost-test/sonnet", scripted=True)
+    assert r.returncode == 6, r  # BudgetExceededError's exit code
+    assert "daily budget reached" in r.stderr
+    assert az("cost", "show", "--json").json()["calls"] == 1
