@@ -252,7 +252,7 @@ def test_cancel_from_elsewhere_stops_at_next_turn(env):
 
 def test_failed_routed_model_escalates(env):
     az_scripted.set_script(
-        [{"raise": "ProviderDownError", "message": "503 from provider"}], "scripted/cheap"
+        [{"raise": "ProviderDownError", "message": "503 from provider"}] * 50, "scripted/cheap"
     )
     az_scripted.set_script([{"answer": "premium answered"}], "scripted/premium")
     task = Task(description="hello", workspace=str(env.ws), approval="auto")
@@ -335,3 +335,55 @@ def test_provider_form_of_tool_names_is_resolved(env):
     turn = env.storage.list_turns(done.id)[0]
     assert turn.tool_results[0].success
     assert [u.tool_name for u in env.storage.list_tool_usage(done.id)] == ["filesystem.list"]
+
+
+def test_router_cannot_pick_a_failed_model(env):
+    """A router that insists on a model which failed is overruled: the engine
+    never retries a failed model (it used to call it again and again)."""
+
+    class Stubborn:
+        @hookimpl(tryfirst=True)
+        def az_route(self, task, request, candidates):  # type: ignore[no-untyped-def]
+            return env.host.find_model("scripted/cheap")
+
+    env.host.register(Stubborn(), "stubborn")
+    az_scripted.set_script(
+        [{"raise": "ProviderDownError", "message": "down"}] * 50, "scripted/cheap"
+    )
+    az_scripted.set_script([{"answer": "fine"}], "scripted/premium")
+    before = len(az_scripted.REQUESTS)
+    task = Task(description="hi", workspace=str(env.ws), approval="auto")
+    done = asyncio.run(env.engine.execute(task))
+    assert done.status == TaskStatus.COMPLETED and done.model == "scripted/premium"
+    assert len(az_scripted.REQUESTS) - before == 2
+
+
+def test_every_model_failing_ends_the_task(env):
+    az_scripted.set_script(
+        [{"raise": "ProviderDownError", "message": "down"}] * 50, "scripted/cheap"
+    )
+    az_scripted.set_script([{"raise": "RateLimitError", "message": "429"}] * 50, "scripted/premium")
+    task = Task(description="hi", workspace=str(env.ws), approval="auto")
+    done = asyncio.run(env.engine.execute(task))
+    assert done.status == TaskStatus.FAILED
+    assert "every usable model failed" in done.error and "429" in done.error
+
+
+def test_az_configure_reaches_plugins_once_when_the_engine_starts(az_home, monkeypatch):
+    from az_os.config import load_config
+    from az_os.engine import ExecutionEngine
+    from az_os.plugins import PluginHost
+
+    seen = []
+
+    class Configurable:
+        @hookimpl
+        def az_configure(self, config):  # type: ignore[no-untyped-def]
+            seen.append(config.agent.max_turns)
+
+    monkeypatch.setenv("AZ_AGENT__MAX_TURNS", "7")
+    host = PluginHost().load(warn=lambda m: None)
+    host.register(Configurable(), "configurable")
+    ExecutionEngine(load_config(), host=host)
+    ExecutionEngine(load_config(), host=host)
+    assert seen == [7]

@@ -239,6 +239,13 @@ def build_app() -> typer.Typer:
         ),
     ) -> None:
         """az: a terminal AI agent."""
+        from az_os.config import load_config
+
+        try:
+            config = load_config()
+        except ConfigError:
+            return  # the command reports it if it needs the config ('az config' can fix it)
+        get_host(_warn).configure(config)
 
     app.add_typer(plugins_app, name="plugins")
     app.add_typer(config_app, name="config")

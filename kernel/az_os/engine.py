@@ -153,6 +153,7 @@ class ExecutionEngine:
 
         self.config = config or load_config()
         self.host = host or get_host()
+        self.host.configure(self.config)
         self._storage = storage
 
     @property
@@ -507,7 +508,11 @@ class _Run:
             )
         routed_task = task.model_copy(update={"model": None})
         routed = self.host.route(task=routed_task, request=request, candidates=candidates)
-        return routed or candidates[0]
+        if routed is None or routed.info.id not in {m.info.id for m in candidates}:
+            # a router may only choose among the candidates: never a model that
+            # already failed in this task (that would retry it forever)
+            return candidates[0]
+        return routed
 
     async def _call_model(
         self, request: ModelRequest, first_turn: bool

@@ -129,6 +129,7 @@ class PluginHost:
         self._tools: dict[str, Tool] | None = None
         self._lock = threading.RLock()
         self.loaded = False
+        self.configured = False
 
     # -- loading ---------------------------------------------------------
     def load(self, warn: Callable[[str], None] | None = None) -> PluginHost:
@@ -248,7 +249,11 @@ class PluginHost:
 
     # -- typed facade ------------------------------------------------------
     def configure(self, config: AzConfig) -> None:
-        """``az_configure`` (historic)."""
+        """``az_configure`` (historic), once per host: later calls do nothing,
+        so every entry point (CLI, engine, server) may call it safely."""
+        if self.configured:
+            return
+        self.configured = True
         self.pm.hook.az_configure.call_historic(kwargs={"config": config})
 
     def register_commands(

@@ -17,15 +17,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @hookimpl(trylast=True)
 def az_route(task: Task, request: ModelRequest, candidates: list[Model]) -> Model | None:
-    """The task's model if it names one, else the default model, else the
-    first candidate."""
+    """Among ``candidates`` only: the model the task names, else the default
+    model, else the first (cheapest) candidate. A model that is not a
+    candidate (it failed earlier in the task, or cannot take this request)
+    is never returned."""
     from az_os.config import load_config
     from az_os.plugins import get_host
 
+    if not candidates:
+        return None
+    by_id = {m.info.id: m for m in candidates}
     host = get_host()
-    if task.model:
-        return host.find_model(task.model)
     try:
-        return host.default_model(load_config())
-    except Exception:  # noqa: BLE001 - fall back to what the engine offered
-        return candidates[0] if candidates else None
+        wanted = host.find_model(task.model) if task.model else host.default_model(load_config())
+    except Exception:  # noqa: BLE001 - no default: take the cheapest candidate
+        return candidates[0]
+    return by_id.get(wanted.info.id, candidates[0])
