@@ -83,3 +83,27 @@ def test_az_task_event_failure_is_isolated(host):
     t = Task(description="x")
     host.task_event(task=t, event=TaskEvent(type="started", task_id=t.id))
     assert seen == ["started"]
+
+
+def test_model_cost_formula_tiers_and_cache_writes():
+    """ModelInfo.cost follows LiteLLM's cost_per_token: the whole call at the
+    tier price above the threshold; cache reads and writes at their prices."""
+    from az_os.types import ModelInfo
+
+    info = ModelInfo(
+        id="x/tiered",
+        provider="x",
+        input_cost_per_token=1e-6,
+        output_cost_per_token=2e-6,
+        cache_read_cost_per_token=1e-7,
+        cache_write_cost_per_token=1.25e-6,
+        tier_threshold_tokens=1000,
+        input_cost_per_token_above_tier=3e-6,
+        output_cost_per_token_above_tier=4e-6,
+    )
+    assert info.cost(1000, 10) == pytest.approx(1000 * 1e-6 + 10 * 2e-6)
+    assert info.cost(1001, 10) == pytest.approx(1001 * 3e-6 + 10 * 4e-6)
+    # 600 prompt tokens: 100 read from the cache, 200 written to it, 300 plain
+    assert info.cost(600, 0, cached_tokens=100, cache_write_tokens=200) == pytest.approx(
+        300 * 1e-6 + 100 * 1e-7 + 200 * 1.25e-6
+    )

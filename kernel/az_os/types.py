@@ -235,13 +235,15 @@ class Usage(_Model):
     """Tokens and money of one model call.
 
     ``cached_tokens`` is the part of ``prompt_tokens`` served from the
-    provider's prompt cache, when the provider reports it. ``cost_usd`` is
+    provider's prompt cache, ``cache_write_tokens`` the part written to it
+    (Anthropic bills those higher), when the provider reports them. ``cost_usd`` is
     computed from the model's prices (see :class:`ModelInfo`).
     """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: float = 0.0
 
     @property
@@ -253,6 +255,7 @@ class Usage(_Model):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
         )
 
@@ -277,6 +280,14 @@ class ModelInfo(_Model):
     input_cost_per_token: float = 0.0
     output_cost_per_token: float = 0.0
     cache_read_cost_per_token: float | None = None
+    cache_write_cost_per_token: float | None = None
+    tier_threshold_tokens: int | None = Field(
+        None,
+        description="prompt tokens above which the *_above_tier prices apply to the whole call",
+    )
+    input_cost_per_token_above_tier: float | None = None
+    output_cost_per_token_above_tier: float | None = None
+    cache_read_cost_per_token_above_tier: float | None = None
     price_source: str = "unknown"
     supports_tools: bool = False
     supports_streaming: bool = True
@@ -287,19 +298,41 @@ class ModelInfo(_Model):
         0, description="among usable models, the highest becomes the default when none is set"
     )
 
-    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
-        """USD for a call: uncached prompt × input price + cached × cache price
-        (input price when unknown) + completion × output price."""
-        cache_price = (
-            self.cache_read_cost_per_token
-            if self.cache_read_cost_per_token is not None
-            else self.input_cost_per_token
+    def cost(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """USD for one call, with LiteLLM's formula (``cost_per_token``):
+
+        * above ``tier_threshold_tokens`` prompt tokens (e.g. 200k for Gemini
+          2.5 Pro) every token of the call is billed at the ``*_above_tier``
+          prices, where the model has them;
+        * prompt tokens read from the cache cost the cache-read price, those
+          written to it the cache-write price (each the input price when
+          unknown); the rest cost the input price;
+        * completion tokens cost the output price.
+        """
+        tier = self.tier_threshold_tokens is not None and prompt_tokens > self.tier_threshold_tokens
+
+        def price(base: float | None, above: float | None, fallback: float) -> float:
+            chosen = above if tier and above is not None else base
+            return fallback if chosen is None else chosen
+
+        inp = price(self.input_cost_per_token, self.input_cost_per_token_above_tier, 0.0)
+        out = price(self.output_cost_per_token, self.output_cost_per_token_above_tier, 0.0)
+        read = price(self.cache_read_cost_per_token, self.cache_read_cost_per_token_above_tier, inp)
+        write = (
+            self.cache_write_cost_per_token if self.cache_write_cost_per_token is not None else inp
         )
-        uncached = max(prompt_tokens - cached_tokens, 0)
+        uncached = max(prompt_tokens - cached_tokens - cache_write_tokens, 0)
         return (
-            uncached * self.input_cost_per_token
-            + cached_tokens * cache_price
-            + completion_tokens * self.output_cost_per_token
+            uncached * inp
+            + cached_tokens * read
+            + cache_write_tokens * write
+            + completion_tokens * out
         )
 
 

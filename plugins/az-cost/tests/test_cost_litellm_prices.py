@@ -6,10 +6,9 @@ and computes ``usage.cost_usd`` with :meth:`ModelInfo.cost`; az-cost records
 that number. Here the same usage is priced by ``litellm.cost_per_token`` and
 ``litellm.completion_cost`` (on a LiteLLM ModelResponse) and must agree.
 
-Two cases where LiteLLM charges what ModelInfo cannot express are kept as
-strict xfails, so they turn red the day the kernel formula learns them
-(see the README: tiered prices above 200k prompt tokens, and Anthropic cache
-writes).
+This includes tiered prices (every token of a call above 200k prompt tokens
+at the ``*_above_200k_tokens`` price) and Anthropic cache writes
+(``cache_creation_input_token_cost``).
 """
 
 from __future__ import annotations
@@ -46,6 +45,15 @@ def info_from_map(model: str) -> ModelInfo:
         input_cost_per_token=prices["input_cost_per_token"],
         output_cost_per_token=prices["output_cost_per_token"],
         cache_read_cost_per_token=prices.get("cache_read_input_token_cost"),
+        cache_write_cost_per_token=prices.get("cache_creation_input_token_cost"),
+        tier_threshold_tokens=200_000
+        if "input_cost_per_token_above_200k_tokens" in prices
+        else None,
+        input_cost_per_token_above_tier=prices.get("input_cost_per_token_above_200k_tokens"),
+        output_cost_per_token_above_tier=prices.get("output_cost_per_token_above_200k_tokens"),
+        cache_read_cost_per_token_above_tier=prices.get(
+            "cache_read_input_token_cost_above_200k_tokens"
+        ),
         price_source="litellm model_prices_and_context_window.json",
     )
 
@@ -94,9 +102,6 @@ def test_kernel_cost_equals_litellm(model: str, prompt: int, completion: int, ca
         assert ours < info_from_map(model).cost(prompt, completion)  # the cache discount counts
 
 
-@pytest.mark.xfail(
-    strict=True, reason="ModelInfo has no tiered prices (LiteLLM: *_above_200k_tokens)"
-)
 def test_tiered_prices_above_200k_prompt_tokens() -> None:
     model = "gemini/gemini-2.5-pro"
     ours = info_from_map(model).cost(250_000, 1_000, 0)
@@ -105,10 +110,9 @@ def test_tiered_prices_above_200k_prompt_tokens() -> None:
     assert ours == pytest.approx(per_token)
 
 
-@pytest.mark.xfail(strict=True, reason="Usage/ModelInfo have no cache-write tokens or price")
 def test_anthropic_cache_write_tokens() -> None:
     model = "anthropic/claude-sonnet-4-5"
     # 12,000 prompt tokens: 4,000 written to the cache, 2,000 read from it.
     _, completion_cost = litellm_costs(model, 12_000, 800, 2_000, cache_write=4_000)
-    ours = info_from_map(model).cost(12_000, 800, 2_000)
+    ours = info_from_map(model).cost(12_000, 800, 2_000, 4_000)
     assert ours == pytest.approx(completion_cost)

@@ -263,6 +263,41 @@ def context_window(entry: dict[str, Any], default: int = 8192) -> int:
     return default
 
 
+def price_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`~az_os.types.ModelInfo` price fields of a price-map entry
+    (USD per token): input, output, cache read, cache write
+    (``cache_creation_input_token_cost``) and, for tiered models such as
+    Gemini 2.5 Pro, the ``*_above_<N>k_tokens`` prices with their threshold
+    (N × 1,000 prompt tokens), as LiteLLM's ``cost_per_token`` applies them."""
+
+    def num(key: str) -> float | None:
+        value = entry.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    fields: dict[str, Any] = {
+        "input_cost_per_token": num("input_cost_per_token") or 0.0,
+        "output_cost_per_token": num("output_cost_per_token") or 0.0,
+        "cache_read_cost_per_token": num("cache_read_input_token_cost"),
+        "cache_write_cost_per_token": num("cache_creation_input_token_cost"),
+    }
+    import re
+
+    tiers = sorted(
+        int(m.group(1))
+        for k in entry
+        if (m := re.fullmatch(r"input_cost_per_token_above_(\d+)k_tokens", k))
+    )
+    if tiers:
+        n = tiers[0]
+        fields["tier_threshold_tokens"] = n * 1000
+        fields["input_cost_per_token_above_tier"] = num(f"input_cost_per_token_above_{n}k_tokens")
+        fields["output_cost_per_token_above_tier"] = num(f"output_cost_per_token_above_{n}k_tokens")
+        fields["cache_read_cost_per_token_above_tier"] = num(
+            f"cache_read_input_token_cost_above_{n}k_tokens"
+        )
+    return fields
+
+
 def key_names(provider: str) -> tuple[str, ...]:
     """The environment variables that hold ``provider``'s key (may be empty)."""
     return PROVIDER_KEYS.get(provider, ())

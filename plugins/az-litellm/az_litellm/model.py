@@ -255,6 +255,19 @@ def _int(value: Any) -> int:
         return 0
 
 
+def cache_write_tokens(usage: Any) -> int:
+    """Prompt tokens written to the provider's cache (Anthropic's
+    ``cache_creation_input_tokens``), 0 when not reported."""
+    if usage is None:
+        return 0
+    value = (
+        usage.get("cache_creation_input_tokens")
+        if isinstance(usage, dict)
+        else getattr(usage, "cache_creation_input_tokens", None)
+    )
+    return _int(value)
+
+
 def usage_tokens(usage: Any) -> tuple[int, int, int]:
     """(prompt, completion, cached prompt) tokens of a LiteLLM usage object.
 
@@ -582,6 +595,7 @@ class LiteLLMModel(Model):
 
     def _usage(self, resp: Any) -> Usage:
         prompt, completion, cached = usage_tokens(getattr(resp, "usage", None))
+        written = cache_write_tokens(getattr(resp, "usage", None))
         cost = None
         if self.cost_model is not None:
             litellm = import_litellm()
@@ -592,7 +606,11 @@ class LiteLLMModel(Model):
             except Exception as exc:  # noqa: BLE001 - fall back to our own prices
                 log.debug("litellm could not price %s: %s", self.cost_model, exc)
         if cost is None:
-            cost = self.info.cost(prompt, completion, cached)
+            cost = self.info.cost(prompt, completion, cached, written)
         return Usage(
-            prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, cost_usd=cost
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached,
+            cache_write_tokens=written,
+            cost_usd=cost,
         )
