@@ -13,10 +13,13 @@ Measures, for the bundled SmolLM2-135M-Instruct GGUF:
   imports llama_cpp, loads the model and generates, against
   ``az ask PROMPT --json`` (CLI start-up, plugin loading, config, the hooks,
   storage when installed). The difference is what az adds; the target is
-  under 150 ms for the same prompt and token count.
+  under 150 ms for the same prompt and token count. ``az --version`` is
+  timed too: the CLI start-up (typer, plugin loading) every command pays.
 
 Greedy decoding (temperature 0) makes both sides generate the same tokens; the
-table says whether the counts matched.
+table says whether the counts matched. Both sides use the same llama.cpp
+settings (n_ctx 8192, az-local's default thread count for prompt and
+generation).
 
     python benchmarks/models.py [--prompt TEXT] [--max-tokens N] [--repeat R] [--json]
 """
@@ -38,7 +41,10 @@ RAW_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
 from llama_cpp import Llama
-llama = Llama(model_path=sys.argv[1], n_ctx=8192, verbose=False)
+threads = int(sys.argv[4])
+llama = Llama(
+    model_path=sys.argv[1], n_ctx=8192, n_threads=threads, n_threads_batch=threads, verbose=False
+)
 out = llama.create_chat_completion(
     messages=[{"role": "user", "content": sys.argv[2]}],
     max_tokens=int(sys.argv[3]), temperature=0.0,
@@ -46,6 +52,11 @@ out = llama.create_chat_completion(
 sys.stdout.write(out["choices"][0]["message"]["content"] + "\\n")
 print(json.dumps(out["usage"]))
 """
+
+
+#: Threads for both sides: what az-local uses by default (half the CPUs), so
+#: the comparison measures az's own work, not a different thread setting.
+THREADS = max((os.cpu_count() or 2) // 2, 1)
 
 
 def perf(llama: Any) -> dict[str, float]:
@@ -85,34 +96,41 @@ def speeds(samples: list[dict[str, float]]) -> dict[str, float]:
 
 
 def in_process(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[str, Any]:
-    from az_local.model import LocalModel
+    """Raw first, then az, never both loaded at once: an idle llama.cpp
+    context keeps its worker threads polling, which would slow the other."""
+    from az_local.model import LocalModel, close_all
     from az_os.types import Message, ModelRequest
     from llama_cpp import Llama
 
     messages = [{"role": "user", "content": prompt}]
     start = time.perf_counter()
-    raw = Llama(model_path=str(path), n_ctx=8192, verbose=False)
-    raw_load = time.perf_counter() - start
-
-    model = LocalModel("local/bench", path, n_ctx=8192)
-    start = time.perf_counter()
-    loaded = model.load()
-    az_load = time.perf_counter() - start
-
-    request = ModelRequest(
-        messages=[Message(role="user", content=prompt)], max_tokens=max_tokens, temperature=0.0
+    raw = Llama(
+        model_path=str(path), n_ctx=8192, n_threads=THREADS, n_threads_batch=THREADS, verbose=False
     )
-    raw_s, az_s, az_stream_s = [], [], []
-    raw_tokens = az_tokens = -1
+    raw_load = time.perf_counter() - start
+    raw_s: list[dict[str, float]] = []
+    raw_tokens = -1
     for _ in range(repeat):
-        # raw (reset the KV cache so the prompt is evaluated every time, as in az)
-        raw.reset()
+        raw.reset()  # evaluate the prompt every time, as a new az call does
         reset_perf(raw)
         t = time.perf_counter()
         out = raw.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
         raw_s.append({**perf(raw), "wall_ms": (time.perf_counter() - t) * 1000})
         raw_tokens = out["usage"]["completion_tokens"]
+    raw.close()
+    del raw
 
+    model = LocalModel("local/bench", path, n_ctx=8192)
+    start = time.perf_counter()
+    loaded = model.load()
+    az_load = time.perf_counter() - start
+    request = ModelRequest(
+        messages=[Message(role="user", content=prompt)], max_tokens=max_tokens, temperature=0.0
+    )
+    az_s: list[dict[str, float]] = []
+    az_stream_s: list[dict[str, float]] = []
+    az_tokens = -1
+    for _ in range(repeat):
         loaded.llama.reset()
         reset_perf(loaded.llama)
         t = time.perf_counter()
@@ -126,6 +144,7 @@ def in_process(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[st
         deltas = list(model.stream(request))
         az_stream_s.append({**perf(loaded.llama), "wall_ms": (time.perf_counter() - t) * 1000})
         assert deltas[-1].usage is not None
+    close_all()
     return {
         "load_s": {"raw": raw_load, "az": az_load},
         "raw": speeds(raw_s),
@@ -136,14 +155,22 @@ def in_process(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[st
 
 
 def end_to_end(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[str, Any]:
-    raw_walls, az_walls = [], []
+    raw_walls, az_walls, startup_walls = [], [], []
     raw_tokens = az_tokens = -1
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "AZ_HOME": home}
         for _ in range(repeat):
             t = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-c", RAW_SCRIPT, str(path), prompt, str(max_tokens)],
+                [
+                    sys.executable,
+                    "-c",
+                    RAW_SCRIPT,
+                    str(path),
+                    prompt,
+                    str(max_tokens),
+                    str(THREADS),
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -174,11 +201,17 @@ def end_to_end(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[st
             )
             az_walls.append(time.perf_counter() - t)
             az_tokens = json.loads(proc.stdout)["completion_tokens"]
+
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "az_os.cli", "--version"],
+                           capture_output=True, check=True, env=env)  # fmt: skip
+            startup_walls.append(time.perf_counter() - t)
     raw_med, az_med = statistics.median(raw_walls), statistics.median(az_walls)
     return {
         "raw_s": raw_med,
         "az_ask_s": az_med,
         "overhead_ms": (az_med - raw_med) * 1000,
+        "az_startup_s": statistics.median(startup_walls),
         "completion_tokens": {"raw": raw_tokens, "az": az_tokens},
     }
 
@@ -246,6 +279,7 @@ def main() -> None:
         f"{e2e['az_ask_s']:.3f}",
         f"{e2e['overhead_ms']:+.0f} ms",
     )
+    table.add_row("  of which az start-up (az --version, s)", "", f"{e2e['az_startup_s']:.3f}", "")
     table.add_row(
         "completion tokens (processes)",
         str(e2e["completion_tokens"]["raw"]),
