@@ -78,7 +78,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def build(session: nox.Session) -> None:
     """Build a wheel of every distribution (kernel and plugins) into dist/."""
-    session.install("build", "setuptools>=68", "wheel")
+    session.install("build", "setuptools>=77", "wheel")
     out = ROOT / "dist"
     for path in [ROOT, *[ROOT / "plugins" / p for p in PLUGINS]]:
         session.run(
