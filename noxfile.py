@@ -71,7 +71,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the kernel package."""
-    session.install("-e", ".", "mypy>=1.10", "types-setuptools")
+    session.install("-e", ".", "mypy>=1.10", "types-setuptools", "pytest>=8")
     session.run("mypy", "--strict", "kernel/az_os")
 
 

@@ -3,9 +3,7 @@ database (az-sqlite), the local time zone, and the real ``az`` CLI."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -13,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from az_os.testing import AzResult, reset_process_state, run_az
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -36,7 +35,6 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     points; the plugin host, storage and az-cost's in-flight reservations
     are reset around the test."""
     from az_cost import budget
-    from az_os import drivers, plugins
 
     home = tmp_path / "az-home"
     home.mkdir()
@@ -47,13 +45,11 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # Only az-cost and the storage backend: these tests are about az-cost, and
     # must not change when other plugins (routers, context providers) are installed.
     monkeypatch.setenv("AZ_LOAD_PLUGINS", "cost,sqlite")
-    plugins.reset_host()
-    drivers.close_all()
+    reset_process_state()
     budget._inflight.clear()
     yield home
     budget._inflight.clear()
-    drivers.close_all()
-    plugins.reset_host()
+    reset_process_state()
 
 
 @pytest.fixture
@@ -85,20 +81,6 @@ def local_tz() -> Iterator[str]:
         time.tzset()
 
 
-class AzResult:
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.returncode = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def __repr__(self) -> str:
-        out, err = self.stdout[-800:], self.stderr[-800:]
-        return f"<az exit={self.returncode} stdout={out!r} stderr={err!r}>"
-
-
 @pytest.fixture
 def az(az_home: Path) -> Any:
     """``az(*args, env=None, scripted=False)`` runs the real CLI in a subprocess
@@ -111,18 +93,8 @@ def az(az_home: Path) -> Any:
         from az_os import drivers
 
         drivers.close_all()  # let the subprocess see everything written so far
-        full = dict(os.environ)
-        full.update(
-            {"AZ_HOME": str(az_home), "COLUMNS": "200", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-        )
-        full.update(env or {})
-        if scripted:
-            cmd = [sys.executable, str(HERE / "azcost_support.py"), *args]
-        else:
-            cmd = [sys.executable, "-m", "az_os.cli", *args]
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=full, timeout=timeout, stdin=subprocess.DEVNULL
-        )
-        return AzResult(proc)
+        full = {"AZ_HOME": str(az_home), "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
+        command = [sys.executable, str(HERE / "azcost_support.py")] if scripted else None
+        return run_az(*args, env=full, timeout=timeout, command=command)
 
     return run

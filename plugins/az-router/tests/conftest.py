@@ -1,8 +1,7 @@
-"""Fixtures: an isolated az home per test, and candidate models with real prices."""
+"""Fixtures: candidate models with real prices; az_home (from az_os.testing) also resets the router."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,24 +22,13 @@ from az_os.types import (
 
 
 @pytest.fixture
-def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh AZ_HOME; plugin host, storage and the router engine reset around the test."""
-    from az_os import drivers, plugins
+def az_home(az_home: Path) -> Iterator[Path]:
+    """az_os.testing's fresh AZ_HOME, with the router engine reset around the test."""
     from az_router.plugin import reset_engine
 
-    home = tmp_path / "az-home"
-    home.mkdir()
-    monkeypatch.setenv("AZ_HOME", str(home))
-    for var in list(os.environ):
-        if var.startswith("AZ_") and "__" in var:
-            monkeypatch.delenv(var)
-    plugins.reset_host()
-    drivers.close_all()
     reset_engine()
-    yield home
+    yield az_home
     reset_engine()
-    drivers.close_all()
-    plugins.reset_host()
 
 
 class PricedModel(Model):

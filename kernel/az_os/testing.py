@@ -1,0 +1,109 @@
+"""Test helpers for az and its plugins: an isolated az home and the real ``az``.
+
+Installed as a pytest plugin (entry point ``pytest11``), so every test suite
+in an environment with az gets these fixtures without importing anything:
+
+* ``az_home`` - a fresh ``AZ_HOME`` under the test's tmp dir; ``AZ_*__*``
+  config overrides from the outer environment are removed; the process-wide
+  plugin host and cached storage are reset before and after the test.
+* ``az`` - ``az(*args, env=None, cwd=None, input=None, timeout=300)`` runs
+  the installed CLI in a subprocess (real entry points, real database) with
+  that home and returns an :class:`AzResult`.
+
+Nothing here is imported by az itself; pytest is needed only to use the fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def reset_process_state() -> None:
+    """Forget the process-wide plugin host and close cached storage backends."""
+    from az_os import drivers, plugins
+
+    drivers.close_all()
+    plugins.reset_host()
+
+
+class AzResult:
+    """What a finished ``az`` process left: ``returncode``, ``stdout``, ``stderr``."""
+
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def json(self) -> Any:
+        """stdout parsed as JSON (for ``--json`` commands)."""
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        out, err = self.stdout[-800:], self.stderr[-800:]
+        return f"<az exit={self.returncode} stdout={out!r} stderr={err!r}>"
+
+
+def run_az(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    input: str | None = None,
+    timeout: float = 300,
+    command: list[str] | None = None,
+) -> AzResult:
+    """Run ``python -m az_os.cli ARGS`` (or ``command + ARGS``) as a user would.
+
+    ``env`` is added to this process's environment; ``COLUMNS=200`` keeps
+    tables unwrapped. Without ``input`` stdin is empty, as in CI.
+    """
+    full = dict(os.environ)
+    full["COLUMNS"] = "200"
+    full.update(env or {})
+    cmd = [*(command or [sys.executable, "-m", "az_os.cli"]), *args]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=cwd,
+        timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+    return AzResult(proc)
+
+
+@pytest.fixture
+def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh AZ_HOME for one test (see the module docstring)."""
+    home = tmp_path / "az-home"
+    home.mkdir()
+    monkeypatch.setenv("AZ_HOME", str(home))
+    for var in list(os.environ):
+        if var.startswith("AZ_") and "__" in var:
+            monkeypatch.delenv(var)
+    reset_process_state()
+    yield home
+    reset_process_state()
+
+
+@pytest.fixture
+def az(az_home: Path) -> Callable[..., AzResult]:
+    """``az(*args, env=None, cwd=None, input=None, timeout=300)``: the real CLI
+    in a subprocess with this test's AZ_HOME."""
+
+    def run(*args: str, env: Mapping[str, str] | None = None, **kw: Any) -> AzResult:
+        from az_os import drivers
+
+        drivers.close_all()  # let the subprocess see everything written so far
+        return run_az(*args, env={"AZ_HOME": str(az_home), **(env or {})}, **kw)
+
+    return run
