@@ -4,8 +4,11 @@ whose shape is enforced by a grammar while decoding.
 When tools are offered, the model must answer with exactly one JSON object,
 one of::
 
-    {"thought": str, "tool": "<one offered tool name>", "arguments": {...}}
-    {"thought": str, "final_answer": str}
+    {"tool": "<one offered tool name>", "arguments": {...}}
+    {"final_answer": str}
+
+(no free-text "thought" key: a 135M-parameter model filled it with
+repetitive text that cost tokens and time and that it then copied).
 
 where ``arguments`` follows that tool's own ``input_schema`` (required keys
 present, no other keys, enum values, numbers as numbers). :func:`action_schema`
@@ -16,9 +19,8 @@ produced, only cut off (by ``max_tokens``), which :func:`parse_action`
 reports as an error.
 
 Every free-form string gets a ``maxLength`` (in characters) so that a tiny
-model cannot ramble until ``max_tokens``: :data:`THOUGHT_MAX_CHARS`,
-:data:`ANSWER_MAX_CHARS`, :data:`STRING_MAX_CHARS`; arrays get at most
-:data:`ARRAY_MAX_ITEMS` items.
+model cannot ramble until ``max_tokens``: :data:`ANSWER_MAX_CHARS`,
+:data:`STRING_MAX_CHARS`; arrays get at most :data:`ARRAY_MAX_ITEMS` items.
 
 This module is pure Python (no llama_cpp import) so it is cheap to test.
 """
@@ -33,8 +35,6 @@ from typing import Any
 from az_os.errors import InvalidRequestError
 from az_os.types import Message, ToolCall, ToolSpec
 
-#: Longest "thought" (characters).
-THOUGHT_MAX_CHARS = 160
 #: Longest "final_answer" (characters).
 ANSWER_MAX_CHARS = 1500
 #: Longest string argument whose schema sets no maxLength (characters).
@@ -152,36 +152,38 @@ def action_schema(tools: list[ToolSpec], tool_choice: str = "auto") -> dict[str,
     """
     if not tools:
         raise ValueError("action_schema needs at least one tool")
-    thought = {"type": "string", "maxLength": THOUGHT_MAX_CHARS}
     branches: list[dict[str, Any]] = []
     for spec in tools:
         branches.append(
             {
                 "type": "object",
                 "properties": {
-                    "thought": thought,
                     "tool": {"const": spec.name},
                     "arguments": bounded_schema(
                         inline_refs(spec.input_schema or {"type": "object", "properties": {}})
                     ),
                 },
-                "required": ["thought", "tool", "arguments"],
+                "required": ["tool", "arguments"],
                 "additionalProperties": False,
             }
         )
     if tool_choice != "required":
-        branches.append(
-            {
-                "type": "object",
-                "properties": {
-                    "thought": thought,
-                    "final_answer": {"type": "string", "maxLength": ANSWER_MAX_CHARS},
-                },
-                "required": ["thought", "final_answer"],
-                "additionalProperties": False,
-            }
-        )
+        branches.append(answer_schema())
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+def answer_schema() -> dict[str, Any]:
+    """The JSON Schema of a final answer alone: ``{"final_answer": str}``.
+
+    Used when no tools are offered but the conversation already holds JSON
+    actions: a small model imitates the shape of its earlier turns, so
+    without this grammar it would answer with another tool-call object."""
+    return {
+        "type": "object",
+        "properties": {"final_answer": {"type": "string", "maxLength": ANSWER_MAX_CHARS}},
+        "required": ["final_answer"],
+        "additionalProperties": False,
+    }
 
 
 #: One JSON string character: no raw control characters (``json.loads`` refuses
@@ -332,23 +334,76 @@ def schema_gbnf(schema: dict[str, Any]) -> str:
 
 def action_gbnf(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
     """The GBNF grammar text for :func:`action_schema`: keys in the order
-    thought, tool, arguments (or thought, final_answer)."""
+    tool, arguments (or final_answer alone)."""
     return schema_gbnf(action_schema(tools, tool_choice))
+
+
+def answer_gbnf() -> str:
+    """The GBNF grammar text for :func:`answer_schema`."""
+    return schema_gbnf(answer_schema())
+
+
+def example_arguments(schema: Any) -> dict[str, Any]:
+    """Argument values to show in a tool's example call, drawn from its
+    schema: each required property, and each optional one that has
+    ``examples``, with its first ``examples`` entry, else its ``default``,
+    else a neutral value of its type (``""``, ``0``, ``false``, ``[]``,
+    ``{}``). Never a placeholder a model could copy as a real value."""
+    if not isinstance(schema, dict):
+        return {}
+    props = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    out: dict[str, Any] = {}
+    for name, prop in props.items():
+        prop = prop if isinstance(prop, dict) else {}
+        examples = prop.get("examples")
+        has_example = isinstance(examples, list) and bool(examples)
+        if name not in required and not has_example:
+            continue
+        if has_example:
+            out[name] = examples[0]
+        elif "default" in prop:
+            out[name] = prop["default"]
+        elif "enum" in prop and prop["enum"]:
+            out[name] = prop["enum"][0]
+        elif "const" in prop:
+            out[name] = prop["const"]
+        else:
+            kind = prop.get("type")
+            kind = kind[0] if isinstance(kind, list) and kind else kind
+            out[name] = {
+                "integer": 0,
+                "number": 0,
+                "boolean": False,
+                "array": [],
+                "object": {},
+            }.get(str(kind), "")
+    return out
+
+
+def _first_sentence(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    m = re.match(r"(.+?[.!?])(\s|$)", line)
+    return m.group(1) if m else line
 
 
 def tools_prompt(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
     """The instructions added to the system prompt when tools are offered:
-    the reply format and one line per tool (name, description, arguments)."""
-    lines = [
-        "Reply with exactly one JSON object and nothing else.",
-        'To use a tool: {"thought": "<why>", "tool": "<tool name>", "arguments": {...}}',
-    ]
+    the reply format, then per tool its first sentence of description, its
+    arguments (name: type, "optional" when not required) and one example
+    call with values from :func:`example_arguments`.
+
+    Kept short on purpose: a 135M-parameter model follows a few concrete
+    examples better than long prose."""
+    lines = ["Reply with one JSON object and nothing else."]
+    lines.append('To call a tool: {"tool": "<tool name>", "arguments": {...}}')
     if tool_choice != "required":
-        lines.append('When you know the answer: {"thought": "<why>", "final_answer": "<answer>"}')
+        lines.append('When the results above answer the task: {"final_answer": "..."}')
     lines.append("Tools:")
     for spec in tools:
-        props = (spec.input_schema or {}).get("properties", {}) or {}
-        required = set((spec.input_schema or {}).get("required", []) or [])
+        schema = spec.input_schema or {}
+        props = schema.get("properties", {}) or {}
+        required = set(schema.get("required", []) or [])
         args = []
         for name, prop in props.items():
             prop = prop if isinstance(prop, dict) else {}
@@ -356,8 +411,9 @@ def tools_prompt(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
             if "enum" in prop:
                 kind = "|".join(json.dumps(v) for v in prop["enum"])
             args.append(f"{name}: {kind}{'' if name in required else ' (optional)'}")
-        summary = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
-        lines.append(f"- {spec.name}({', '.join(args)}): {summary}")
+        example = json.dumps({"tool": spec.name, "arguments": example_arguments(schema)})
+        lines.append(f"- {spec.name}({', '.join(args)}): {_first_sentence(spec.description)}")
+        lines.append(f"  Example: {example}")
     return "\n".join(lines)
 
 
@@ -366,8 +422,8 @@ def parse_action(
 ) -> Message:
     """Turn the model's constrained output into an assistant :class:`Message`.
 
-    A tool call becomes ``tool_calls=[ToolCall(name, arguments)]`` with the
-    thought as ``content``; a final answer becomes ``content``. Raises
+    A tool call becomes ``tool_calls=[ToolCall(name, arguments)]``; a final
+    answer becomes ``content``. Raises
     :class:`~az_os.errors.InvalidRequestError` when the output was cut off by
     ``max_tokens`` (``finish_reason == "length"``) before the JSON object was
     complete, or (which the grammar rules out) is not one of the shapes.
@@ -401,16 +457,135 @@ def parse_action(
     )
 
 
+def parse_answer(text: str) -> str:
+    """The answer text from output decoded with :func:`answer_schema`.
+
+    Output cut off by ``max_tokens`` is not valid JSON; the answer is then
+    the part of the string that was produced (a cut answer is still an
+    answer, unlike a cut tool call)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        m = re.match(r'\s*\{\s*"final_answer"\s*:\s*"(.*)', text, re.S)
+        if not m:
+            return text
+        partial = m.group(1)
+        for cut in range(len(partial), -1, -1):
+            try:
+                return str(json.loads(f'"{partial[:cut]}"'))
+            except json.JSONDecodeError:
+                continue
+        return partial
+    if isinstance(data, dict) and isinstance(data.get("final_answer"), str):
+        return data["final_answer"]
+    return text
+
+
+def answers_in_json(messages: list[Message]) -> bool:
+    """True when the conversation holds tool calls: the model has been
+    answering in JSON actions, so even a reply without tools is decoded as
+    ``{"final_answer": ...}`` (see :func:`answer_schema`)."""
+    return any(m.role == "assistant" and m.tool_calls for m in messages)
+
+
+def _task_text(messages: list[Message]) -> str:
+    return next((m.content or "" for m in messages if m.role == "user"), "")
+
+
+def answer_note(messages: list[Message]) -> str:
+    """The user note asking for the final answer now, restating the task
+    (the first user message): a small model answers the question it just
+    read, not one 1,000 tokens up."""
+    return f"Answer from the results above: {_task_text(messages)}"
+
+
+def repeats_a_call(messages: list[Message], call: ToolCall) -> bool:
+    """True when ``call`` (tool name and arguments) was already made in
+    ``messages``: its result is already in the conversation."""
+    return any(
+        c.name == call.name and c.arguments == call.arguments
+        for m in messages
+        if m.role == "assistant"
+        for c in m.tool_calls
+    )
+
+
+#: Observation values shown in full up to this many characters per line.
+_VALUE_MAX_CHARS = 400
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_observation(content: str) -> str:
+    """A tool result as short ``key: value`` lines instead of raw JSON.
+
+    The engine sends a result as JSON text; a small model reads and copies
+    from plain lines far more reliably than from nested JSON. Rules: keys
+    whose value is null, false or empty are left out; a multi-line string
+    is shown on the lines after its key; a list of objects becomes one
+    ``- k: v, k: v`` line per item; anything that is not a JSON object is
+    shown unchanged."""
+    try:
+        data = json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        return content
+    if not isinstance(data, dict):
+        return content
+    lines: list[str] = []
+    for key, value in data.items():
+        if value is None or value is False or value == "" or value == [] or value == {}:
+            continue
+        if isinstance(value, str) and "\n" in value.rstrip("\n"):
+            lines.append(f"{key}:")
+            lines.append(value.rstrip("\n"))
+        elif isinstance(value, list):
+            lines.append(f"{key}:")
+            for item in value:
+                if isinstance(item, dict):
+                    parts = [f"{k}: {_scalar(v)}" for k, v in item.items() if v is not None]
+                    lines.append("- " + ", ".join(parts)[:_VALUE_MAX_CHARS])
+                else:
+                    lines.append(f"- {_scalar(item)[:_VALUE_MAX_CHARS]}")
+        else:
+            text = _scalar(value)
+            if isinstance(value, str):
+                text = text.rstrip("\n")
+            lines.append(
+                f"{key}: {text[:_VALUE_MAX_CHARS] if not isinstance(value, str) else text}"
+            )
+    return "\n".join(lines)
+
+
+def _strip_tool_lines(system: str, names: set[str]) -> str:
+    """The system text without lines listing one of ``names`` (``- name: ...``)
+    and without a ``Tools:`` heading left with nothing under it: the tools
+    are listed again, shorter and with example calls, by :func:`tools_prompt`
+    (or, with no tools offered, there is nothing to call)."""
+    kept = [
+        line for line in system.splitlines() if not any(line.startswith(f"- {n}: ") for n in names)
+    ]
+    while kept and kept[-1].strip() in ("", "Tools:"):
+        kept.pop()
+    return "\n".join(kept)
+
+
 def chat_messages(
     messages: list[Message], tools: list[ToolSpec], tool_choice: str
 ) -> list[dict[str, str]]:
     """The conversation as plain ``{"role", "content"}`` dicts any chat
     template accepts (only system/user/assistant roles).
 
-    Assistant tool calls are written back as the JSON actions the model
-    produced; ``tool`` results become user messages (``Result of <tool>:
-    ...``). With tools, :func:`tools_prompt` is appended to the system
-    message (or becomes one).
+    Assistant tool calls are written back in the JSON shape the grammar
+    produces (``{"tool": ..., "arguments": ...}``); ``tool`` results become
+    user messages (``Result of <tool>:`` and the result as
+    :func:`render_observation` lines). With tools, the system message's own
+    list of those tools is replaced by :func:`tools_prompt`. With no tools
+    offered after tool calls (:func:`answers_in_json`), the system message
+    says to answer as ``{"final_answer": ...}``.
     """
     names: dict[str, str] = {}
     out: list[dict[str, str]] = []
@@ -418,19 +593,31 @@ def chat_messages(
         if m.role == "assistant" and m.tool_calls:
             names.update({c.id: c.name for c in m.tool_calls})
             content = "\n".join(
-                json.dumps({"thought": m.content or "", "tool": c.name, "arguments": c.arguments})
+                json.dumps({"tool": c.name, "arguments": c.arguments}, ensure_ascii=False)
                 for c in m.tool_calls
             )
             out.append({"role": "assistant", "content": content})
         elif m.role == "tool":
-            name = m.name or names.get(m.tool_call_id or "", "the tool")
-            out.append({"role": "user", "content": f"Result of {name}: {m.content or ''}"})
+            name = names.get(m.tool_call_id or "") or m.name or "the tool"
+            body = render_observation(m.content or "")
+            out.append({"role": "user", "content": f"Result of {name}:\n{body}"})
+        elif m.role == "assistant" and answers_in_json(messages):
+            out.append(
+                {"role": "assistant", "content": json.dumps({"final_answer": m.content or ""})}
+            )
         else:
             out.append({"role": m.role, "content": m.content or ""})
-    if tools and tool_choice != "none":
+    offered = bool(tools) and tool_choice != "none"
+    called = set(names.values())
+    if offered:
         extra = tools_prompt(tools, tool_choice)
-        if out and out[0]["role"] == "system":
-            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{extra}".strip()}
-        else:
-            out.insert(0, {"role": "system", "content": extra})
+    elif called:
+        extra = 'Reply with one JSON object: {"final_answer": "..."}'
+    else:
+        extra = ""
+    if out and out[0]["role"] == "system":
+        base = _strip_tool_lines(out[0]["content"], called | {t.name for t in tools})
+        out[0] = {"role": "system", "content": f"{base}\n\n{extra}".strip()}
+    elif extra:
+        out.insert(0, {"role": "system", "content": extra})
     return out

