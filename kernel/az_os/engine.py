@@ -90,9 +90,9 @@ answer only: short and direct, without calling a tool.
 Tools:
 {tools}"""
 
-LAST_TURN_NOTE = (
-    "This is the last turn: no more tools. Give your final answer now from what you have learned."
-)
+#: The user note on the last turn; ``{task}`` is the task description, restated
+#: because after several tool results small models lose track of the question.
+LAST_TURN_NOTE = "Final turn, tools are done. Answer from the results above: {task}"
 
 
 def select_tools(all_tools: dict[str, Tool], patterns: Iterable[str] | None) -> dict[str, Tool]:
@@ -372,7 +372,11 @@ class _Run:
             specs = [t.spec for t in tools.values()]
             request = ModelRequest(
                 messages=messages
-                + ([Message(role="user", content=LAST_TURN_NOTE)] if last and specs else []),
+                + (
+                    [Message(role="user", content=LAST_TURN_NOTE.format(task=task.description))]
+                    if last and specs
+                    else []
+                ),
                 tools=[] if last else specs,
                 tool_choice="auto",
                 max_tokens=self.config.agent.max_tokens,
