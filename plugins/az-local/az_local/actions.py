@@ -512,6 +512,10 @@ def repeats_a_call(messages: list[Message], call: ToolCall) -> bool:
 
 #: Observation values shown in full up to this many characters per line.
 _VALUE_MAX_CHARS = 400
+#: A rendered tool result is cut after this many characters (a note says how
+#: many more there were): a long process list made one prompt 13,000 tokens,
+#: minutes of prompt evaluation for a model that cannot use that much text.
+OBSERVATION_MAX_CHARS = 2000
 
 
 def _scalar(value: Any) -> str:
@@ -526,9 +530,17 @@ def render_observation(content: str) -> str:
     The engine sends a result as JSON text; a small model reads and copies
     from plain lines far more reliably than from nested JSON. Rules: keys
     whose value is null, false or empty are left out; a multi-line string
-    is shown on the lines after its key; a list of objects becomes one
-    ``- k: v, k: v`` line per item; anything that is not a JSON object is
-    shown unchanged."""
+    is shown on the lines after its key; lists come after single values,
+    and a list of objects becomes one ``- k: v, k: v`` line per item; anything that is not a JSON object is
+    shown unchanged. The text is cut at :data:`OBSERVATION_MAX_CHARS`."""
+    text = _render(content)
+    if len(text) > OBSERVATION_MAX_CHARS:
+        more = len(text) - OBSERVATION_MAX_CHARS
+        text = text[:OBSERVATION_MAX_CHARS] + f"\n[... {more} more characters not shown]"
+    return text
+
+
+def _render(content: str) -> str:
     try:
         data = json.loads(content)
     except (json.JSONDecodeError, TypeError):
@@ -536,7 +548,9 @@ def render_observation(content: str) -> str:
     if not isinstance(data, dict):
         return content
     lines: list[str] = []
-    for key, value in data.items():
+    # single values (counts, exit codes, stdout) first, lists after them
+    items = sorted(data.items(), key=lambda kv: isinstance(kv[1], list))
+    for key, value in items:
         if value is None or value is False or value == "" or value == [] or value == {}:
             continue
         if isinstance(value, str) and "\n" in value.rstrip("\n"):
@@ -560,17 +574,35 @@ def render_observation(content: str) -> str:
     return "\n".join(lines)
 
 
-def _strip_tool_lines(system: str, names: set[str]) -> str:
+def _strip_tool_lines(system: str, names: set[str], all_tools: bool) -> str:
     """The system text without lines listing one of ``names`` (``- name: ...``)
-    and without a ``Tools:`` heading left with nothing under it: the tools
-    are listed again, shorter and with example calls, by :func:`tools_prompt`
+    (with ``all_tools``: every ``- ...`` line of a ``Tools:`` block) and
+    without a ``Tools:`` heading left with nothing under it: the tools are
+    listed again, shorter and with example calls, by :func:`tools_prompt`
     (or, with no tools offered, there is nothing to call)."""
-    kept = [
-        line for line in system.splitlines() if not any(line.startswith(f"- {n}: ") for n in names)
-    ]
-    while kept and kept[-1].strip() in ("", "Tools:"):
-        kept.pop()
-    return "\n".join(kept)
+    kept: list[str] = []
+    in_block = False
+    for line in system.splitlines():
+        if line.strip() == "Tools:":
+            in_block = True
+        elif not line.startswith("- "):
+            in_block = False
+        if any(line.startswith(f"- {n}: ") for n in names):
+            continue
+        if all_tools and in_block and line.startswith("- "):
+            continue
+        kept.append(line)
+    out: list[str] = []
+    for i, line in enumerate(kept):
+        nxt = kept[i + 1] if i + 1 < len(kept) else ""
+        if line.strip() == "Tools:" and not nxt.startswith("- "):
+            continue
+        if not line.strip() and out and not out[-1].strip():
+            continue
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out)
 
 
 def chat_messages(
@@ -616,7 +648,9 @@ def chat_messages(
     else:
         extra = ""
     if out and out[0]["role"] == "system":
-        base = _strip_tool_lines(out[0]["content"], called | {t.name for t in tools})
+        base = _strip_tool_lines(
+            out[0]["content"], called | {t.name for t in tools}, all_tools=not offered
+        )
         out[0] = {"role": "system", "content": f"{base}\n\n{extra}".strip()}
     elif extra:
         out.insert(0, {"role": "system", "content": extra})

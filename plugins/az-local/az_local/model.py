@@ -304,6 +304,15 @@ class LocalModel(Model):
         """One llama.cpp call: (raw output, assistant message, finish reason)."""
         args = self._call_args(request)
         with loaded.lock:
+            if request.tools and request.tool_choice == "required" and len(request.tools) > 1:
+                choice_ = _choose_action(loaded, args["messages"], request)
+                narrow = request.model_copy(
+                    update={
+                        "tools": [t for t in request.tools if t.name == choice_],
+                        "tool_choice": "required",
+                    }
+                )
+                args["grammar"] = _grammar(narrow, loaded)
             out = self._run(loaded, **args)
         choice = out["choices"][0]
         text = choice["message"].get("content") or ""
@@ -382,6 +391,92 @@ class LocalModel(Model):
                 len(loaded.llama.tokenize(m["content"].encode(), add_bos=False, special=True)) + 4
                 for m in msgs
             )
+
+
+#: How an action starts, per choice; scored as a whole by :func:`_choose_action`.
+ACTION_PREFIX = '{{"tool": "{name}", "arguments": {{'
+ANSWER_PREFIX = '{"final_answer": "'
+
+
+def _prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int]:
+    """The tokens of ``messages`` after the GGUF's own chat template, with
+    the assistant turn opened (what ``create_chat_completion`` feeds)."""
+    from llama_cpp import llama_chat_format
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ValueError("no chat template")
+    eos_id, bos_id = llama.token_eos(), llama.token_bos()
+    formatter = llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llama._model.token_get_text(eos_id) if eos_id != -1 else "",
+        bos_token=llama._model.token_get_text(bos_id) if bos_id != -1 else "",
+    )
+    result = formatter(messages=messages)
+    return list(
+        llama.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        )
+    )
+
+
+def _choose_action(
+    loaded: LoadedModel, messages: list[dict[str, str]], request: ModelRequest
+) -> str:
+    """Which action the model finds most likely: the name of one offered
+    tool, or ``""`` for a final answer (only when ``tool_choice`` allows it).
+
+    Token-by-token greedy decoding decides on the first token where tools
+    differ (``filesystem`` is shared by three tools, so the first listed one
+    won almost always); here each whole opening (:data:`ACTION_PREFIX`,
+    :data:`ANSWER_PREFIX`) is scored by the model as the sum of its tokens'
+    log-probabilities after the prompt, and the highest wins. Costs the
+    prompt evaluation (reused by the generation that follows) plus one
+    single-token evaluation per token of each opening. Call with the
+    model's lock held. Falls back to the first tool if the chat template
+    cannot be rendered here."""
+    import numpy as np
+
+    llama = loaded.llama
+    names = [t.name for t in request.tools]
+    openings = {n: ACTION_PREFIX.format(name=n) for n in names}
+    if request.tool_choice != "required":
+        openings[""] = ANSWER_PREFIX
+    try:
+        prompt = _prompt_tokens(llama, messages)
+    except Exception:  # noqa: BLE001 - an unusual template: let the grammar decide
+        return names[0]
+    n_vocab = llama.n_vocab()
+
+    def logits() -> Any:
+        raw = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(n_vocab,)).astype(np.float64)
+        raw -= raw.max()
+        return raw - np.log(np.exp(raw).sum())
+
+    def score(tokens: list[int]) -> dict[str, float]:
+        same = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens].tolist(), tokens)
+        llama.n_tokens = min(same, len(tokens) - 1)
+        llama.eval(tokens[llama.n_tokens :])
+        base_n, base = llama.n_tokens, logits()
+        out: dict[str, float] = {}
+        for key, text in openings.items():
+            llama.n_tokens = base_n
+            current, total = base, 0.0
+            for tok in llama.tokenize(text.encode("utf-8"), add_bos=False, special=False):
+                total += float(current[tok])
+                llama.eval([tok])
+                current = logits()
+            out[key] = total
+        llama.n_tokens = base_n
+        return out
+
+    blank = [dict(m) for m in messages]
+    first_user = next((m for m in blank if m["role"] == "user"), None)
+    if first_user is not None:
+        first_user["content"] = "N/A"
+    prior = score(_prompt_tokens(llama, blank))
+    scores = {k: v - prior[k] for k, v in score(prompt).items()}
+    return max(scores, key=lambda k: scores[k])
 
 
 _grammars: dict[str, Any] = {}

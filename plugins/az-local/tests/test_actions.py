@@ -146,12 +146,14 @@ def test_results_are_rendered_as_short_lines() -> None:
         "truncated": False,
     }
     assert render_observation(json.dumps(listing)) == (
-        "path: .\nentries:\n- name: a.txt, type: file, size: 1\n- name: src, type: dir\ncount: 2"
+        "path: .\ncount: 2\nentries:\n- name: a.txt, type: file, size: 1\n- name: src, type: dir"
     )
     read = {"content": "line 1\nline 2\n", "total_lines": 2}
     assert render_observation(json.dumps(read)) == "content:\nline 1\nline 2\ntotal_lines: 2"
     assert render_observation("ERROR: no such file") == "ERROR: no such file"
     assert render_observation("[1, 2]") == "[1, 2]"
+    long = render_observation(json.dumps({"stdout": "x" * 5000}))
+    assert len(long) < 2100 and long.endswith("more characters not shown]")
 
 
 def test_after_tool_calls_a_reply_without_tools_is_a_json_answer() -> None:
@@ -159,7 +161,10 @@ def test_after_tool_calls_a_reply_without_tools_is_a_json_answer() -> None:
 
     call = ToolCall(name="filesystem.read", arguments={"path": "a.txt"})
     msgs = [
-        Message(role="system", content="Be brief.\n\nTools:\n- filesystem.read: Read a text file."),
+        Message(
+            role="system",
+            content="Be brief.\n\nTools:\n- filesystem.read: Read a text file.\n- other.tool: x",
+        ),
         Message(role="user", content="read a.txt"),
         Message(role="assistant", content="", tool_calls=[call]),
         Message(role="tool", content="hello", tool_call_id=call.id),

@@ -202,6 +202,40 @@ def test_required_tool_choice_always_calls_a_tool(model: Any) -> None:
         assert check_response(model.complete(req), tools, required=True) == "call"
 
 
+def test_the_required_first_call_is_the_tool_the_task_names(model: Any) -> None:
+    # filesystem.read is listed first; plain greedy decoding picked it here
+    tools = TOOL_SETS["files_and_shell"]
+    req = ModelRequest(
+        messages=[
+            Message(
+                role="user", content="Run the shell command `echo az-42` and tell me its output."
+            )
+        ],
+        tools=tools,
+        tool_choice="required",
+        max_tokens=256,
+        temperature=0.2,
+    )
+    r = model.complete(req)
+    assert r.message.tool_calls[0].name == "shell.execute"
+    assert check_response(r, tools, required=True) == "call"
+
+
+def test_a_repeated_call_becomes_a_final_answer(model: Any) -> None:
+    tools = TOOL_SETS["files_and_shell"][:1]
+    call = ToolCall(name="filesystem.read", arguments={"path": "notes.txt"})
+    msgs = [
+        Message(role="user", content="What is the secret word in notes.txt?"),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content="The secret word is banana.", tool_call_id=call.id),
+    ]
+    for _ in range(3):
+        r = model.complete(
+            ModelRequest(messages=msgs, tools=tools, max_tokens=256, temperature=0.2)
+        )
+        assert not r.message.tool_calls or r.message.tool_calls[0].arguments != call.arguments
+
+
 def test_a_tool_result_turn_continues_validly(model: Any) -> None:
     tools = TOOL_SETS["time_and_math"]
     call = ToolCall(name="calculator.add", arguments={"a": 2, "b": 40})
