@@ -203,21 +203,30 @@ def test_required_tool_choice_always_calls_a_tool(model: Any) -> None:
 
 
 def test_the_required_first_call_is_the_tool_the_task_names(model: Any) -> None:
-    # filesystem.read is listed first; plain greedy decoding picked it here
-    tools = TOOL_SETS["files_and_shell"]
+    # greedy decoding under the grammar picks shell.execute here (with the
+    # command "hi"); scoring each whole tool opening picks the writer
+    tools = [
+        spec(
+            "filesystem.list", {"path": {"type": "string", "default": "."}}, [], "List a directory."
+        ),
+        spec("filesystem.read", {"path": {"type": "string"}}, ["path"], "Read a text file."),
+        spec(
+            "filesystem.write",
+            {"path": {"type": "string"}, "content": {"type": "string"}},
+            ["path", "content"],
+            "Write a text file.",
+        ),
+        spec("shell.execute", {"command": {"type": "string"}}, ["command"], "Run a shell command."),
+    ]
     req = ModelRequest(
-        messages=[
-            Message(
-                role="user", content="Run the shell command `echo az-42` and tell me its output."
-            )
-        ],
+        messages=[Message(role="user", content="Write the text 'hi' to a file named out.txt.")],
         tools=tools,
         tool_choice="required",
         max_tokens=256,
-        temperature=0.2,
+        temperature=0,
     )
     r = model.complete(req)
-    assert r.message.tool_calls[0].name == "shell.execute"
+    assert r.message.tool_calls[0].name == "filesystem.write"
     assert check_response(r, tools, required=True) == "call"
 
 
