@@ -24,9 +24,9 @@ _lock = threading.Lock()
 
 def storage_backends() -> list[str]:
     """Names of the installed storage backends."""
-    from importlib.metadata import entry_points
+    from az_os.plugins import installed_entry_points
 
-    return sorted({ep.name for ep in entry_points(group=STORAGE_NAMESPACE)})
+    return sorted({ep.name for ep in installed_entry_points(STORAGE_NAMESPACE)})
 
 
 def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Storage:
