@@ -387,3 +387,19 @@ def test_az_configure_reaches_plugins_once_when_the_engine_starts(az_home, monke
     ExecutionEngine(load_config(), host=host)
     ExecutionEngine(load_config(), host=host)
     assert seen == [7]
+
+
+def test_repeating_a_failed_call_is_pointed_out(env):
+    """A model that repeats a call which already failed is told so, with the turn."""
+    done = run(
+        env,
+        [
+            {"tool": "filesystem.read", "arguments": {"path": "missing.txt"}},
+            {"tool": "filesystem.read", "arguments": {"path": "missing.txt"}},
+            {"answer": "no such file"},
+        ],
+    )
+    turns = env.storage.list_turns(done.id)
+    first, second = turns[0].messages[1].content, turns[1].messages[1].content
+    assert "already failed" not in first
+    assert "This exact call already failed in turn 1" in second

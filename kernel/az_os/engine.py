@@ -353,6 +353,13 @@ class _Run:
             config=self.config,
         )
         limit = self.config.tools.output_limit_bytes
+        # (tool, arguments) of failed calls → the turn they first failed in
+        failed_calls: dict[tuple[str, str], int] = {}
+        for t in turns:
+            for c, r in zip(t.tool_calls, t.tool_results, strict=False):
+                if not r.success:
+                    k = (c.name, json.dumps(c.arguments, sort_keys=True, default=str))
+                    failed_calls.setdefault(k, t.index)
         index = len(turns)
         while index < task.max_turns:
             index += 1
@@ -445,12 +452,21 @@ class _Run:
                 )
                 result = await self._run_tool(call, tool, tools, ctx)
                 turn.tool_results.append(result)
+                observation = _observation(result, limit)
+                key = (call.name, json.dumps(call.arguments, sort_keys=True, default=str))
+                if not result.success:
+                    if key in failed_calls:
+                        observation += (
+                            f"\n(This exact call already failed in turn {failed_calls[key]}. "
+                            "Change the arguments, use another tool, or answer.)"
+                        )
+                    failed_calls.setdefault(key, index)
                 turn.messages.append(
                     Message(
                         role="tool",
                         tool_call_id=call.id,
                         name=openai_tool_name(call.name),
-                        content=_observation(result, limit),
+                        content=observation,
                     )
                 )
                 yield self._event(
