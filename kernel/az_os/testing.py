@@ -3,8 +3,9 @@
 Installed as a pytest plugin (entry point ``pytest11``), so every test suite
 in an environment with az gets these fixtures without importing anything:
 
-* ``az_home`` - a fresh ``AZ_HOME`` under the test's tmp dir; ``AZ_*__*``
-  config overrides from the outer environment are removed; the process-wide
+* ``az_home`` - a fresh ``AZ_HOME`` under the test's tmp dir; every other
+  ``AZ_*`` variable of the outer environment (config overrides,
+  ``AZ_LOAD_PLUGINS``/``AZ_DISABLE_PLUGINS``) is removed; the process-wide
   plugin host and cached storage are reset before and after the test.
 * ``az`` - ``az(*args, env=None, cwd=None, input=None, timeout=300)`` runs
   the installed CLI in a subprocess (real entry points, real database) with
@@ -88,8 +89,8 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home.mkdir()
     monkeypatch.setenv("AZ_HOME", str(home))
     for var in list(os.environ):
-        if var.startswith("AZ_") and "__" in var:
-            monkeypatch.delenv(var)
+        if var.startswith("AZ_") and var != "AZ_HOME":
+            monkeypatch.delenv(var)  # config overrides, plugin allow/block lists, ...
     reset_process_state()
     yield home
     reset_process_state()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_az
+from az_os.testing import run_az
 
 
 def test_models_list_json(az_home: Path) -> None:
