@@ -71,7 +71,7 @@ class TaskPriority(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class Task(_Model):
@@ -170,7 +170,7 @@ class ToolSpec(_Model):
     ``plugin`` is filled in by the plugin host with the registering plugin.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     name: str
     description: str
