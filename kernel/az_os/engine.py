@@ -120,6 +120,12 @@ def _observation(result: ToolResult, limit: int) -> str:
     return body
 
 
+def _call_key(call: ToolCall) -> tuple[str, str]:
+    """What makes two tool calls the same: the tool (in either name form) and
+    the arguments."""
+    return openai_tool_name(call.name), json.dumps(call.arguments, sort_keys=True, default=str)
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -168,7 +174,8 @@ class ExecutionEngine:
     async def execute(self, task: Task, tools: list[str] | None = None) -> Task:
         """Run ``task`` to the end; returns it finished (completed, failed,
         cancelled). ``tools`` are fnmatch patterns of tool names to offer
-        (None: all registered tools)."""
+        (None: all registered tools, or for a task already stored, the
+        patterns it was started with)."""
         async for _ in self.execute_stream(task, tools):
             pass
         final = await asyncio.to_thread(self.storage.get_task, task.id)
@@ -196,8 +203,7 @@ class ExecutionEngine:
         Raises NotFoundError for an unknown id and AzError for a task that
         is running or completed."""
         task = await self.prepare_resume(task_id, max_turns)
-        state = await asyncio.to_thread(self.storage.load_state, task.id) or {}
-        return await self.execute(task, state.get("tools"))
+        return await self.execute(task)
 
     async def prepare_resume(self, task_id: str, max_turns: int | None = None) -> Task:
         """The task reloaded and checked for :meth:`resume` (see there)."""
@@ -306,6 +312,8 @@ class _Run:
         else:
             state = await self._db(storage.load_state, task.id) or {}
             turns = await self._db(storage.list_turns, task.id)
+            if self.patterns is None:
+                self.patterns = state.get("tools")  # a resumed task keeps its tool selection
         self.model_fixed = bool(state.get("model_fixed", task.model is not None))
         resumed = existing is not None
         task.status = TaskStatus.RUNNING
@@ -358,8 +366,7 @@ class _Run:
         for t in turns:
             for c, r in zip(t.tool_calls, t.tool_results, strict=False):
                 if not r.success:
-                    k = (c.name, json.dumps(c.arguments, sort_keys=True, default=str))
-                    failed_calls.setdefault(k, t.index)
+                    failed_calls.setdefault(_call_key(c), t.index)
         index = len(turns)
         while index < task.max_turns:
             index += 1
@@ -431,11 +438,7 @@ class _Run:
                 return
             if last:
                 await self._db(self.storage.add_turn, turn)
-                yield await self._finish(
-                    TaskStatus.FAILED,
-                    error=f"reached the turn limit ({task.max_turns} turns) without a final answer; "
-                    f"'az task resume {task.id} --max-turns N' continues it",
-                )
+                yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
                 return
             tools_start = time.perf_counter()
             for call in calls:
@@ -453,7 +456,7 @@ class _Run:
                 result = await self._run_tool(call, tool, tools, ctx)
                 turn.tool_results.append(result)
                 observation = _observation(result, limit)
-                key = (call.name, json.dumps(call.arguments, sort_keys=True, default=str))
+                key = _call_key(call)
                 if not result.success:
                     if key in failed_calls:
                         observation += (
@@ -489,10 +492,13 @@ class _Run:
                 tool_calls=[c.model_dump() for c in calls],
                 usage=usage.model_dump(),
             )
-        yield await self._finish(
-            TaskStatus.FAILED,
-            error=f"reached the turn limit ({task.max_turns} turns) without a final answer; "
-            f"'az task resume {task.id} --max-turns N' continues it",
+        # only reached when a stored task has no turns left to run
+        yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
+
+    def _turn_limit_error(self) -> str:
+        return (
+            f"reached the turn limit ({self.task.max_turns} turns) without a final answer; "
+            f"'az task resume {self.task.id} --max-turns N' continues it"
         )
 
     # -- models --------------------------------------------------------------

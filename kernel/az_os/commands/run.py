@@ -68,21 +68,19 @@ def _show_event(console: Console, event: dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {escape(str(data.get('message')))}")
 
 
-def _run(coro_factory: Any, as_json: bool) -> Task:
+def _run(coro_factory: Any, as_json: bool) -> None:
     """Run the engine, showing progress; Ctrl-C cancels the task and exits 130."""
     import asyncio
 
     from rich.console import Console
 
     console = Console(stderr=True) if as_json else Console()
-    state: dict[str, Any] = {"task": None, "turns": 0, "tool_calls": 0}
+    task_id = ""
 
     async def consume() -> None:
+        nonlocal task_id
         async for event in coro_factory():
-            state["task_id"] = event["task_id"]
-            if event["type"] == "turn":
-                state["turns"] += 1
-                state["tool_calls"] += len(event["data"].get("tool_calls") or [])
+            task_id = event["task_id"]
             if not as_json:
                 _show_event(console, event)
 
@@ -108,8 +106,7 @@ def _run(coro_factory: Any, as_json: bool) -> Task:
         cancelled = True
     if cancelled:
         console.print(
-            f"[yellow]cancelled[/] task {state.get('task_id', '')} "
-            f"('az task resume {state.get('task_id', 'ID')}' continues it)"
+            f"[yellow]cancelled[/] task {task_id} ('az task resume {task_id or 'ID'}' continues it)"
         )
         sys.stdout.flush()
         sys.stderr.flush()
@@ -118,10 +115,9 @@ def _run(coro_factory: Any, as_json: bool) -> Task:
         os._exit(130)
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
-    return state  # type: ignore[return-value]
 
 
-def _finish(task_id: str, state: dict[str, Any], as_json: bool) -> None:
+def _finish(task_id: str, as_json: bool) -> None:
     from az_os.drivers import get_storage
 
     storage = get_storage()
@@ -245,8 +241,8 @@ def task_run(
         max_cost_usd=max_cost,
     )
     _install_prompter(approve)
-    state = _run(lambda: engine.execute_stream(task, tools or None), as_json)
-    _finish(task.id, state, as_json)  # type: ignore[arg-type]
+    _run(lambda: engine.execute_stream(task, tools or None), as_json)
+    _finish(task.id, as_json)
 
 
 @task_app.command("resume")
@@ -270,9 +266,8 @@ def task_resume(
     if approve:
         task.approval = approve  # type: ignore[assignment]
     _install_prompter(task.approval)
-    state_tools = (engine.storage.load_state(task.id) or {}).get("tools")
-    state = _run(lambda: engine.execute_stream(task, state_tools), as_json)
-    _finish(task.id, state, as_json)  # type: ignore[arg-type]
+    _run(lambda: engine.execute_stream(task), as_json)
+    _finish(task.id, as_json)
 
 
 @task_app.command("cancel")
