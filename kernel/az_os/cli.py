@@ -239,13 +239,6 @@ def build_app() -> typer.Typer:
         ),
     ) -> None:
         """az: a terminal AI agent."""
-        from az_os.config import load_config
-
-        try:
-            config = load_config()
-        except ConfigError:
-            return  # the command reports it if it needs the config ('az config' can fix it)
-        get_host(_warn).configure(config)
 
     app.add_typer(plugins_app, name="plugins")
     app.add_typer(config_app, name="config")
@@ -256,7 +249,7 @@ def build_app() -> typer.Typer:
     host.register_commands(app, warn=_warn)
     present = _registered_names(app)
     for name, dist in FEATURE_PLUGINS.items():
-        if name in present or name in ("storage", "secrets"):
+        if name in present:
             continue
         app.command(
             name,

@@ -61,9 +61,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "az_os.default_plugins.policy",
 )
 
-#: Which distribution provides a feature, for "install X" messages.
+#: Which distribution provides each top-level command, for "install X" messages.
 FEATURE_PLUGINS: dict[str, str] = {
-    "storage": "az-sqlite",
     "db": "az-sqlite",
     "models": "az-local (embedded) or az-litellm (hosted providers)",
     "ask": "az-local (embedded) or az-litellm (hosted providers)",
@@ -74,7 +73,6 @@ FEATURE_PLUGINS: dict[str, str] = {
     "rag": "az-rag",
     "memory": "az-memory",
     "state": "az-git",
-    "secrets": "az-keyring",
     "health": "az-telemetry",
     "dashboard": "az-tui",
     "serve": "az-server",
@@ -286,34 +284,41 @@ class PluginHost:
                     if r.name == impl.plugin_name:
                         r.status, r.error = "failed", _one_line(exc)
 
+    def _register_each(self, hook_name: str, make_register: Callable[[str], Any]) -> None:
+        """Call every implementation of a ``register`` hook with a callback made
+        for its plugin (``make_register(plugin_name)``); a plugin that raises is
+        logged and skipped, and what it registered before failing is kept."""
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):
+            try:
+                impl.function(register=make_register(impl.plugin_name))
+            except Exception as exc:  # noqa: BLE001
+                log.warning(
+                    "plugin %s failed in %s: %s", impl.plugin_name, hook_name, _one_line(exc)
+                )
+
     def models(self) -> dict[str, Model]:
-        """Every registered model by id (``az_register_models``), cached."""
+        """Every registered model by id (``az_register_models``), cached.
+        An id registered twice keeps the first."""
         with self._lock:
             if self._models is None:
                 models: dict[str, Model] = {}
                 alias_map: dict[str, str] = {}
-                for impl in reversed(self.pm.hook.az_register_models.get_hookimpls()):
 
-                    def register(
-                        model: Model, aliases: Iterable[str] = (), _plugin: str = impl.plugin_name
-                    ) -> None:
+                def make_register(plugin: str) -> Callable[..., None]:
+                    def register(model: Model, aliases: Iterable[str] = ()) -> None:
                         mid = model.info.id
                         if mid in models:
                             return
                         if model.info.plugin is None:
-                            model.info.plugin = _plugin
+                            model.info.plugin = plugin
                         models[mid] = model
                         for a in [*aliases, *model.info.aliases]:
                             alias_map.setdefault(a, mid)
 
-                    try:
-                        impl.function(register=register)
-                    except Exception as exc:  # noqa: BLE001
-                        log.warning(
-                            "plugin %s failed to register models: %s",
-                            impl.plugin_name,
-                            _one_line(exc),
-                        )
+                    return register
+
+                self._register_each("az_register_models", make_register)
                 self._models, self._aliases = models, alias_map
             return self._models
 
@@ -366,27 +371,23 @@ class PluginHost:
         return best
 
     def tools(self) -> dict[str, Tool]:
-        """Every registered tool by name (``az_register_tools``), cached."""
+        """Every registered tool by name (``az_register_tools``), cached.
+        A name registered twice keeps the first."""
         with self._lock:
             if self._tools is None:
                 tools: dict[str, Tool] = {}
-                for impl in reversed(self.pm.hook.az_register_tools.get_hookimpls()):
 
-                    def register(tool: Tool, _plugin: str = impl.plugin_name) -> None:
+                def make_register(plugin: str) -> Callable[[Tool], None]:
+                    def register(tool: Tool) -> None:
                         if tool.spec.name in tools:
                             return
                         if tool.spec.plugin is None:
-                            tool.spec.plugin = _plugin
+                            tool.spec.plugin = plugin
                         tools[tool.spec.name] = tool
 
-                    try:
-                        impl.function(register=register)
-                    except Exception as exc:  # noqa: BLE001
-                        log.warning(
-                            "plugin %s failed to register tools: %s",
-                            impl.plugin_name,
-                            _one_line(exc),
-                        )
+                    return register
+
+                self._register_each("az_register_tools", make_register)
                 self._tools = tools
             return self._tools
 
@@ -472,6 +473,13 @@ def get_host(warn: Callable[[str], None] | None = None) -> PluginHost:
         if _host is None:
             _host = PluginHost().load(warn)
         return _host
+
+
+def configure_loaded_host(config: AzConfig) -> None:
+    """``az_configure`` on the process-wide host if it is loaded (once per host)."""
+    host = _host
+    if host is not None:
+        host.configure(config)
 
 
 def reset_host() -> None:
