@@ -107,3 +107,19 @@ def test_model_cost_formula_tiers_and_cache_writes():
     assert info.cost(600, 0, cached_tokens=100, cache_write_tokens=200) == pytest.approx(
         300 * 1e-6 + 100 * 1e-7 + 200 * 1.25e-6
     )
+
+
+def test_az_configure_runs_when_the_config_is_first_loaded(host, monkeypatch):
+    """Loading the config configures the process-wide host once; a command
+    that never reads the config (az --help, az plugins list) pays nothing."""
+    from az_os import plugins
+
+    seen = []
+    monkeypatch.setattr(plugins, "_host", host)
+    host.register(
+        make_plugin(az_configure=lambda config: seen.append(config.agent.max_turns)), "cfg"
+    )
+    assert seen == []
+    load_config()
+    load_config()
+    assert seen == [5]

@@ -279,6 +279,8 @@ def read_file(path: Path) -> tuple[dict[str, Any], str]:
 def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) -> AzConfig:
     """Read ``config.toml`` (if any), apply ``AZ_*`` overrides, validate.
 
+    The first successful load after the plugins are loaded also calls
+    ``az_configure`` (so commands that never read the config pay nothing).
     Raises :class:`ConfigError` on a malformed file or an invalid value.
     """
     env = os.environ if env is None else env
@@ -299,6 +301,9 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
             ) from None
     cfg._home = home
     cfg._path = path
+    from az_os import plugins
+
+    plugins.configure_loaded_host(cfg)
     return cfg
 
 

@@ -48,8 +48,9 @@ hookspec = pluggy.HookspecMarker("az")
 def az_configure(config: AzConfig) -> None:
     """Give plugins the loaded configuration, once, at start-up.
 
-    Called: after every plugin is loaded and the config is read (historic:
-    a plugin registered later is called on registration).
+    Called: once, the first time the config is read after the plugins are
+    loaded (by a command that needs it, or when an engine starts); historic:
+    a plugin registered later is called on registration.
     Args: ``config`` - the validated :class:`~az_os.config.AzConfig`;
     a plugin reads its own section with ``config.section("name")``
     (a dict).
