@@ -14,6 +14,11 @@ What a call does:
   provider's ``Retry-After`` when it sent one (capped at ``retry_cap_s``), at
   most ``[litellm] retries`` times. LiteLLM's and the OpenAI SDK's own retries
   are switched off (``max_retries=0``) so the count is ours alone;
+* fails fast on a spent quota: a 429 whose wait (``Retry-After``, or the time
+  until a daily quota resets, :func:`daily_quota_reset_seconds`) is longer
+  than ``retry_cap_s`` is raised at once as a :class:`RateLimitError` carrying
+  that wait in ``retry_after``, so the engine escalates to another model
+  instead of sleeping, and a router can avoid the model until then;
 * returns usage: prompt, completion and cached prompt tokens (from the
   provider's answer) and ``cost_usd`` = ``litellm.completion_cost`` of the
   response (the bundled price map), or - when ``[[models.custom]]`` gives
@@ -33,11 +38,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import time as dt_time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -90,7 +98,6 @@ def import_litellm() -> Any:
 def _short(exc: BaseException, limit: int = 300) -> str:
     """One line of an exception's text without LiteLLM's boilerplate
     ("litellm.X: X: ...", "Handle with `litellm.X`")."""
-    import re
 
     text = " ".join(str(exc).split())
     text = re.sub(r"\s*Handle with `litellm\.\w+`\.?", "", text)
@@ -135,6 +142,52 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     return None
 
 
+#: A 429 that names a per-day quota: Gemini's ``quotaId``
+#: ("GenerateRequestsPerDayPerProjectPerModel-FreeTier") and OpenRouter's
+#: free-model limit ("Rate limit exceeded: free-models-per-day").
+_DAILY_QUOTA = re.compile(r"PerDay|per[-_ ]day", re.IGNORECASE)
+#: google.rpc.RetryInfo in a Gemini error body: ``"retryDelay": "47s"``.
+_RETRY_DELAY = re.compile(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
+
+#: Where each provider's daily quota resets (IANA zone). Gemini API: "Requests
+#: per day (RPD) quotas reset at midnight Pacific time"
+#: (https://ai.google.dev/gemini-api/docs/rate-limits). OpenRouter's
+#: free-model daily counter "resets at UTC midnight" (FreeModelDailyRequests,
+#: https://openrouter.ai/docs/client-sdks/python/components/freemodeldailyrequests);
+#: UTC is also the default.
+QUOTA_RESET_ZONE: dict[str, str] = {"gemini": "America/Los_Angeles"}
+
+
+def daily_quota_reset_seconds(
+    exc: BaseException, model_id: str, now: datetime | None = None
+) -> float | None:
+    """Seconds until the daily quota named in a 429 resets, or ``None`` when
+    the error does not name a per-day quota.
+
+    The reset is the next midnight in the provider's zone
+    (:data:`QUOTA_RESET_ZONE`, default UTC); ``now`` is an aware datetime
+    (default: the current time).
+    """
+    if not _DAILY_QUOTA.search(str(exc)):
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    provider = model_id.split("/", 1)[0] if "/" in model_id else ""
+    try:
+        zone: tzinfo = ZoneInfo(QUOTA_RESET_ZONE.get(provider, "UTC"))
+    except ZoneInfoNotFoundError:  # no tz database: UTC is off by hours at most
+        zone = UTC
+    local = (now or datetime.now(UTC)).astimezone(zone)
+    midnight = datetime.combine(local.date() + timedelta(days=1), dt_time(0), tzinfo=zone)
+    return max((midnight - local).total_seconds(), 0.0)
+
+
+def _retry_delay_in_body(exc: BaseException) -> float | None:
+    """Gemini's ``RetryInfo.retryDelay`` (seconds) from the error text, if any."""
+    m = _RETRY_DELAY.search(str(exc))
+    return float(m.group(1)) if m else None
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     """``exc`` and its causes/contexts, outermost first (cycles cut)."""
     out: list[BaseException] = []
@@ -145,6 +198,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def _duration(seconds: float) -> str:
+    """``"5 h 03 min"`` / ``"42 s"``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
 def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) -> ModelError:
     """Turn a LiteLLM/httpx exception into az's typed :class:`ModelError`.
 
@@ -153,7 +214,9 @@ def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) ->
     ====================================================  ==============================
     ContextWindowExceededError                             ContextWindowExceededError
     AuthenticationError (401), PermissionDeniedError (403) AuthenticationError
-    RateLimitError (429)                                   RateLimitError (+ retry_after)
+    RateLimitError (429)                                   RateLimitError (+ retry_after:
+                                                           Retry-After, Gemini's retryDelay,
+                                                           or the daily quota's reset)
     Timeout, APIConnectionError, httpx transport errors    NetworkError
     InternalServerError, ServiceUnavailable, BadGateway    ProviderDownError
     (5xx)
@@ -185,7 +248,16 @@ def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) ->
         )
     if isinstance(exc, litellm.RateLimitError) or status == 429:
         after = retry_after_seconds(exc)
-        said = f" (Retry-After {after:g} s)" if after is not None else ""
+        if after is None:
+            after = _retry_delay_in_body(exc)
+        reset = daily_quota_reset_seconds(exc, model_id)
+        if reset is not None:
+            # Gemini answers a spent daily quota with a short retryDelay; the
+            # quota comes back only at the reset.
+            after = max(after or 0.0, reset)
+            said = f" (daily quota used up; resets in {_duration(reset)}, Retry-After {after:g} s)"
+        else:
+            said = f" (Retry-After {after:g} s)" if after is not None else ""
         return RateLimitError(
             f"{where}rate limited by the provider (HTTP 429){said}: {msg}",
             model=model_id,
@@ -473,19 +545,33 @@ class LiteLLMModel(Model):
             log.warning("%s; retry %d of %d in %.2f s", exc, state.attempt_number, s.retries, delay)
 
         return {
-            "retry": tenacity.retry_if_exception(
-                lambda e: isinstance(e, ModelError) and e.retryable
-            ),
+            "retry": tenacity.retry_if_exception(lambda e: self._retryable(e)),
             "stop": tenacity.stop_after_attempt(s.retries + 1),
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,
         }
 
-    @staticmethod
-    def _gave_up(exc: ModelError, waited: list[float]) -> ModelError:
+    def _quota_spent(self, exc: BaseException) -> bool:
+        """A 429 whose wait is longer than ``retry_cap_s`` (a spent quota)."""
+        return (
+            isinstance(exc, RateLimitError)
+            and exc.retry_after is not None
+            and exc.retry_after > self.settings.retry_cap_s
+        )
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """Whether tenacity tries again: retryable errors, except a spent quota."""
+        return isinstance(exc, ModelError) and exc.retryable and not self._quota_spent(exc)
+
+    def _gave_up(self, exc: ModelError, waited: list[float]) -> ModelError:
         n = len(waited)
-        if exc.retryable and n:
+        if self._quota_spent(exc):
+            exc.args = (
+                f"{exc} (not retried: the wait is longer than the retry cap of "
+                f"{self.settings.retry_cap_s:g} s)",
+            )
+        elif exc.retryable and n:
             exc.args = (f"{exc} (gave up after {n + 1} attempts)",)
         return exc
 

@@ -350,3 +350,111 @@ def test_a_tool_round_trip_reaches_anthropic_as_tool_use_and_tool_result(keys):
     assert result["tool_use_id"] == "toolu_01"
     assert sent["tools"][0]["name"] == "time_now"
     assert sent["max_tokens"] == 64
+
+
+GEMINI_URL = (
+    "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+)
+
+
+def gemini_429(quota_id: str, retry_delay: str = "47s") -> httpx.Response:
+    """The body the Gemini API sends when a free-tier quota is spent (the
+    shape of google.rpc.QuotaFailure + RetryInfo, as users report it)."""
+    return httpx.Response(
+        429,
+        json={
+            "error": {
+                "code": 429,
+                "message": "You exceeded your current quota, please check your plan and "
+                "billing details.\n* Quota exceeded for metric: generativelanguage.googleapis.com/"
+                "generate_content_free_tier_requests, limit: 250, model: gemini-2.5-flash\n"
+                f"Please retry in {retry_delay}.",
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [
+                            {
+                                "quotaMetric": "generativelanguage.googleapis.com/"
+                                "generate_content_free_tier_requests",
+                                "quotaId": quota_id,
+                                "quotaDimensions": {
+                                    "location": "global",
+                                    "model": "gemini-2.5-flash",
+                                },
+                                "quotaValue": "250",
+                            }
+                        ],
+                    },
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": retry_delay,
+                    },
+                ],
+            }
+        },
+    )
+
+
+@respx.mock
+def test_a_spent_daily_gemini_quota_fails_fast_with_the_wait_until_the_reset(monkeypatch):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("America/Los_Angeles"))
+    to_midnight = 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+    if to_midnight < 120:
+        pytest.skip("the quota resets within the retry cap right now")
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test")
+    route = respx.post(url__startswith=GEMINI_URL).mock(
+        return_value=gemini_429("GenerateRequestsPerDayPerProjectPerModel-FreeTier")
+    )
+    m = model("gemini/gemini-2.5-flash", retries=4, retry_cap_s=60.0)
+    with pytest.raises(RateLimitError, match="daily quota used up") as info:
+        m.complete(REQUEST)
+    assert route.call_count == 1  # no retry: waiting would take hours
+    assert m.last_retry_delays == []
+    # Gemini says "retry in 47s", but the daily quota only comes back at
+    # midnight Pacific time: the error carries the real wait.
+    assert info.value.retry_after == pytest.approx(max(to_midnight, 47), abs=5)
+    assert "not retried" in str(info.value)
+
+
+@respx.mock
+def test_a_per_minute_gemini_quota_is_retried_after_the_delay_it_names(monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test")
+    route = respx.post(url__startswith=GEMINI_URL).mock(
+        return_value=gemini_429("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "0.05s")
+    )
+    m = model("gemini/gemini-2.5-flash", retries=1)
+    with pytest.raises(RateLimitError, match="gave up after 2 attempts") as info:
+        m.complete(REQUEST)
+    assert route.call_count == 2
+    assert m.last_retry_delays == [0.05]
+    assert info.value.retry_after == 0.05
+
+
+@respx.mock
+def test_retry_after_longer_than_the_cap_fails_fast_async(keys):
+    route = respx.post(ANTHROPIC_URL).mock(
+        return_value=error(429, "quota", {"retry-after": "3600"}, kind="rate_limit_error")
+    )
+    m = model("anthropic/claude-sonnet-4-6", retries=4, retry_cap_s=60.0)
+    with pytest.raises(RateLimitError, match="not retried") as info:
+        asyncio.run(m.acomplete(REQUEST))
+    assert route.call_count == 1
+    assert info.value.retry_after == 3600.0
+
+
+def test_daily_quota_resets_at_the_providers_midnight():
+    from datetime import UTC, datetime
+
+    from az_litellm.model import daily_quota_reset_seconds
+
+    noon_pst = datetime(2025, 11, 21, 20, 0, tzinfo=UTC)  # 12:00 in Los Angeles (UTC-8)
+    gemini = Exception('"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"')
+    openrouter = Exception("Rate limit exceeded: free-models-per-day. Add 10 credits")
+    per_minute = Exception('"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"')
+    assert daily_quota_reset_seconds(gemini, "gemini/gemini-2.5-flash", noon_pst) == 12 * 3600
+    assert daily_quota_reset_seconds(openrouter, "openrouter/x:free", noon_pst) == 4 * 3600
+    assert daily_quota_reset_seconds(per_minute, "gemini/gemini-2.5-flash", noon_pst) is None
