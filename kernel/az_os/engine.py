@@ -559,7 +559,13 @@ class _Run:
                 await self._log("warning", f"model {model.info.id} failed: {exc}")
                 if self.model_fixed:
                     raise
-                self.failed_models.append({"model": model.info.id, "error": str(exc)})
+                failure = {"model": model.info.id, "error": str(exc)}
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    # seconds the provider asked to wait (RateLimitError): the
+                    # router can keep other tasks off the model until then
+                    failure["retry_after"] = f"{float(retry_after):g}"
+                self.failed_models.append(failure)
                 request = request.model_copy(
                     update={
                         "metadata": {
