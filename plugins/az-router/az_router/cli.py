@@ -56,10 +56,10 @@ def explain(
     "complexity": {"class", "reason", "tokens", "words", "code_markers",
     "reasoning_markers", "long_markers"}, "rule": {"name", "condition",
     "tier"|"model", "reason"} | null, "rules_checked": [{"name", "matched",
-    "note"?}], "start_tier", "tier", "escalation": [str],
+    "note"?}], "start_tier", "tier", "escalation": [str], "skipped": [str],
     "candidates": [{"model", "tier", "blended_usd_per_1m", "eligible",
-    "excluded_reason", "quality", "success_rate", "samples", "cost_score",
-    "score"}], "chosen" (model id or null), "reason", "history",
+    "excluded_reason", "quality", "prior_success_rate", "success_rate",
+    "samples", "cost_score", "score"}], "chosen" (model id or null), "reason", "history",
     "decision_ms"}. Prices are USD per 1M tokens (3:1 input:output blend).
     """
     from az_os.config import load_config
@@ -121,6 +121,8 @@ def _print_explain(data: dict[str, Any]) -> None:
         console.print(
             f"[bold]rule[/] {rule['name']}: {rule['condition']} -> {target}  ({rule['reason']})"
         )
+    for skip in data["skipped"]:
+        console.print(f"[dim]skipped[/] {skip}")
     for esc in data["escalation"]:
         console.print(f"[yellow]escalation[/] {esc}")
     table = Table(box=None, header_style="bold")

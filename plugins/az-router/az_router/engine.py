@@ -8,9 +8,11 @@ For one model call, :meth:`RoutingEngine.decide` does, in order:
    complexity class (:mod:`az_router.complexity`).
 2. **Filter** the candidates: a model is eligible when it has not failed
    earlier in this task (``request.metadata["failed_models"]``), its
-   context window is at least ``tokens + request.max_tokens``, and, when
-   tools are offered, it supports tools (local models count: they
-   constrain decoding with a grammar).
+   context window is at least ``tokens + request.max_tokens``, when
+   tools are offered it supports tools (local models count: they
+   constrain decoding with a grammar), and it is not cooling down after a
+   rate limit with a known wait (:mod:`az_router.cooldown`; ignored when
+   every otherwise eligible model is cooling down).
 3. **Rules**, first match wins (:mod:`az_router.rules`). A tier target
    picks that tier (or the nearest tier above with an eligible model, else
    the nearest below). A model target picks that model when it is eligible;
@@ -23,13 +25,17 @@ For one model call, :meth:`RoutingEngine.decide` does, in order:
    escalation is recorded: in the decision, on the request
    (``request.metadata["route"]``), in the task log through the storage
    contract (``add_log``) and on the ``az.router`` logger.
-5. **Learned skip**: when every eligible model of the chosen tier has a
-   learned success rate below ``router.min_success_rate`` (default 0.4)
-   for this class with at least ``router.min_samples`` (default 5)
-   outcomes, move one tier up. (Why 0.4 and not 0.5: with the cascade a
-   noticed failure only costs the cheaper attempt, so a cheap tier that
-   succeeds on 40-50% of a class still saves money; below 40% the wasted
-   attempts and silent failures outweigh it on the routing benchmark.)
+5. **Capability skip**: when every eligible model of the chosen tier is
+   expected to succeed on under ``router.min_success_rate`` (default 0.4)
+   of this class - by its prior (:func:`~az_router.tiers.success_prior`)
+   until it has ``router.min_samples`` (default 5) outcomes, then by its
+   learned rate - move one tier up. So "start at the free tier" means the
+   cheapest tier with a capable model: a free hosted model with good
+   priors is used, the embedded 135M model is passed over for code.
+   (Why 0.4 and not 0.5: with the cascade a noticed failure only costs
+   the cheaper attempt, so a cheap tier that succeeds on 40-50% of a class
+   still saves money; below 40% the wasted attempts and silent failures
+   outweigh it on the routing benchmark.)
 6. **Score** the models of the chosen tier and take the best (ties: the
    cheaper one)::
 
@@ -39,9 +45,12 @@ For one model call, :meth:`RoutingEngine.decide` does, in order:
    ``p`` is the model's blended price (USD per 1M tokens, see
    :mod:`az_router.tiers`), ``p_min`` the lowest among eligible candidates;
    the 0.01 USD/1M offset keeps free models finite, so the cheapest model
-   scores 1 and a model 10x its price about 0.1. ``quality`` is the tier
-   prior (:data:`~az_router.tiers.QUALITY_PRIORS`) or ``[router.quality]``;
-   ``success_rate`` comes from :mod:`az_router.history`.
+   scores 1 and a model 10x its price about 0.1. ``quality`` is
+   ``[router.quality]`` (model id, then tier), else the model's prior
+   quality (:func:`~az_router.tiers.quality_prior`: its own priors for
+   well-known models, else the tier's); ``success_rate`` is its prior,
+   smoothed with outcomes from :mod:`az_router.history` when there is a
+   history.
 """
 
 from __future__ import annotations
@@ -53,16 +62,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from az_router.complexity import Complexity, estimate
+from az_router.complexity import CLASSES, Complexity, estimate
+from az_router.cooldown import COOLDOWN_FILE, Cooldowns
 from az_router.history import History
 from az_router.rules import DEFAULT_RULES, Rule, RuleError, parse_rules
 from az_router.tiers import (
     DEFAULT_BANDS,
-    QUALITY_PRIORS,
-    SUCCESS_PRIORS,
     TIERS,
     blended_price,
     parse_bands,
+    quality_prior,
+    success_prior,
     tier_of,
 )
 
@@ -100,6 +110,7 @@ class Candidate:
     price: float
     excluded: str | None = None
     quality: float = 0.0
+    prior: float = 0.0
     success_rate: float = 0.0
     samples: int = 0
     cost_score: float = 0.0
@@ -113,6 +124,7 @@ class Candidate:
             "eligible": self.excluded is None,
             "excluded_reason": self.excluded,
             "quality": round(self.quality, 4),
+            "prior_success_rate": round(self.prior, 4),
             "success_rate": round(self.success_rate, 4),
             "samples": self.samples,
             "cost_score": round(self.cost_score, 4),
@@ -126,7 +138,9 @@ class Decision:
 
     ``tokens`` is the estimated prompt size, ``needed_tokens`` adds
     ``max_tokens``; ``start_tier`` is the rule's tier, ``tier`` the one
-    used after escalation; ``escalation`` lists the reasons for moving up.
+    used after escalation; ``escalation`` lists the reasons for moving up
+    after failures, no progress or learned outcomes; ``skipped`` the tiers
+    passed over on priors alone (no model expected to be capable).
     """
 
     model: Model | None
@@ -139,6 +153,7 @@ class Decision:
     candidates: list[Candidate]
     rules_checked: list[dict[str, Any]] = field(default_factory=list)
     escalation: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     reason: str = ""
     history: str = "priors"
     decision_ms: float = 0.0
@@ -155,6 +170,7 @@ class Decision:
             "rule": self.rule.name if self.rule else None,
             "complexity": self.complexity.cls,
             "escalation": list(self.escalation),
+            "skipped": list(self.skipped),
             "reason": self.reason,
         }
 
@@ -168,6 +184,7 @@ class Decision:
             "start_tier": self.start_tier,
             "tier": self.tier,
             "escalation": self.escalation,
+            "skipped": self.skipped,
             "candidates": [c.to_dict() for c in self.candidates],
             "chosen": self.model_id,
             "reason": self.reason,
@@ -220,8 +237,11 @@ class RoutingEngine:
     ``rules`` are dicts in the form of :mod:`az_router.rules` (default:
     :data:`~az_router.rules.DEFAULT_RULES`); ``bands`` are the tier price
     edges (:data:`~az_router.tiers.DEFAULT_BANDS`); ``quality`` maps tier
-    names or model ids to a quality in [0, 1]; ``history`` gives learned
-    success rates (None: priors only, no storage access).
+    names or model ids to a quality in [0, 1]; ``priors`` maps model ids
+    to ``{class: prior success rate}`` (before :data:`~az_router.tiers.
+    MODEL_PRIORS` and the tier's); ``history`` gives learned success rates
+    (None: priors only, no storage access); ``cooldowns`` keeps
+    rate-limited models off (None: no cool-downs).
     Raises :class:`~az_router.rules.RuleError` for invalid rules.
     """
 
@@ -236,6 +256,8 @@ class RoutingEngine:
         min_samples: int = 5,
         history: History | None = None,
         log_to_storage: bool = True,
+        priors: dict[str, dict[str, float]] | None = None,
+        cooldowns: Cooldowns | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._rules: list[Rule] = parse_rules(DEFAULT_RULES if rules is None else rules)
@@ -247,6 +269,8 @@ class RoutingEngine:
         self.min_samples = min_samples
         self.history = history
         self.log_to_storage = log_to_storage
+        self.priors = {k: dict(v) for k, v in (priors or {}).items()}
+        self.cooldowns = cooldowns
         self.last_decision: Decision | None = None
 
     # -- configuration ----------------------------------------------------
@@ -256,7 +280,10 @@ class RoutingEngine:
         rule tables), ``tiers`` (``cheap_max``/``mid_max``, USD per 1M),
         ``quality`` (tier or model id -> [0, 1]), ``long_tokens``,
         ``min_success_rate``, ``min_samples``, ``history`` (bool, default
-        true), ``history_limit``, ``history_ttl_s``, ``prior_strength``.
+        true), ``history_limit``, ``history_ttl_s``, ``prior_strength``,
+        ``priors`` (model id -> {class: success rate in [0, 1]}),
+        ``cooldowns`` (bool, default true: remember rate-limited models in
+        ``<az home>/router-cooldowns.json``).
         Raises :class:`RuleError` (a ConfigError) naming the bad key or rule.
         """
         section = config.section("router")
@@ -271,6 +298,8 @@ class RoutingEngine:
             "history_limit",
             "history_ttl_s",
             "prior_strength",
+            "priors",
+            "cooldowns",
         }
         unknown = set(section) - known
         if unknown:
@@ -287,10 +316,16 @@ class RoutingEngine:
             limit = _number(section, "history_limit", 200, int)
             ttl = _number(section, "history_ttl_s", 60.0, float)
             k = _number(section, "prior_strength", 4.0, float)
+            priors = _parse_priors(section.get("priors") or {})
         except ValueError as exc:
             raise RuleError(f"{config.path}: {exc}") from None
         use_history = section.get("history", True)
         history = History(limit=limit, ttl_s=ttl, prior_strength=k) if use_history else None
+        cooldowns = None
+        if section.get("cooldowns", True):
+            from az_os.config import az_home
+
+            cooldowns = Cooldowns(path=az_home() / COOLDOWN_FILE)
         rules = section.get("rules")
         try:
             return cls(
@@ -301,6 +336,8 @@ class RoutingEngine:
                 min_success_rate=min_rate,
                 min_samples=min_samples,
                 history=history,
+                priors=priors,
+                cooldowns=cooldowns,
             )
         except RuleError as exc:
             raise RuleError(f"router.rules in {config.path}: {exc}") from None
@@ -351,6 +388,10 @@ class RoutingEngine:
         cx = estimate(text, est, self.long_tokens)
         failed = _failed_ids(meta)
         tools = bool(request.tools)
+        cooling: dict[str, float] = {}
+        if self.cooldowns is not None:
+            self.cooldowns.note_failures(meta.get("failed_models") or [])
+            cooling = self.cooldowns.active()
 
         cands: list[Candidate] = []
         for model in candidates:
@@ -363,6 +404,12 @@ class RoutingEngine:
             elif tools and not (info.supports_tools or info.local):
                 c.excluded = "no tool support and tools are offered"
             cands.append(c)
+        if cooling and any(c.excluded is None and c.id not in cooling for c in cands):
+            for c in cands:
+                if c.excluded is None and c.id in cooling:
+                    c.excluded = (
+                        f"rate limited by the provider: cooling down for {cooling[c.id]:.0f} s more"
+                    )
         eligible = [c for c in cands if c.excluded is None]
 
         hist_source = "priors"
@@ -462,13 +509,25 @@ class RoutingEngine:
                     for c in pool
                     if c.samples >= self.min_samples and c.success_rate < self.min_success_rate
                 ]
+                prior_bad = [
+                    c
+                    for c in pool
+                    if c.samples < self.min_samples and c.prior < self.min_success_rate
+                ]
                 higher = [c for c in eligible if TIERS.index(c.tier) > TIERS.index(pool_tier)]
-                if pool and len(learned_bad) == len(pool) and higher:
-                    decision.escalation.append(
-                        f"learned: every {pool_tier} model succeeds on under "
-                        f"{self.min_success_rate:.0%} of {cx.cls} tasks "
-                        f"({', '.join(_rate(c) for c in pool)})"
-                    )
+                if pool and len(learned_bad) + len(prior_bad) == len(pool) and higher:
+                    if learned_bad:
+                        decision.escalation.append(
+                            f"learned: every {pool_tier} model succeeds on under "
+                            f"{self.min_success_rate:.0%} of {cx.cls} tasks "
+                            f"({', '.join(_rate(c) for c in pool)})"
+                        )
+                    else:
+                        decision.skipped.append(
+                            f"no {pool_tier} model is expected to succeed on "
+                            f"{self.min_success_rate:.0%} of {cx.cls} tasks "
+                            f"({', '.join(f'{c.id} {c.prior:.0%}' for c in pool)})"
+                        )
                     pool_tier = self._nearest_tier(TIERS.index(pool_tier) + 1, eligible)
                     continue
                 break
@@ -481,6 +540,8 @@ class RoutingEngine:
             f"tier {chosen.tier}",
             f"score {chosen.score:.3f}",
         ]
+        if decision.skipped:
+            parts.append("skipped: " + "; ".join(decision.skipped))
         if decision.escalation:
             parts.append("escalated: " + "; ".join(decision.escalation))
         decision.reason = ", ".join(parts)
@@ -494,11 +555,14 @@ class RoutingEngine:
         return decision
 
     def _score(self, c: Candidate, cls: str, p_min: float) -> None:
-        c.quality = self.quality.get(c.id, self.quality.get(c.tier, QUALITY_PRIORS[c.tier]))
+        c.quality = self.quality.get(
+            c.id, self.quality.get(c.tier, quality_prior(c.id, c.tier, self.priors))
+        )
+        c.prior = success_prior(c.id, c.tier, cls, self.priors)
         if self.history is not None:
-            c.success_rate, c.samples = self.history.success_rate(c.id, c.tier, cls)
+            c.success_rate, c.samples = self.history.success_rate(c.id, c.tier, cls, c.prior)
         else:
-            c.success_rate, c.samples = SUCCESS_PRIORS[c.tier][cls], 0
+            c.success_rate, c.samples = c.prior, 0
         c.cost_score = (p_min + COST_EPSILON) / (c.price + COST_EPSILON)
         c.score = c.quality * 0.5 + c.success_rate * 0.3 + c.cost_score * 0.2
 
@@ -617,7 +681,11 @@ class RoutingEngine:
             try:
                 response = await model.acomplete(request)
             except ModelError as exc:
-                failures.append({"model": model.info.id, "error": str(exc)})
+                failure = {"model": model.info.id, "error": str(exc)}
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    failure["retry_after"] = f"{float(retry_after):g}"
+                failures.append(failure)
                 continue
             host.after_model_call(task, request, response, response.usage)
             return {
@@ -644,6 +712,27 @@ def _number(section: dict[str, Any], key: str, default: float, kind: type) -> An
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError(f"router.{key}: expected a non-negative number, got {value!r}")
     return kind(value)
+
+
+def _parse_priors(section: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """``[router.priors]``: model id -> {class: success rate in [0, 1]}."""
+    out: dict[str, dict[str, float]] = {}
+    for model, table in section.items():
+        if not isinstance(table, dict):
+            raise ValueError(f"router.priors.{model}: expected a table of class = rate")
+        rates: dict[str, float] = {}
+        for cls, value in table.items():
+            if cls not in CLASSES:
+                raise ValueError(
+                    f"router.priors.{model}.{cls}: unknown class (known: {', '.join(CLASSES)})"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(
+                    f"router.priors.{model}.{cls}: expected a number in [0, 1], got {value!r}"
+                )
+            rates[cls] = float(value)
+        out[str(model)] = rates
+    return out
 
 
 def _parse_quality(section: dict[str, Any]) -> dict[str, float]:

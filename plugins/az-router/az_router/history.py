@@ -13,7 +13,8 @@ works. For each finished task (``completed`` or ``failed``; at most
 * failures whose error mentions a budget are skipped (the model did not
   fail, the budget refused the call).
 
-The rate is smoothed towards the tier prior with a Beta prior of strength
+The rate is smoothed towards the model's prior (see
+:func:`az_router.tiers.success_prior`) with a Beta prior of strength
 ``k`` (``router.prior_strength``, default 4 pseudo-tasks)::
 
     success_rate = (successes + k * prior) / (attempts + k)
@@ -162,9 +163,13 @@ class History:
         except OSError as exc:
             log.debug("router history: cannot write %s: %s", path, exc)
 
-    def success_rate(self, model: str, tier: str, cls: str) -> tuple[float, int]:
+    def success_rate(
+        self, model: str, tier: str, cls: str, prior: float | None = None
+    ) -> tuple[float, int]:
         """``(smoothed success rate in [0, 1], attempts seen)`` for a model
-        of ``tier`` on tasks of class ``cls``."""
-        prior = SUCCESS_PRIORS[tier][cls]
+        of ``tier`` on tasks of class ``cls``, smoothed towards ``prior``
+        (default: the tier's prior)."""
+        if prior is None:
+            prior = SUCCESS_PRIORS[tier][cls]
         s, n = self.outcomes().counts.get((model, cls), (0, 0))
         return (s + self.k * prior) / (n + self.k), n

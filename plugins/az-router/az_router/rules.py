@@ -220,8 +220,10 @@ class Rule:
 #:   (the agent's system prompt and tool schemas alone are ~1000 tokens, so
 #:   the brief's 500 would never match);
 #: * brief ``complexity == 'code' and tokens < 2000 -> gemini`` ("fast code
-#:   generation"): code starts at cheap, where gemini-flash-class models
-#:   sit; larger code tasks too, the cascade escalates on failure;
+#:   generation"), with the brief's Gemini on its free plan: code starts at
+#:   the free tier, and the capability skip (engine step 5) moves it to the
+#:   cheapest tier whose model is expected to succeed on code - a free-plan
+#:   hosted model when one is configured, not the embedded 135M model;
 #: * brief ``complexity == 'reasoning' and tokens < 1000 -> claude`` ("best
 #:   reasoning"): premium, but only for high-priority tasks: on current
 #:   public figures the cheap tier's GPQA-Diamond (79.9, DeepSeek-V3.2-Exp)
@@ -229,8 +231,9 @@ class Rule:
 #:   tenth of the price (benchmarks/data/routing_workload.md);
 #: * brief ``tokens >= 2000 -> gpt4`` ("high quality for long tasks"):
 #:   gpt-4-class prices are mid today; high-priority long tasks start there,
-#:   others at cheap, as its SWE-bench Verified (67.8) is close to mid's;
-#: * brief ``fallback -> deepseek``: the cheap tier, where DeepSeek sits.
+#:   others at the cheapest capable tier;
+#: * brief ``fallback -> deepseek`` ("free model"): the cheapest tier with a
+#:   capable model.
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "name": "urgent",
@@ -247,8 +250,9 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "name": "code",
         "condition": "complexity == 'code'",
-        "tier": "cheap",
-        "reason": "Fast, cheap code generation",
+        "tier": "free",
+        "reason": "Code on the cheapest tier with a capable model (a free-plan hosted "
+        "model if there is one)",
     },
     {
         "name": "reasoning",
@@ -265,8 +269,8 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "name": "fallback",
         "condition": "fallback",
-        "tier": "cheap",
-        "reason": "Always have fallback",
+        "tier": "free",
+        "reason": "Always have fallback: the cheapest tier with a capable model",
     },
 ]
 

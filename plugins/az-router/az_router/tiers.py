@@ -23,6 +23,13 @@ Success-rate priors per tier and class are in :data:`SUCCESS_PRIORS`;
 quality priors per tier (the ``quality`` term of the routing score, in
 [0, 1]) in :data:`QUALITY_PRIORS`, the mean of the tier's success priors.
 ``[router.quality]`` overrides quality per tier name or per model id.
+
+A tier is a price band, not a capability: a hosted model on a provider's
+free plan (priced 0 with ``[[models.custom]]``) is in the free tier with
+the embedded 135M model. So well-known models have their own priors
+(:data:`MODEL_PRIORS`, looked up by :func:`model_key`), and
+:func:`success_prior` uses them before the tier's; ``[router.priors]``
+gives priors for any other model.
 """
 
 from __future__ import annotations
@@ -58,6 +65,75 @@ SUCCESS_PRIORS: dict[str, dict[str, float]] = {
 QUALITY_PRIORS: dict[str, float] = {
     tier: round(sum(rates.values()) / len(rates), 2) for tier, rates in SUCCESS_PRIORS.items()
 }
+
+#: Prior success rate per (model, class) for well-known models, keyed by
+#: :func:`model_key`. Derived as for the tiers (benchmarks/data/
+#: routing_workload.md): simple ~ instruction following, code ~ SWE-bench
+#: Verified + 0.12, reasoning ~ GPQA Diamond, long ~ SWE-bench Verified.
+#: Figures are the vendors' own; "assumption" marks the ones no benchmark
+#: gives.
+#:
+#: * smollm2-135m-instruct: IFEval 29.9, GSM8K 1.4 (Hugging Face model
+#:   card); code: assumption (a 135M model does not write working code);
+#:   long: its 8k context cannot hold these tasks.
+#: * deepseek-chat (DeepSeek-V3.2-Exp): SWE-bench Verified 67.8, GPQA
+#:   Diamond 79.9 (model card, huggingface.co/deepseek-ai/DeepSeek-V3.2-Exp);
+#:   simple: assumption.
+#: * claude-haiku-4-5: SWE-bench Verified 73.3 (Anthropic launch post);
+#:   GPQA Diamond ~73: assumption (the system card gives no score, the launch
+#:   table's figure could not be re-checked); simple: assumption.
+#: * claude-sonnet-4-5: SWE-bench Verified 77.2, GPQA Diamond 83.4
+#:   (Anthropic launch post); simple: assumption.
+#: * gemini-2.5-flash: SWE-bench Verified 48.9 (Google's figure for the
+#:   stable model, quoted when the 09-2025 preview reached 54); GPQA Diamond
+#:   80.8 (Gemini 2.5 Flash model card, 09-2025 preview, the best figure
+#:   found for this model family); simple: assumption, as deepseek-chat.
+#: * gemini-2.5-pro: SWE-bench Verified 67.2, GPQA Diamond 86.4 (Gemini 2.5
+#:   technical report, arXiv 2507.06261); simple: assumption.
+MODEL_PRIORS: dict[str, dict[str, float]] = {
+    "smollm2-135m-instruct": dict(SUCCESS_PRIORS["free"]),
+    "deepseek-chat": dict(SUCCESS_PRIORS["cheap"]),
+    "claude-haiku-4-5": dict(SUCCESS_PRIORS["mid"]),
+    "claude-sonnet-4-5": dict(SUCCESS_PRIORS["premium"]),
+    "gemini-2.5-flash": {"simple": 0.95, "code": 0.61, "reasoning": 0.81, "long": 0.49},
+    "gemini-2.5-pro": {"simple": 0.96, "code": 0.79, "reasoning": 0.86, "long": 0.67},
+}
+
+
+def model_key(model_id: str) -> str:
+    """The :data:`MODEL_PRIORS` key of a model id: its last path segment,
+    lower-cased, without a ``:free``-style variant suffix or a ``-YYYYMMDD``
+    snapshot date (``openrouter/google/gemini-2.5-flash:free`` and
+    ``anthropic/claude-haiku-4-5-20251001`` give ``gemini-2.5-flash`` and
+    ``claude-haiku-4-5``)."""
+    name = model_id.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    head, _, tail = name.rpartition("-")
+    return head if head and len(tail) == 8 and tail.isdigit() else name
+
+
+def success_prior(
+    model_id: str,
+    tier: str,
+    cls: str,
+    overrides: dict[str, dict[str, float]] | None = None,
+) -> float:
+    """Prior success rate in [0, 1] of ``model_id`` (of ``tier``) on class
+    ``cls``: ``overrides`` (``[router.priors]``, by model id) first, then
+    :data:`MODEL_PRIORS`, then the tier's :data:`SUCCESS_PRIORS`."""
+    for table in (overrides or {}).get(model_id), MODEL_PRIORS.get(model_key(model_id)):
+        if table and cls in table:
+            return table[cls]
+    return SUCCESS_PRIORS[tier][cls]
+
+
+def quality_prior(
+    model_id: str, tier: str, overrides: dict[str, dict[str, float]] | None = None
+) -> float:
+    """Prior quality in [0, 1]: the mean of :func:`success_prior` over the
+    classes, rounded to 0.01 (the tier's :data:`QUALITY_PRIORS` for a model
+    with no priors of its own)."""
+    rates = [success_prior(model_id, tier, cls, overrides) for cls in SUCCESS_PRIORS[tier]]
+    return round(sum(rates) / len(rates), 2)
 
 
 def blended_price(info: ModelInfo) -> float:

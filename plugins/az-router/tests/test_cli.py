@@ -81,7 +81,9 @@ def test_explain_json(cli_env):
     assert data["task"] == "fix the failing test in tests/test_io.py"
     assert data["complexity"]["class"] == "code"
     assert "test_io.py" in data["complexity"]["code_markers"]
-    assert data["rule"]["name"] == "code" and data["rule"]["tier"] == "cheap"
+    assert data["rule"]["name"] == "code" and data["rule"]["tier"] == "free"
+    assert data["start_tier"] == "free" and data["tier"] == "cheap"
+    assert data["skipped"] and not data["escalation"]
     assert data["chosen"] == "deepseek/deepseek-chat"
     ids = [c["model"] for c in data["candidates"]]
     assert ids == [

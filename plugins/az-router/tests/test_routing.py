@@ -49,8 +49,12 @@ def test_tool_support_filter(az_home, models):
     assert d.model_id == "example/no-tools-cheap"
 
 
+#: A user who trusts the embedded model with simple chores ([router.priors]).
+TRUST_LOCAL = {"local/smollm2-135m-instruct": {"simple": 0.9}}
+
+
 def test_local_models_count_as_tool_capable(az_home, models):
-    d = RoutingEngine(history=None).decide(
+    d = RoutingEngine(history=None, priors=TRUST_LOCAL).decide(
         task("list the files in src"), request("list the files in src"), candidates(models)
     )
     assert d.model_id == "local/smollm2-135m-instruct"
@@ -125,7 +129,7 @@ def test_no_progress_near_the_turn_limit_escalates_and_is_logged(az_home, models
                 tool_results=[ToolResult(success=True, result="x")],
             )
         )
-    engine = RoutingEngine(history=None)
+    engine = RoutingEngine(history=None, priors=TRUST_LOCAL)
     early = engine.decide(t, request(t.description, turn=2, max_turns=5), candidates(models))
     assert early.tier == "free" and not early.escalation  # not near the limit yet
     late = engine.decide(t, request(t.description, turn=4, max_turns=5), candidates(models))
@@ -153,7 +157,7 @@ def test_progress_means_no_escalation(az_home, models):
                 tool_results=[ToolResult(success=True, result="ok")],
             )
         )
-    d = RoutingEngine(history=None).decide(
+    d = RoutingEngine(history=None, priors=TRUST_LOCAL).decide(
         t, request(t.description, turn=4, max_turns=5), candidates(models)
     )
     assert d.tier == "free" and not d.escalation

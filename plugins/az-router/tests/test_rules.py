@@ -18,7 +18,9 @@ def decide(engine, text, models, priority="medium", **kw):
 def test_default_rules_route_each_class_to_its_tier(az_home, models):
     engine = RoutingEngine(history=None)
     cases = [
-        ("what time is it in UTC?", "medium", "simple", "free", "local/smollm2-135m-instruct"),
+        # the simple rule starts at free, but the 135M model's priors (IFEval
+        # 29.9) are under min_success_rate: the cheapest capable tier is cheap
+        ("what time is it in UTC?", "medium", "simple", "cheap", None),
         ("fix the failing test in tests/test_io.py", "medium", "code", "cheap", None),
         (
             "prove that the sum of the first n odd numbers is n squared",
@@ -79,7 +81,8 @@ def test_missing_fallback_gets_the_cheapest_capable_tier(az_home, models):
     assert engine.rules[-1].name == "implicit-fallback"
     d = decide(engine, "fix the bug in src/app.py", models)
     assert d.rule.name == "implicit-fallback"
-    assert d.model_id == "local/smollm2-135m-instruct"
+    assert d.start_tier == "free" and d.tier == "cheap"  # the 135M model cannot code
+    assert d.skipped and "local/smollm2-135m-instruct 2%" in d.skipped[0]
 
 
 def test_model_target_by_alias_suffix_or_provider(az_home, models):
@@ -160,7 +163,7 @@ def test_condition_language():
 
 def test_update_routing_rules_replaces_rules_at_run_time(az_home, models):
     engine = RoutingEngine(history=None)
-    assert decide(engine, "what time is it?", models).tier == "free"
+    assert decide(engine, "what time is it?", models).tier == "cheap"
     asyncio.run(
         engine.update_routing_rules(
             [{"condition": "fallback", "tier": "premium", "reason": "quality first"}]
