@@ -19,6 +19,10 @@ from pathlib import Path
 SEED = 20251121
 OUT = Path(__file__).with_suffix(".jsonl")
 TIERS = ("free", "cheap", "mid", "premium")
+#: The hosted model on a free plan (priced 0): Gemini 2.5 Flash on the Gemini
+#: API's free tier. Its outcomes come from a second generator seeded per task,
+#: so adding it left every other field of the file as it was.
+FREE_HOSTED = "free_hosted"
 
 #: Pass rate per (true category, tier). See routing_workload.md, "Pass rates".
 PASS: dict[str, dict[str, float]] = {
@@ -26,6 +30,20 @@ PASS: dict[str, dict[str, float]] = {
     "code": {"free": 0.02, "cheap": 0.80, "mid": 0.85, "premium": 0.89},
     "reasoning": {"free": 0.02, "cheap": 0.80, "mid": 0.73, "premium": 0.83},
     "long": {"free": 0.0, "cheap": 0.68, "mid": 0.73, "premium": 0.77},
+}
+
+#: Pass rate of Gemini 2.5 Flash per category (routing_workload.md, "Pass
+#: rates"): simple: assumption, as the cheap tier; code: SWE-bench Verified
+#: 48.9 + 0.12; reasoning: GPQA Diamond 80.8; long: SWE-bench Verified 48.9.
+PASS_FREE_HOSTED: dict[str, float] = {"simple": 0.95, "code": 0.61, "reasoning": 0.81, "long": 0.49}
+
+#: Model calls a task makes over its turns, uniform in this range
+#: (assumption; at most 5 turns by default). A free plan's daily quota counts them.
+CALLS: dict[str, tuple[int, int]] = {
+    "simple": (1, 3),
+    "code": (2, 5),
+    "reasoning": (1, 3),
+    "long": (3, 5),
 }
 
 #: Share of failures the agent loop notices (provider error, malformed output
@@ -175,7 +193,7 @@ def _priority(rng: random.Random) -> str:
     return "urgent" if r < 0.02 else "high" if r < 0.10 else "low" if r < 0.15 else "medium"
 
 
-def _outcomes(rng: random.Random, category: str) -> dict[str, str]:
+def _outcomes(rng: random.Random, category: str) -> tuple[dict[str, str], float]:
     u = rng.random()  # the task's shared difficulty
     out: dict[str, str] = {}
     for tier in TIERS:
@@ -186,7 +204,16 @@ def _outcomes(rng: random.Random, category: str) -> dict[str, str]:
         else:
             detected = DETECTED_FREE if tier == "free" else DETECTED[category]
             out[tier] = "fail_detected" if rng.random() < detected else "fail_silent"
-    return out
+    return out, u
+
+
+def _free_hosted(rng: random.Random, category: str, u: float) -> str:
+    """The free-plan model's outcome, correlated with the task's difficulty ``u``."""
+    p = PASS_FREE_HOSTED[category]
+    ok = u < p if rng.random() < CORRELATION else rng.random() < p
+    if ok:
+        return "ok"
+    return "fail_detected" if rng.random() < DETECTED[category] else "fail_silent"
 
 
 def generate() -> list[dict[str, object]]:
@@ -198,16 +225,23 @@ def generate() -> list[dict[str, object]]:
             text = _fill(rng, templates[i % len(templates)])
             (c0, c1), (p0, p1), (o0, o1) = TOKENS[category]
             context = rng.randint(c0, c1)
+            priority = _priority(rng)
+            prompt = max(context, rng.randint(p0, p1))
+            completion = rng.randint(o0, o1)
+            outcomes, u = _outcomes(rng, category)
+            extra = random.Random(f"{SEED}:{category}:{i}")
+            outcomes[FREE_HOSTED] = _free_hosted(extra, category, u)
             rows.append(
                 {
                     "category": category,
                     "text": text,
-                    "priority": _priority(rng),
+                    "priority": priority,
                     "context_tokens": context,
-                    "prompt_tokens": max(context, rng.randint(p0, p1)),
-                    "completion_tokens": rng.randint(o0, o1),
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "calls": extra.randint(*CALLS[category]),
                     "tools": True,
-                    "outcomes": _outcomes(rng, category),
+                    "outcomes": outcomes,
                 }
             )
     rng.shuffle(rows)
