@@ -111,7 +111,7 @@ def config_get(
     if all_ or key is None:
         if key is None and not all_:
             raise ConfigError("give a KEY (e.g. 'az config get agent.max_turns') or --all")
-        data = cfg.model_dump(mode="json")
+        data = cfg.to_dict()
         if as_json:
             _print_json(data)
         else:

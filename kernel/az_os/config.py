@@ -26,67 +26,75 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
+from msgspec import Meta
 
 from az_os.errors import ConfigError
 
 ENV_PREFIX = "AZ_"
 
+#: Known sections reject unknown keys (a typo is an error, not a silent default).
+_SECTION = {"kw_only": True, "forbid_unknown_fields": True}
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-
-class AgentSettings(_Section):
+class AgentSettings(msgspec.Struct, **_SECTION):
     """The ReAct loop's defaults (``[agent]``)."""
 
-    max_turns: int = Field(5, ge=1, le=100, description="ReAct turns before giving up")
-    approve: Literal["ask", "auto", "read-only"] = Field(
-        "ask", description="approval mode for writes and shell commands"
-    )
-    max_tokens: int = Field(1024, ge=1, description="completion tokens per model call")
-    temperature: float = Field(0.2, ge=0.0, le=2.0)
-    context_tokens: int = Field(1000, ge=0, description="tokens of plugin context per task")
+    #: ReAct turns before giving up
+    max_turns: Annotated[int, Meta(ge=1, le=100)] = 5
+    #: approval mode for writes and shell commands
+    approve: Literal["ask", "auto", "read-only"] = "ask"
+    #: completion tokens per model call
+    max_tokens: Annotated[int, Meta(ge=1)] = 1024
+    temperature: Annotated[float, Meta(ge=0.0, le=2.0)] = 0.2
+    #: tokens of plugin context per task
+    context_tokens: Annotated[int, Meta(ge=0)] = 1000
 
 
-class StorageSettings(_Section):
+class StorageSettings(msgspec.Struct, **_SECTION):
     """Which storage backend and where (``[storage]``)."""
 
-    backend: str = Field("sqlite", description="name of an az.storage entry point")
-    path: str | None = Field(None, description="database file; default: <az home>/az.db")
-    url: str | None = Field(None, description="database URL for server backends")
+    #: name of an az.storage entry point
+    backend: str = "sqlite"
+    #: database file; default: <az home>/az.db
+    path: str | None = None
+    #: database URL for server backends
+    url: str | None = None
 
 
-class LocalModelSettings(_Section):
+class LocalModelSettings(msgspec.Struct, **_SECTION):
     """The embedded model (``[models.local]``)."""
 
-    path: str | None = Field(None, description="a GGUF file; default: the bundled SmolLM2")
+    #: a GGUF file; default: the bundled SmolLM2
+    path: str | None = None
     chat_format: str | None = None
-    threads: int | None = Field(None, ge=1)
-    n_ctx: int = Field(8192, ge=512, description="context window in tokens")
+    threads: Annotated[int, Meta(ge=1)] | None = None
+    #: context window in tokens
+    n_ctx: Annotated[int, Meta(ge=512)] = 8192
 
 
-class CustomModel(_Section):
+class CustomModel(msgspec.Struct, **_SECTION):
     """A model the user adds (``[[models.custom]]``)."""
 
     id: str
     alias: str | None = None
     api_base: str | None = None
     api_key_env: str | None = None
-    input_cost_per_token: float | None = Field(None, ge=0)
-    output_cost_per_token: float | None = Field(None, ge=0)
-    context_window: int | None = Field(None, ge=1)
+    input_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
+    output_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
+    context_window: Annotated[int, Meta(ge=1)] | None = None
     supports_tools: bool | None = None
 
 
-class ModelsSettings(_Section):
+class ModelsSettings(msgspec.Struct, **_SECTION):
     """Models (``[models]``)."""
 
-    default: str | None = Field(None, description="model id or alias used when none is given")
-    local: LocalModelSettings = Field(default_factory=LocalModelSettings)
-    custom: list[CustomModel] = Field(default_factory=list)
+    #: model id or alias used when none is given
+    default: str | None = None
+    local: LocalModelSettings = msgspec.field(default_factory=LocalModelSettings)
+    custom: list[CustomModel] = msgspec.field(default_factory=list)
 
 
 DEFAULT_DENY = [
@@ -100,30 +108,55 @@ DEFAULT_DENY = [
 ]
 
 
-class ToolsSettings(_Section):
+class ToolsSettings(msgspec.Struct, **_SECTION):
     """Built-in tools and the approval policy (``[tools]``)."""
 
-    deny: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_DENY),
-        description="regular expressions; a shell command matching one is always refused",
-    )
-    output_limit_bytes: int = Field(16384, ge=256, description="tool output kept per call")
-    shell_timeout_s: float = Field(60.0, gt=0)
+    #: regular expressions; a shell command matching one is always refused
+    deny: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_DENY))
+    #: tool output kept per call, bytes
+    output_limit_bytes: Annotated[int, Meta(ge=256)] = 16384
+    #: seconds before a shell command is killed
+    shell_timeout_s: Annotated[float, Meta(gt=0)] = 60.0
 
 
-class AzConfig(BaseModel):
-    """The whole configuration. Unknown top-level tables are plugin sections."""
+class _KernelSections(msgspec.Struct, **_SECTION):
+    agent: AgentSettings = msgspec.field(default_factory=AgentSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    models: ModelsSettings = msgspec.field(default_factory=ModelsSettings)
+    tools: ToolsSettings = msgspec.field(default_factory=ToolsSettings)
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    agent: AgentSettings = Field(default_factory=AgentSettings)
-    storage: StorageSettings = Field(default_factory=StorageSettings)
-    models: ModelsSettings = Field(default_factory=ModelsSettings)
-    tools: ToolsSettings = Field(default_factory=ToolsSettings)
+_KERNEL_SECTIONS = frozenset(f.name for f in msgspec.structs.fields(_KernelSections))
 
-    # Not part of the file: where it was read from.
-    _home: Path | None = None
-    _path: Path | None = None
+
+class AzConfig:
+    """The whole configuration: the kernel's sections as typed settings
+    (``config.agent.max_turns``) and every other top-level table as a plugin
+    section (``config.section("cost")``, a plain dict).
+
+    Build one with :func:`load_config` or :func:`validate`; ``AzConfig()``
+    is the defaults.
+    """
+
+    __slots__ = ("agent", "storage", "models", "tools", "extra", "_home", "_path")
+
+    def __init__(
+        self,
+        kernel: _KernelSections | None = None,
+        extra: Mapping[str, Any] | None = None,
+        *,
+        home: Path | None = None,
+        path: Path | None = None,
+    ) -> None:
+        k = kernel or _KernelSections()
+        self.agent: AgentSettings = k.agent
+        self.storage: StorageSettings = k.storage
+        self.models: ModelsSettings = k.models
+        self.tools: ToolsSettings = k.tools
+        #: plugin sections and any other top-level keys, as read
+        self.extra: dict[str, Any] = dict(extra or {})
+        self._home = home
+        self._path = path
 
     @property
     def home(self) -> Path:
@@ -137,18 +170,22 @@ class AzConfig(BaseModel):
 
     def section(self, name: str) -> dict[str, Any]:
         """A section as a plain dict (``{}`` when absent); plugins read theirs here."""
-        value = getattr(self, name, None)
-        if value is None:
-            value = (self.model_extra or {}).get(name)
-        if isinstance(value, BaseModel):
-            return value.model_dump()
+        if name in _KERNEL_SECTIONS:
+            out: dict[str, Any] = msgspec.to_builtins(getattr(self, name))
+            return out
+        value = self.extra.get(name)
         return dict(value) if isinstance(value, Mapping) else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as builtins: ``{section: {key: value}}``."""
+        out = {name: self.section(name) for name in sorted(_KERNEL_SECTIONS)}
+        out.update(self.extra)
+        return out
 
     def get(self, key: str) -> Any:
         """The value at a dotted key (``"agent.max_turns"``).
         Raises :class:`ConfigError` for an unknown key."""
-        data = self.model_dump(mode="json")
-        node: Any = data
+        node: Any = self.to_dict()
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
                 raise ConfigError(f"unknown config key '{key}'")
@@ -235,30 +272,92 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     return None
 
 
-def _expected(err: Mapping[str, Any]) -> str:
-    msg = str(err.get("msg", "invalid value"))
-    msg = msg.replace("Input should be", "expected").replace("input should be", "expected")
-    if err.get("type") == "extra_forbidden":
-        return "unknown key"
-    return msg
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]+)`$")
 
 
-def validate(data: dict[str, Any], source: str, text: str = "") -> AzConfig:
+def _problem(exc: msgspec.ValidationError) -> tuple[tuple[Any, ...], str]:
+    """The failing key's path and what was wrong, from msgspec's message
+    (``Expected `int` >= 1 - at `$.agent.max_turns```)."""
+    m = _AT.match(str(exc))
+    assert m is not None  # the pattern matches any text
+    msg, raw = m.group("msg"), m.group("path") or ""
+    loc: list[Any] = []
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", raw):
+        loc.append(name if name else int(index))
+    unknown = _UNKNOWN.match(msg)
+    if unknown:
+        return (*loc, unknown.group("key")), "unknown key"
+    if msg.startswith("Invalid enum value"):
+        choices = _choices(loc)
+        if choices:
+            return tuple(loc), "expected one of " + ", ".join(choices)
+    for raw_name, word in _TYPE_WORDS.items():
+        msg = msg.replace(raw_name, word)
+    msg = msg.replace("`", "")
+    return tuple(loc), msg[0].lower() + msg[1:] if msg else "invalid value"
+
+
+#: msgspec's type names in its messages, as a config file's reader says them
+_TYPE_WORDS = {
+    " | null": "",
+    "`int`": "an integer",
+    "`float`": "a number",
+    "`str`": "text",
+    "`bool`": "true or false",
+    "`array`": "a list",
+    "`object`": "a table",
+}
+
+
+def _choices(loc: list[Any]) -> list[str]:
+    """The allowed values of the ``Literal`` field at ``loc``, if it is one."""
+    import typing
+
+    node: Any = _KernelSections
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        hints = typing.get_type_hints(node, include_extras=True) if isinstance(node, type) else {}
+        node = hints.get(part)
+        for arg in typing.get_args(node):
+            if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
+                node = arg
+    return [str(a) for a in typing.get_args(node)] if typing.get_origin(node) is Literal else []
+
+
+def _build(data: Mapping[str, Any]) -> AzConfig:
+    """Split kernel sections from plugin ones and validate the kernel's;
+    raises msgspec.ValidationError."""
+    known = {k: v for k, v in data.items() if k in _KERNEL_SECTIONS}
+    extra = {k: v for k, v in data.items() if k not in _KERNEL_SECTIONS}
+    return AzConfig(msgspec.convert(known, _KernelSections, strict=False), extra)
+
+
+def validate(data: Mapping[str, Any], source: str, text: str = "") -> AzConfig:
     """Build an :class:`AzConfig` from a dict, or raise :class:`ConfigError`
     naming ``source``, the key (and its line when ``text`` is given) and the
     expected type."""
     try:
-        return AzConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err.get("loc", ()))
+        return _build(data)
+    except msgspec.ValidationError as exc:
+        loc, problem = _problem(exc)
         key = ".".join(str(p) for p in loc)
         line = _line_of(text, loc) if text else None
         where = f"{source}, line {line}" if line else source
-        got = err.get("input")
-        got_s = "" if isinstance(got, dict | list) or got is None else f", got {got!r}"
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{where}: key '{key}': {_expected(err)}{got_s}{more}") from None
+        got = _value_at(data, loc)
+        plain = isinstance(got, dict | list) or got is None or problem == "unknown key"
+        got_s = "" if plain or repr(got) in problem else f" ({got!r})"
+        raise ConfigError(f"{where}: key '{key}': {problem}{got_s}") from None
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def read_file(path: Path) -> tuple[dict[str, Any], str]:
@@ -291,14 +390,12 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
     overrides = env_overrides(env)
     if overrides:
         try:
-            cfg = AzConfig.model_validate(_merge(data, overrides))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err.get("loc", ()))
-            var = ENV_PREFIX + "__".join(str(p).upper() for p in err.get("loc", ()))
-            raise ConfigError(
-                f"environment variable {var}: key '{key}': {_expected(err)}"
-            ) from None
+            cfg = _build(_merge(data, overrides))
+        except msgspec.ValidationError as exc:
+            loc, problem = _problem(exc)
+            key = ".".join(str(p) for p in loc)
+            var = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+            raise ConfigError(f"environment variable {var}: key '{key}': {problem}") from None
     cfg._home = home
     cfg._path = path
     from az_os import plugins

@@ -21,7 +21,7 @@ keeps asking for tools anyway.
 
 Python API (design brief): ``await ExecutionEngine().execute(task, tools=None)``
 returns the finished :class:`~az_os.types.Task`; ``execute_stream`` yields the
-same run as event dicts (``TaskEvent.model_dump(mode="json")``: ``type``,
+same run as event dicts (``TaskEvent.to_dict()``: ``type``,
 ``task_id``, ``data``, ``timestamp``). Several tasks may run concurrently in
 one process and one engine.
 """
@@ -36,7 +36,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from az_os.errors import (
     AzError,
@@ -47,6 +47,8 @@ from az_os.errors import (
 )
 from az_os.tools import Tool, ToolContext, validate_arguments
 from az_os.types import (
+    EventType,
+    LogLevel,
     LogRecord,
     Message,
     ModelRequest,
@@ -248,13 +250,13 @@ class _Run:
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
-    def _event(self, type_: str, **data: Any) -> dict[str, Any]:
+    def _event(self, type_: EventType, **data: Any) -> dict[str, Any]:
         event = TaskEvent(type=type_, task_id=self.task.id, data=data)
         if type_ in LIFECYCLE:
             self.host.task_event(task=self.task, event=event)
-        return event.model_dump(mode="json")
+        return event.to_dict()
 
-    async def _log(self, level: str, message: str) -> None:
+    async def _log(self, level: LogLevel, message: str) -> None:
         await self._db(
             self.storage.add_log,
             LogRecord(task_id=self.task.id, level=level, message=message),
@@ -280,7 +282,7 @@ class _Run:
             self.task.result = result
         self.task.error = error
         await self._save()
-        level = (
+        level: LogLevel = (
             "info"
             if status == TaskStatus.COMPLETED
             else "error"
@@ -291,7 +293,7 @@ class _Run:
         data: dict[str, Any] = {"result": result} if result is not None else {}
         if error:
             data["error"] = error
-        return self._event(status.value, **data)
+        return self._event(cast("EventType", status.value), **data)
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         task = self.task
@@ -431,7 +433,7 @@ class _Run:
                     model=model.info.id,
                     thought=None,
                     tool_calls=[],
-                    usage=usage.model_dump(),
+                    usage=usage.to_dict(),
                 )
                 answer = (assistant.content or "").strip()
                 yield await self._finish(TaskStatus.COMPLETED, result=answer)
@@ -446,7 +448,7 @@ class _Run:
                 if tool is not None and tool.spec.name != call.name:
                     # the provider's form of the name (filesystem__list): run, record and
                     # show the tool under its own name; the transcript keeps the provider's
-                    call = call.model_copy(update={"name": tool.spec.name})
+                    call = call.replace(name=tool.spec.name)
                 yield self._event(
                     "tool_call",
                     name=call.name,
@@ -489,8 +491,8 @@ class _Run:
                 turn=index,
                 model=model.info.id,
                 thought=assistant.content,
-                tool_calls=[c.model_dump() for c in calls],
-                usage=usage.model_dump(),
+                tool_calls=[c.to_dict() for c in calls],
+                usage=usage.to_dict(),
             )
         # only reached when a stored task has no turns left to run
         yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
@@ -532,7 +534,7 @@ class _Run:
                 "no usable model supports this request (tools offered: "
                 f"{len(request.tools)}); see 'az models list'"
             )
-        routed_task = task.model_copy(update={"model": None})
+        routed_task = task.replace(model=None)
         routed = self.host.route(task=routed_task, request=request, candidates=candidates)
         if routed is None or routed.info.id not in {m.info.id for m in candidates}:
             # a router may only choose among the candidates: never a model that
@@ -548,9 +550,9 @@ class _Run:
             model = self._pick(request)
             if model.info.local and first_turn and request.tools:
                 # Small local models tend to answer before looking; make them look first.
-                request = request.model_copy(update={"tool_choice": "required"})
+                request = request.replace(tool_choice="required")
             elif request.tool_choice == "required" and not model.info.local:
-                request = request.model_copy(update={"tool_choice": "auto"})
+                request = request.replace(tool_choice="auto")
             self.host.before_model_call(task=task, request=request, model=model)
             start = time.perf_counter()
             try:
@@ -566,13 +568,11 @@ class _Run:
                     # router can keep other tasks off the model until then
                     failure["retry_after"] = f"{float(retry_after):g}"
                 self.failed_models.append(failure)
-                request = request.model_copy(
-                    update={
-                        "metadata": {
-                            **request.metadata,
-                            "failed_models": list(self.failed_models),
-                            "escalate": True,
-                        }
+                request = request.replace(
+                    metadata={
+                        **request.metadata,
+                        "failed_models": list(self.failed_models),
+                        "escalate": True,
                     }
                 )
                 continue

@@ -15,7 +15,7 @@ Kinds used below:
   called on registration with the same arguments.
 
 Single-choice backends (storage) are not hooks: they are chosen by name
-through stevedore (``az.storage`` entry points, see :mod:`az_os.drivers`).
+from the ``az.storage`` entry points (see :mod:`az_os.drivers`).
 """
 
 from __future__ import annotations

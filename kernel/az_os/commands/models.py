@@ -316,12 +316,10 @@ def _stream_answer(chosen: Any, request: Any, task: Any, storage_future: Any, as
     if not usage.cost_usd and (
         chosen.info.input_cost_per_token or chosen.info.output_cost_per_token
     ):
-        usage = usage.model_copy(
-            update={
-                "cost_usd": chosen.info.cost(
-                    usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-                )
-            }
+        usage = usage.replace(
+            cost_usd=chosen.info.cost(
+                usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+            )
         )
     return ModelResponse(
         model=chosen.info.id,

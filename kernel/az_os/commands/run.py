@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -13,7 +13,7 @@ from az_os.commands import task_app
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-    from az_os.types import Task
+    from az_os.types import Approval, Task
 
 
 def register(app: typer.Typer) -> None:
@@ -237,7 +237,7 @@ def task_run(
         priority=prio,
         max_turns=max_turns or config.agent.max_turns,
         workspace=workspace,
-        approval=approve,
+        approval=cast("Approval", approve),
         max_cost_usd=max_cost,
     )
     _install_prompter(approve)

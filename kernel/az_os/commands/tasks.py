@@ -2,8 +2,8 @@
 
 Only the storage contract is used (:func:`az_os.drivers.get_storage` and
 :class:`~az_os.storage.Storage` methods), so these commands work the same on
-every backend. Module imports are kept to typer: the storage backend, rich
-and pydantic types are imported inside the commands (``az task list`` has a
+every backend. Module imports are kept to typer: the storage backend and
+rich are imported inside the commands (``az task list`` has a
 200 ms end-to-end budget).
 
 Errors a user can cause (unknown task id, bad ``--status``/``--since``,
@@ -122,6 +122,11 @@ def _plain(markup: str) -> str:
     return re.sub(r"\[/?[a-z ]*\]", "", markup)
 
 
+def _without_task_id(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("task_id", None)
+    return row
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
@@ -167,13 +172,13 @@ def task_list(
     storage = _storage()
     tasks = storage.list_tasks(status=st, priority=pr, limit=limit, offset=offset)  # type: ignore[arg-type]
     if as_json:
-        _print_json([t.model_dump(mode="json") for t in tasks])
+        _print_json([t.to_dict() for t in tasks])
         return
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = Console(emoji=False, highlight=False)  # descriptions are shown as typed
     total = storage.count_tasks(status=st, priority=pr)  # type: ignore[arg-type]
     if not tasks:
         if total:
@@ -260,9 +265,9 @@ def task_show(
     if as_json:
         _print_json(
             {
-                "task": task.model_dump(mode="json"),
-                "turns": [t.model_dump(mode="json", exclude={"task_id"}) for t in turns],
-                "tool_usage": [u.model_dump(mode="json", exclude={"task_id"}) for u in usage],
+                "task": task.to_dict(),
+                "turns": [_without_task_id(t.to_dict()) for t in turns],
+                "tool_usage": [_without_task_id(u.to_dict()) for u in usage],
                 "totals": totals,
             }
         )
@@ -423,7 +428,7 @@ def log_show(
     """
     rows = _logs(level, since, task, limit or None)
     if as_json:
-        _print_json([r.model_dump(mode="json") for r in rows])
+        _print_json([r.to_dict() for r in rows])
         return
     from rich.console import Console
     from rich.markup import escape
@@ -466,7 +471,7 @@ def log_export(
     'az log export --format csv --output logs.csv --since 7d'.
     """
     f = _choice(fmt, EXPORT_FORMATS, "--format")
-    rows = [r.model_dump(mode="json") for r in _logs(level, since, task, None)]
+    rows = [r.to_dict() for r in _logs(level, since, task, None)]
     if output == "-":
         _write_rows(sys.stdout, f, rows)
         return

@@ -440,7 +440,7 @@ def record_call(
             # The caller stores the task only after the call (az ask does):
             # keep the money in the books, without the task link.
             log.info("task %s is not stored; cost recorded without a task", task.id)
-            tracker.record(record.model_copy(update={"task_id": None}))
+            tracker.record(record.replace(task_id=None))
         SharedReservations(config.home).drop(task.id)
     settings = load_settings(config)
     if settings.budget_usd is not None and settings.alert_usd is not None:

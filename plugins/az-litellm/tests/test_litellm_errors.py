@@ -256,7 +256,7 @@ def test_tool_calls_and_cached_usage_cost_as_litellm_prices_them(keys):
         description="read",
         input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
     )
-    resp = m.complete(REQUEST.model_copy(update={"tools": [tool]}))
+    resp = m.complete(REQUEST.replace(tools=[tool]))
     good, bad = resp.message.tool_calls
     assert (good.id, good.name, good.arguments) == ("call_a", "fs_read", {"path": "a.txt"})
     assert bad.arguments == {INVALID_ARGUMENTS_KEY: '{"path": '}

@@ -272,14 +272,12 @@ class LocalModel(Model):
             from az_local.actions import answer_note, repeats_a_call
 
             if repeats_a_call(request.messages, message.tool_calls[0]):
-                again = request.model_copy(
-                    update={
-                        "tools": [],
-                        "messages": [
-                            *request.messages,
-                            Message(role="user", content=answer_note(request.messages)),
-                        ],
-                    }
+                again = request.replace(
+                    tools=[],
+                    messages=[
+                        *request.messages,
+                        Message(role="user", content=answer_note(request.messages)),
+                    ],
                 )
                 out, message, finish = self._complete_once(loaded, again)
                 more = out.get("usage") or {}
@@ -306,11 +304,9 @@ class LocalModel(Model):
         with loaded.lock:
             if request.tools and request.tool_choice == "required" and len(request.tools) > 1:
                 choice_ = _choose_action(loaded, args["messages"], request)
-                narrow = request.model_copy(
-                    update={
-                        "tools": [t for t in request.tools if t.name == choice_],
-                        "tool_choice": "required",
-                    }
+                narrow = request.replace(
+                    tools=[t for t in request.tools if t.name == choice_],
+                    tool_choice="required",
                 )
                 args["grammar"] = _grammar(narrow, loaded)
             out = self._run(loaded, **args)

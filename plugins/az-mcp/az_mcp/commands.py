@@ -248,7 +248,7 @@ def call_cmd(
 
     result = asyncio.run(once())
     if as_json:
-        _print_json(result.model_dump(mode="json"))
+        _print_json(result.to_dict())
         if not result.success:
             raise typer.Exit(1)
         return

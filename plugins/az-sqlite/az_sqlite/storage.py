@@ -53,6 +53,7 @@ from az_os.types import (
     TaskStatus,
     ToolUsage,
     Turn,
+    to_builtins,
     utcnow,
 )
 
@@ -299,14 +300,14 @@ class SQLiteStorage(Storage):
         data = dict(row)
         for key in ("created_at", "started_at", "completed_at", "updated_at"):
             data[key] = _dt(data[key])
-        return Task.model_validate(data)
+        return Task.from_dict(data)
 
     @staticmethod
     def _with_runner(task: Task) -> Task:
         """A running task without pid/host gets this process's, so a crash
         can be told apart from a live run."""
         if task.status == TaskStatus.RUNNING and task.pid is None:
-            return task.model_copy(update={"pid": os.getpid(), "host": _this_host()})
+            return task.replace(pid=os.getpid(), host=_this_host())
         return task
 
     # -- tasks -----------------------------------------------------------
@@ -360,7 +361,7 @@ class SQLiteStorage(Storage):
         """Write every field of ``task`` with ``updated_at`` = now; returns the
         stored copy (the argument is not changed). Unknown id →
         NotFoundError."""
-        task = self._with_runner(task).model_copy(update={"updated_at": utcnow()})
+        task = self._with_runner(task).replace(updated_at=utcnow())
         row = self._task_row(task)
         row.pop("id")
         T = self.m.Task
@@ -440,11 +441,9 @@ class SQLiteStorage(Storage):
             "task_id": turn.task_id,
             "turn_index": turn.index,
             "model": turn.model,
-            "messages_json": json.dumps([m.model_dump(mode="json") for m in turn.messages]),
-            "tool_calls_json": json.dumps([c.model_dump(mode="json") for c in turn.tool_calls]),
-            "tool_results_json": json.dumps(
-                [r.model_dump(mode="json") for r in turn.tool_results], default=str
-            ),
+            "messages_json": json.dumps(to_builtins(turn.messages)),
+            "tool_calls_json": json.dumps(to_builtins(turn.tool_calls)),
+            "tool_results_json": json.dumps(to_builtins(turn.tool_results)),
             "prompt_tokens": turn.usage.prompt_tokens,
             "completion_tokens": turn.usage.completion_tokens,
             "cached_tokens": turn.usage.cached_tokens,
@@ -470,7 +469,7 @@ class SQLiteStorage(Storage):
         out = []
         for r in Tn.select().where(Tn.task_id == task_id).order_by(Tn.turn_index).dicts():
             out.append(
-                Turn.model_validate(
+                Turn.from_dict(
                     {
                         "task_id": r["task_id"],
                         "index": r["turn_index"],
@@ -610,7 +609,7 @@ class SQLiteStorage(Storage):
         for r in query.dicts():
             r.pop("id")
             r["timestamp"] = _dt(r["timestamp"])
-            out.append(CostRecord.model_validate(r))
+            out.append(CostRecord.from_dict(r))
         return out
 
     @_guard
@@ -660,7 +659,7 @@ class SQLiteStorage(Storage):
                 .where(U.task_id == task_id)
                 .order_by(U.tool_name)
             )
-            return [ToolUsage.model_validate(r) for r in query.dicts()]
+            return [ToolUsage.from_dict(r) for r in query.dicts()]
         query = (
             U.select(
                 U.tool_name,

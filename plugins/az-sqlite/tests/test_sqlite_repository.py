@@ -199,7 +199,7 @@ def test_turns_round_trip_in_order(storage: Any) -> None:
 def test_same_turn_index_again_replaces_it(storage: Any) -> None:
     t = storage.create_task(Task(description="x"))
     storage.add_turn(_turn(t.id, 1))
-    redo = _turn(t.id, 1).model_copy(update={"model": "other/model"})
+    redo = _turn(t.id, 1).replace(model="other/model")
     storage.add_turn(redo)
     turns = storage.list_turns(t.id)
     assert len(turns) == 1 and turns[0].model == "other/model"

@@ -85,7 +85,7 @@ class ListTool(BuiltinTool):
             '"files" and "dirs" count each kind. Sizes are bytes (null for dirs and symlinks). '
             "Hidden entries (names starting with '.') are left out unless include_hidden is true."
         ),
-        inputSchema={
+        input_schema={
             "type": "object",
             "properties": {
                 "path": {"type": "string", "description": _DIR_DOC, "default": "."},
@@ -186,7 +186,7 @@ class ReadTool(BuiltinTool):
             "total_lines is null when reading stopped before the end. Long content is cut and "
             "says which start_line to continue from."
         ),
-        inputSchema={
+        input_schema={
             "type": "object",
             "properties": {
                 "path": {"type": "string", "description": _FILE_DOC},
@@ -303,7 +303,7 @@ class WriteTool(BuiltinTool):
             'if needed. Replaces the whole file unless append is true. Returns {"path", '
             '"bytes_written", "size", "created", "append"}; sizes are bytes.'
         ),
-        inputSchema={
+        input_schema={
             "type": "object",
             "properties": {
                 "path": {"type": "string", "description": _FILE_DOC},

@@ -63,7 +63,7 @@ class ProcessListTool(BuiltinTool):
             '"memory_rss_bytes", "started_at"}], '
             '"count", "truncated"}; count is the number of matching processes, sorted by pid.'
         ),
-        inputSchema={
+        input_schema={
             "type": "object",
             "properties": {
                 "filter": {

@@ -198,7 +198,7 @@ class ShellTool(BuiltinTool):
             "means the command failed; read stderr. The command and every process it starts are "
             "killed when the timeout (seconds) runs out. Long output is cut in the middle."
         ),
-        inputSchema={
+        input_schema={
             "type": "object",
             "properties": {
                 "command": {
