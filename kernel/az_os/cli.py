@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 import typer.core
+import typer.main
 
 from az_os import __version__
 from az_os.errors import AzError, ConfigError
@@ -199,9 +200,46 @@ def _registered_names(app: typer.Typer) -> set[str]:
 
 
 class _AzGroup(typer.core.TyperGroup):
-    """The root group: commands in alphabetical order, not-installed ones last."""
+    """The root group: commands in alphabetical order, not-installed ones last.
+
+    Plugins' commands are added on first need: when a command name is not
+    the kernel's, or when the list of commands is asked for (``az --help``,
+    shell completion). So ``az task list`` never loads the plugins at all.
+    """
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        from az_os.plugins import FEATURE_PLUGINS, get_host
+
+        extra = typer.Typer(rich_markup_mode=None)
+        get_host(_warn).register_commands(extra, warn=_warn)
+        present = _registered_names(extra) | set(self.commands)
+        for name, dist in FEATURE_PLUGINS.items():
+            if name in present:
+                continue
+            extra.command(
+                name,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                add_help_option=False,
+            )(_missing(name, dist))
+        if not (extra.registered_groups or extra.registered_commands):
+            return
+        for name, cmd in typer.main.get_group(extra).commands.items():
+            self.commands.setdefault(name, cmd)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:
+            self._add_plugin_commands()
+            cmd = super().get_command(ctx, cmd_name)
+        return cmd
 
     def list_commands(self, ctx: Any) -> list[str]:
+        self._add_plugin_commands()
         names = list(self.commands)
 
         def key(name: str) -> tuple[bool, str]:
@@ -212,9 +250,8 @@ class _AzGroup(typer.core.TyperGroup):
 
 
 def build_app() -> typer.Typer:
-    """The root app with the kernel's commands and every plugin's."""
-    from az_os.plugins import FEATURE_PLUGINS, get_host
-
+    """The root app: the kernel's commands; plugins' are added by
+    :class:`_AzGroup` when a command needs them."""
     app = typer.Typer(
         name="az",
         cls=_AzGroup,
@@ -245,18 +282,6 @@ def build_app() -> typer.Typer:
     from az_os.commands import register_all
 
     register_all(app)
-    host = get_host(_warn)
-    host.register_commands(app, warn=_warn)
-    present = _registered_names(app)
-    for name, dist in FEATURE_PLUGINS.items():
-        if name in present:
-            continue
-        app.command(
-            name,
-            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-            rich_help_panel="Not installed",
-            add_help_option=False,
-        )(_missing(name, dist))
     return app
 
 

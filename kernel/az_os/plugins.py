@@ -29,9 +29,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import pluggy
-
-from az_os import hookspecs
 from az_os.errors import AzError, NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -136,6 +133,11 @@ class PluginHost:
     typed facade over ``pm.hook``."""
 
     def __init__(self) -> None:
+        # imported here: commands that never load plugins (az task list) skip pluggy
+        import pluggy
+
+        from az_os import hookspecs
+
         self.pm = pluggy.PluginManager("az")
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
@@ -206,6 +208,8 @@ class PluginHost:
         unknown = [hc.name for hc in (self.pm.get_hookcallers(plugin) or []) if hc.spec is None]
         if unknown:
             self.pm.unregister(plugin, name=name)
+            import pluggy
+
             raise pluggy.PluginValidationError(
                 plugin, f"unknown hook {', '.join(sorted(unknown))} (see docs/plugin-hooks.md)"
             )
