@@ -29,7 +29,9 @@ For one model call, :meth:`RoutingEngine.decide` does, in order:
    expected to succeed on under ``router.min_success_rate`` (default 0.4)
    of this class - by its prior (:func:`~az_router.tiers.success_prior`)
    until it has ``router.min_samples`` (default 5) outcomes, then by its
-   learned rate - move one tier up. So "start at the free tier" means the
+   learned rate, and only once an upper confidence bound of that rate
+   (:data:`SKIP_Z`) is under it too, since a skipped model is not tried on
+   the class again and its rate would stay frozen - move one tier up. So "start at the free tier" means the
    cheapest tier with a capable model: a free hosted model with good
    priors is used, the embedded 135M model is passed over for code.
    (Why 0.4 and not 0.5: with the cascade a noticed failure only costs
@@ -57,6 +59,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -85,6 +88,14 @@ log = logging.getLogger("az.router")
 
 #: Offset (USD per 1M tokens) in cost_score, so free models stay finite.
 COST_EPSILON = 0.01
+
+#: Standard deviations above a learned success rate that must still fall
+#: under ``min_success_rate`` before a tier is skipped on learned outcomes.
+#: A skipped model gets no more tasks of that class, so its rate never moves
+#: again: skipping on the point estimate froze an unlucky start for good
+#: (1 success in 5 from a model that passes 61%), skipping on the bound waits
+#: until the outcomes are clear (about 20 at a true rate of 0.2).
+SKIP_Z = 1.0
 
 
 def estimate_tokens(request: ModelRequest) -> int:
@@ -320,7 +331,11 @@ class RoutingEngine:
         except ValueError as exc:
             raise RuleError(f"{config.path}: {exc}") from None
         use_history = section.get("history", True)
-        history = History(limit=limit, ttl_s=ttl, prior_strength=k) if use_history else None
+        history = (
+            History(limit=limit, ttl_s=ttl, prior_strength=k, long_tokens=long_tokens)
+            if use_history
+            else None
+        )
         cooldowns = None
         if section.get("cooldowns", True):
             from az_os.config import az_home
@@ -507,7 +522,7 @@ class RoutingEngine:
                 learned_bad = [
                     c
                     for c in pool
-                    if c.samples >= self.min_samples and c.success_rate < self.min_success_rate
+                    if c.samples >= self.min_samples and self._upper(c) < self.min_success_rate
                 ]
                 prior_bad = [
                     c
@@ -520,7 +535,8 @@ class RoutingEngine:
                         decision.escalation.append(
                             f"learned: every {pool_tier} model succeeds on under "
                             f"{self.min_success_rate:.0%} of {cx.cls} tasks "
-                            f"({', '.join(_rate(c) for c in pool)})"
+                            f"({', '.join(_rate(c) for c in pool)}; upper bound "
+                            f"{max(self._upper(c) for c in learned_bad):.0%})"
                         )
                     else:
                         decision.skipped.append(
@@ -565,6 +581,14 @@ class RoutingEngine:
             c.success_rate, c.samples = c.prior, 0
         c.cost_score = (p_min + COST_EPSILON) / (c.price + COST_EPSILON)
         c.score = c.quality * 0.5 + c.success_rate * 0.3 + c.cost_score * 0.2
+
+    def _upper(self, c: Candidate) -> float:
+        """An upper confidence bound of a candidate's learned success rate:
+        the smoothed rate plus :data:`SKIP_Z` standard deviations of its Beta
+        posterior (``samples`` outcomes plus ``prior_strength`` pseudo-ones)."""
+        k = self.history.k if self.history is not None else 0.0
+        r = c.success_rate
+        return r + SKIP_Z * math.sqrt(r * (1.0 - r) / (c.samples + k + 1.0))
 
     def _tier_index_of(self, model_id: str, cands: list[Candidate]) -> int | None:
         """Tier index of a (failed) model: from the candidates, else from the

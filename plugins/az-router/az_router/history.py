@@ -5,7 +5,11 @@ works. For each finished task (``completed`` or ``failed``; at most
 ``router.history_limit`` of each, newest first, default 200):
 
 * its class is :func:`az_router.complexity.estimate` of its description
-  (text only: the per-call prompt size is not stored with the task);
+  and its first turn's prompt tokens (``Turn.usage.prompt_tokens``), with
+  the router's ``long_tokens``: the class the router gave the task when it
+  routed the first call (a short request over a large file is ``long``
+  there, so it must be learned as ``long`` too; with the text alone it
+  would count against the model's ``simple`` or ``code`` rate);
 * its models are the distinct ``Turn.model`` values in turn order
   (``Task.model`` when there are no turns). The last one gets the task's
   outcome; each earlier one was escalated away from, so it counts as a
@@ -65,21 +69,34 @@ class Outcomes:
 class History:
     """Learned success rates with a TTL cache. Thread-safe."""
 
-    def __init__(self, limit: int = 200, ttl_s: float = 60.0, prior_strength: float = 4.0) -> None:
+    def __init__(
+        self,
+        limit: int = 200,
+        ttl_s: float = 60.0,
+        prior_strength: float = 4.0,
+        long_tokens: int = 8000,
+    ) -> None:
         self.limit = limit
         self.ttl_s = ttl_s
         self.k = prior_strength
+        self.long_tokens = long_tokens
         self._cache: Outcomes | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def static(cls, outcomes: Outcomes | None = None, prior_strength: float = 4.0) -> History:
+    def static(
+        cls, outcomes: Outcomes | None = None, prior_strength: float = 4.0, long_tokens: int = 8000
+    ) -> History:
         """A history that never reads storage: ``outcomes`` (or none yet),
         updated with :meth:`record`. For replays and embedding apps."""
-        h = cls(ttl_s=float("inf"), prior_strength=prior_strength)
+        h = cls(ttl_s=float("inf"), prior_strength=prior_strength, long_tokens=long_tokens)
         h._cache = outcomes or Outcomes(source="in-memory outcomes")
         h._cache.loaded_at = time.monotonic()
         return h
+
+    def classify(self, description: str, first_prompt_tokens: int) -> str:
+        """The class of a finished task, as the router saw its first call."""
+        return estimate(description, first_prompt_tokens, self.long_tokens).cls
 
     def record(self, model: str, cls: str, ok: bool) -> None:
         """Add one outcome to the cached counts (kept until the cache expires)."""
@@ -120,14 +137,16 @@ class History:
                         continue
                     stamp = task.updated_at.isoformat()
                     entry = known.get(task.id)
-                    if entry is None or entry.get("u") != stamp:
-                        models = [t.model for t in storage.list_turns(task.id) if t.model]
-                        entry = {"u": stamp, "models": list(dict.fromkeys(models))}
+                    if entry is None or entry.get("u") != stamp or "p" not in entry:
+                        turns = storage.list_turns(task.id)
+                        models = [t.model for t in turns if t.model]
+                        first = turns[0].usage.prompt_tokens if turns else 0
+                        entry = {"u": stamp, "models": list(dict.fromkeys(models)), "p": first}
                     fresh[task.id] = entry
                     ordered = entry["models"] or ([task.model] if task.model else [])
                     if not ordered:
                         continue
-                    cls = estimate(task.description, 0).cls
+                    cls = self.classify(task.description, int(entry.get("p") or 0))
                     for earlier in ordered[:-1]:
                         out.add(earlier, cls, False)
                     out.add(ordered[-1], cls, ok)
@@ -138,8 +157,8 @@ class History:
             self._write_models_cache(fresh)
         return out
 
-    # The models each finished task used, keyed by task id and its
-    # updated_at, kept in <az home>/router-history.json so a new process
+    # The models each finished task used (and its first call's prompt
+    # tokens, "p"), keyed by task id and its updated_at, kept in <az home>/router-history.json so a new process
     # reads the turns of new or changed tasks only (one query per task).
     def _cache_path(self) -> Path:
         from az_os.config import az_home

@@ -90,6 +90,14 @@ QUALITY_PRIORS: dict[str, float] = {
 #:   found for this model family); simple: assumption, as deepseek-chat.
 #: * gemini-2.5-pro: SWE-bench Verified 67.2, GPQA Diamond 86.4 (Gemini 2.5
 #:   technical report, arXiv 2507.06261); simple: assumption.
+#: * deepseek-chat-v3.1 (DeepSeek-V3.1, e.g. OpenRouter's free variant
+#:   ``openrouter/deepseek/deepseek-chat-v3.1:free``): SWE-bench Verified 66.0
+#:   (agent mode) and GPQA Diamond 74.9, both non-thinking, the mode in which
+#:   V3.1 calls tools (model card, huggingface.co/deepseek-ai/DeepSeek-V3.1);
+#:   simple: assumption, as deepseek-chat. Not deepseek-chat's weights
+#:   (DeepSeek's API serves V3.2-Exp under that name), hence its own row.
+#: * deepseek-v3.2-exp: the weights behind deepseek-chat (see above), so its
+#:   priors, under whatever provider or ``:free`` variant serves them.
 MODEL_PRIORS: dict[str, dict[str, float]] = {
     "smollm2-135m-instruct": dict(SUCCESS_PRIORS["free"]),
     "deepseek-chat": dict(SUCCESS_PRIORS["cheap"]),
@@ -97,6 +105,8 @@ MODEL_PRIORS: dict[str, dict[str, float]] = {
     "claude-sonnet-4-5": dict(SUCCESS_PRIORS["premium"]),
     "gemini-2.5-flash": {"simple": 0.95, "code": 0.61, "reasoning": 0.81, "long": 0.49},
     "gemini-2.5-pro": {"simple": 0.96, "code": 0.79, "reasoning": 0.86, "long": 0.67},
+    "deepseek-chat-v3.1": {"simple": 0.95, "code": 0.78, "reasoning": 0.75, "long": 0.66},
+    "deepseek-v3.2-exp": dict(SUCCESS_PRIORS["cheap"]),
 }
 
 
