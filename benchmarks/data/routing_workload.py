@@ -23,6 +23,11 @@ TIERS = ("free", "cheap", "mid", "premium")
 #: API's free tier. Its outcomes come from a second generator seeded per task,
 #: so adding it left every other field of the file as it was.
 FREE_HOSTED = "free_hosted"
+#: A second free-plan model: DeepSeek-V3.1 through OpenRouter's ``:free``
+#: variant (``openrouter/deepseek/deepseek-chat-v3.1:free``). Its outcomes
+#: come from a third generator seeded per task, so adding it left every other
+#: field of the file as it was.
+FREE_DEEPSEEK = "free_deepseek"
 
 #: Pass rate per (true category, tier). See routing_workload.md, "Pass rates".
 PASS: dict[str, dict[str, float]] = {
@@ -36,6 +41,17 @@ PASS: dict[str, dict[str, float]] = {
 #: rates"): simple: assumption, as the cheap tier; code: SWE-bench Verified
 #: 48.9 + 0.12; reasoning: GPQA Diamond 80.8; long: SWE-bench Verified 48.9.
 PASS_FREE_HOSTED: dict[str, float] = {"simple": 0.95, "code": 0.61, "reasoning": 0.81, "long": 0.49}
+
+#: Pass rate of DeepSeek-V3.1 (non-thinking: the mode that calls tools) per
+#: category (routing_workload.md, "OpenRouter's free DeepSeek"): simple:
+#: assumption, as the cheap tier; code: SWE-bench Verified 66.0 + 0.12;
+#: reasoning: GPQA Diamond 74.9; long: SWE-bench Verified 66.0 (model card).
+PASS_FREE_DEEPSEEK: dict[str, float] = {
+    "simple": 0.95,
+    "code": 0.78,
+    "reasoning": 0.75,
+    "long": 0.66,
+}
 
 #: Model calls a task makes over its turns, uniform in this range
 #: (assumption; at most 5 turns by default). A free plan's daily quota counts them.
@@ -207,9 +223,11 @@ def _outcomes(rng: random.Random, category: str) -> tuple[dict[str, str], float]
     return out, u
 
 
-def _free_hosted(rng: random.Random, category: str, u: float) -> str:
-    """The free-plan model's outcome, correlated with the task's difficulty ``u``."""
-    p = PASS_FREE_HOSTED[category]
+def _free_hosted(
+    rng: random.Random, category: str, u: float, rates: dict[str, float] = PASS_FREE_HOSTED
+) -> str:
+    """A free-plan model's outcome, correlated with the task's difficulty ``u``."""
+    p = rates[category]
     ok = u < p if rng.random() < CORRELATION else rng.random() < p
     if ok:
         return "ok"
@@ -231,6 +249,9 @@ def generate() -> list[dict[str, object]]:
             outcomes, u = _outcomes(rng, category)
             extra = random.Random(f"{SEED}:{category}:{i}")
             outcomes[FREE_HOSTED] = _free_hosted(extra, category, u)
+            calls = extra.randint(*CALLS[category])
+            third = random.Random(f"{SEED}:{category}:{i}:{FREE_DEEPSEEK}")
+            outcomes[FREE_DEEPSEEK] = _free_hosted(third, category, u, PASS_FREE_DEEPSEEK)
             rows.append(
                 {
                     "category": category,
@@ -239,7 +260,7 @@ def generate() -> list[dict[str, object]]:
                     "context_tokens": context,
                     "prompt_tokens": prompt,
                     "completion_tokens": completion,
-                    "calls": extra.randint(*CALLS[category]),
+                    "calls": calls,
                     "tools": True,
                     "outcomes": outcomes,
                 }
