@@ -144,5 +144,7 @@ def az_register_commands(app):
         "crashy",
     )
     r = az("config", "path", env=_env(root))
-    assert r.returncode == 0
+    assert r.returncode == 0  # kernel commands load no plugin commands at all
+    r = az("--help", env=_env(root))
+    assert r.returncode == 0 and "task" in r.stdout
     assert "crashy" in r.stderr and "boom" in r.stderr
