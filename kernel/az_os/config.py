@@ -26,7 +26,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -34,6 +34,8 @@ from msgspec import Meta
 from az_os.errors import ConfigError
 
 ENV_PREFIX = "AZ_"
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 #: Known sections reject unknown keys (a typo is an error, not a silent default).
 _SECTION = {"kw_only": True, "forbid_unknown_fields": True}
@@ -276,7 +278,9 @@ _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]+)`$")
 
 
-def _problem(exc: msgspec.ValidationError) -> tuple[tuple[Any, ...], str]:
+def _problem(
+    exc: msgspec.ValidationError, root: type = _KernelSections
+) -> tuple[tuple[Any, ...], str]:
     """The failing key's path and what was wrong, from msgspec's message
     (``Expected `int` >= 1 - at `$.agent.max_turns```)."""
     m = _AT.match(str(exc))
@@ -289,7 +293,7 @@ def _problem(exc: msgspec.ValidationError) -> tuple[tuple[Any, ...], str]:
     if unknown:
         return (*loc, unknown.group("key")), "unknown key"
     if msg.startswith("Invalid enum value"):
-        choices = _choices(loc)
+        choices = _choices(loc, root)
         if choices:
             return tuple(loc), "expected one of " + ", ".join(choices)
     for raw_name, word in _TYPE_WORDS.items():
@@ -310,11 +314,11 @@ _TYPE_WORDS = {
 }
 
 
-def _choices(loc: list[Any]) -> list[str]:
-    """The allowed values of the ``Literal`` field at ``loc``, if it is one."""
+def _choices(loc: list[Any], root: type = _KernelSections) -> list[str]:
+    """The allowed values of the ``Literal`` field at ``loc`` under ``root``, if it is one."""
     import typing
 
-    node: Any = _KernelSections
+    node: Any = root
     for part in loc:
         if isinstance(part, int):
             continue
@@ -341,14 +345,43 @@ def validate(data: Mapping[str, Any], source: str, text: str = "") -> AzConfig:
     try:
         return _build(data)
     except msgspec.ValidationError as exc:
-        loc, problem = _problem(exc)
-        key = ".".join(str(p) for p in loc)
-        line = _line_of(text, loc) if text else None
-        where = f"{source}, line {line}" if line else source
-        got = _value_at(data, loc)
-        plain = isinstance(got, dict | list) or got is None or problem == "unknown key"
-        got_s = "" if plain or repr(got) in problem else f" ({got!r})"
-        raise ConfigError(f"{where}: key '{key}': {problem}{got_s}") from None
+        raise _error(exc, data, _KernelSections, source, text=text) from None
+
+
+def _error(
+    exc: msgspec.ValidationError,
+    data: Mapping[str, Any],
+    root: type,
+    source: str,
+    section: str | None = None,
+    text: str = "",
+) -> ConfigError:
+    """One line: where (file and line), the dotted key, what was expected and what was given."""
+    loc, problem = _problem(exc, root)
+    key = ".".join(str(p) for p in ((section, *loc) if section else loc))
+    line = _line_of(text, loc) if text else None
+    where = f"{source}, line {line}" if line else source
+    got = _value_at(data, loc)
+    plain = isinstance(got, dict | list) or got is None or problem == "unknown key"
+    got_s = "" if plain or repr(got) in problem else f" ({got!r})"
+    return ConfigError(f"{where}: key '{key}': {problem}{got_s}")
+
+
+def parse_section(cls: type[S], name: str, data: Mapping[str, Any] | None, source: str) -> S:
+    """A plugin's section ``[name]`` validated into ``cls``, a msgspec struct
+    (e.g. a subclass of :class:`az_os.types.Record`; values are converted
+    where TOML or an ``AZ_*`` variable gives text: ``"8"`` to ``8``).
+
+    Raises :class:`ConfigError` naming ``source`` (a config path), the key
+    and what was expected, as for the kernel's own sections::
+
+        config.toml: key 'litellm.retries': expected an integer >= 0 (-1)
+    """
+    data = dict(data or {})
+    try:
+        return msgspec.convert(data, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _error(exc, data, cls, source, section=name) from None
 
 
 def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:

@@ -15,10 +15,12 @@ file's comments.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+from typing import TYPE_CHECKING, Annotated, Any
 
-from az_os.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from az_os.config import parse_section
+from az_os.types import Record
+from msgspec import Meta
 
 from az_cost.periods import BudgetPeriod
 
@@ -31,7 +33,7 @@ DEFAULT_PERIOD: BudgetPeriod = "monthly"
 DEFAULT_ALERT_PCT = 80.0
 
 
-class CostSettings(BaseModel):
+class CostSettings(Record, kw_only=True):
     """The validated ``[cost]`` section.
 
     ``budget_usd`` is a hard limit in USD on the money spent on model calls
@@ -40,13 +42,12 @@ class CostSettings(BaseModel):
     warning is shown once per period; 0 turns the warning off.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    budget_usd: float | None = Field(None, ge=0, description="USD per budget period")
-    budget_period: BudgetPeriod = Field(DEFAULT_PERIOD, description="daily, weekly or monthly")
-    alert_pct: float = Field(
-        DEFAULT_ALERT_PCT, ge=0, le=100, description="warn at this % of the budget; 0 = never"
-    )
+    #: USD per budget period
+    budget_usd: Annotated[float, Meta(ge=0)] | None = None
+    #: daily, weekly or monthly
+    budget_period: BudgetPeriod = DEFAULT_PERIOD
+    #: warn at this % of the budget; 0 = never
+    alert_pct: Annotated[float, Meta(ge=0, le=100)] = DEFAULT_ALERT_PCT
 
     @property
     def alert_usd(self) -> float | None:
@@ -56,26 +57,10 @@ class CostSettings(BaseModel):
         return self.budget_usd * self.alert_pct / 100.0
 
 
-def _describe(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err.get("loc", ()))
-    if err.get("type") == "extra_forbidden":
-        return (
-            f"{source}: unknown key '{SECTION}.{key}' (known: budget_usd, budget_period, alert_pct)"
-        )
-    msg = str(err.get("msg", "invalid value")).replace("Input should be", "expected")
-    got = err.get("input")
-    got_s = "" if isinstance(got, dict | list) or got is None else f", got {got!r}"
-    return f"{source}: key '{SECTION}.{key}': {msg}{got_s}"
-
-
 def validate_settings(data: dict[str, Any], source: str = "config") -> CostSettings:
     """Validate a ``[cost]`` dict. Raises :class:`~az_os.errors.ConfigError`
     naming ``source``, the key and what was expected."""
-    try:
-        return CostSettings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+    return parse_section(CostSettings, SECTION, data, source)
 
 
 def load_settings(config: AzConfig | None = None) -> CostSettings:
@@ -88,8 +73,6 @@ def load_settings(config: AzConfig | None = None) -> CostSettings:
         from az_os.config import load_config
 
         config = load_config()
-    import os
-
     source = str(config.path)
     if any(k.startswith("AZ_COST__") for k in os.environ):
         source += " (or an AZ_COST__* environment variable)"

@@ -16,41 +16,31 @@ Every key can be overridden with ``AZ_LITELLM__<KEY>`` (e.g.
 
 from __future__ import annotations
 
-from az_os.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Annotated
+
+from az_os.config import parse_section
+from az_os.types import Record
+from msgspec import Meta
 
 
-class LiteLLMSettings(BaseModel):
+class LiteLLMSettings(Record, kw_only=True):
     """Settings of the az-litellm plugin (``[litellm]``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    retries: int = Field(
-        4, ge=0, le=20, description="retries after a failed attempt (rate limit, network, 5xx)"
-    )
-    retry_base_s: float = Field(
-        1.0, ge=0, description="first retry delay in seconds; doubles each retry"
-    )
-    retry_cap_s: float = Field(
-        60.0, ge=0, description="longest retry delay in seconds (caps Retry-After too)"
-    )
-    timeout_s: float = Field(120.0, gt=0, description="timeout of one HTTP request in seconds")
-    catalogue: bool = Field(True, description="register the built-in catalogue of hosted models")
-    ollama_api_base: str | None = Field(
-        None, description="Ollama server URL (default $OLLAMA_API_BASE or http://localhost:11434)"
-    )
+    #: retries after a failed attempt (rate limit, network, 5xx)
+    retries: Annotated[int, Meta(ge=0, le=20)] = 4
+    #: first retry delay in seconds; doubles each retry
+    retry_base_s: Annotated[float, Meta(ge=0)] = 1.0
+    #: longest retry delay in seconds (caps Retry-After too)
+    retry_cap_s: Annotated[float, Meta(ge=0)] = 60.0
+    #: timeout of one HTTP request in seconds
+    timeout_s: Annotated[float, Meta(gt=0)] = 120.0
+    #: register the built-in catalogue of hosted models
+    catalogue: bool = True
+    #: Ollama server URL (default $OLLAMA_API_BASE or http://localhost:11434)
+    ollama_api_base: str | None = None
 
 
-def parse_settings(section: dict) -> LiteLLMSettings:
-    """Validate a ``[litellm]`` section; raise :class:`ConfigError` naming the key."""
-    try:
-        return LiteLLMSettings.model_validate(section or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err.get("loc", ()))
-        msg = (
-            "unknown key"
-            if err.get("type") == "extra_forbidden"
-            else err.get("msg", "invalid value")
-        )
-        raise ConfigError(f"[litellm] key '{key}': {msg}") from None
+def parse_settings(section: dict | None, source: str = "config.toml") -> LiteLLMSettings:
+    """Validate a ``[litellm]`` section; raise :class:`~az_os.errors.ConfigError`
+    naming ``source``, the key and what was expected."""
+    return parse_section(LiteLLMSettings, "litellm", section, source)
