@@ -13,7 +13,6 @@ invalid request (not retried).
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
@@ -54,7 +53,9 @@ class Model(ABC):
 
     async def acomplete(self, request: ModelRequest) -> ModelResponse:
         """Async :meth:`complete`; the default runs it in a worker thread."""
-        return await asyncio.to_thread(self.complete, request)
+        from az_os.threads import in_thread
+
+        return await in_thread(self.complete, request)
 
     def usable(self) -> tuple[bool, str]:
         """Whether the model can be called now, and why not.

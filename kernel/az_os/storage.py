@@ -19,10 +19,10 @@ says so.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
+from az_os.threads import in_thread
 from az_os.types import (
     CostRecord,
     LogRecord,
@@ -32,8 +32,6 @@ from az_os.types import (
     ToolUsage,
     Turn,
 )
-
-_T = TypeVar("_T")
 
 
 class Storage(ABC):
@@ -158,14 +156,6 @@ class Storage(ABC):
         ``interrupted``; returns their ids."""
 
 
-async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
-    # asyncio is imported here, not at module level: commands that only read
-    # storage synchronously (az task list) should not pay for it.
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)
-
-
 class TaskRepository:
     """The design brief's async task API over any :class:`Storage`.
 
@@ -178,15 +168,15 @@ class TaskRepository:
 
     async def create(self, task: Task) -> Task:
         """Insert ``task``; returns it as stored."""
-        return await _in_thread(self.storage.create_task, task)
+        return await in_thread(self.storage.create_task, task)
 
     async def get(self, task_id: str) -> Task | None:
         """The task, or None."""
-        return await _in_thread(self.storage.get_task, task_id)
+        return await in_thread(self.storage.get_task, task_id)
 
     async def update(self, task: Task) -> Task:
         """Write the task back; NotFoundError if it was deleted."""
-        return await _in_thread(self.storage.update_task, task)
+        return await in_thread(self.storage.update_task, task)
 
     async def list(
         self,
@@ -196,8 +186,8 @@ class TaskRepository:
         offset: int = 0,
     ) -> list[Task]:
         """Tasks matching the filters, newest first."""
-        return await _in_thread(self.storage.list_tasks, status, priority, limit, offset)
+        return await in_thread(self.storage.list_tasks, status, priority, limit, offset)
 
     async def delete(self, task_id: str) -> bool:
         """Delete the task and its records; False if unknown."""
-        return await _in_thread(self.storage.delete_task, task_id)
+        return await in_thread(self.storage.delete_task, task_id)

@@ -10,7 +10,6 @@ one-line ``error`` the model can read.
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +56,9 @@ class Tool(ABC):
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
         """Run the tool without blocking the event loop. Async tools (MCP)
         override this instead of :meth:`run`."""
-        return await asyncio.to_thread(self.run, arguments, ctx)
+        from az_os.threads import in_thread
+
+        return await in_thread(self.run, arguments, ctx)
 
     def describe_call(self, arguments: dict[str, Any]) -> str:
         """One line saying exactly what a call would do, shown when asking for approval."""

@@ -228,11 +228,19 @@ class SharedReservations:
     """
 
     def __init__(self, home: Path) -> None:
-        from filelock import FileLock
-
         self.path = home / INFLIGHT_FILE
         home.mkdir(parents=True, exist_ok=True)
-        self.lock = FileLock(str(self.path) + ".lock", timeout=30)
+        self._lock: Any = None
+
+    @property
+    def lock(self) -> Any:
+        """The cross-process :class:`filelock.FileLock` (30 s timeout), made on
+        first use: a call that reserved nothing (a free model) never imports filelock."""
+        if self._lock is None:
+            from filelock import FileLock
+
+            self._lock = FileLock(str(self.path) + ".lock", timeout=30)
+        return self._lock
 
     def _read(self) -> dict[str, Any]:
         data = _read_json(self.path)

@@ -11,10 +11,10 @@ Periods are calendar units in local time (see :mod:`az_cost.periods`).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from az_os.threads import in_thread
 from az_os.types import CostRecord, utcnow
 
 from az_cost.periods import local_day, local_now, period_label, period_start
@@ -94,7 +94,7 @@ class CostTracker:
             cost_usd=cost,
             timestamp=timestamp or utcnow(),
         )
-        return await asyncio.to_thread(self.record, record)
+        return await in_thread(self.record, record)
 
     # -- reading ---------------------------------------------------------
     def total(self, period: str = "daily", now: datetime | None = None) -> float:
@@ -109,7 +109,7 @@ class CostTracker:
         """USD spent in the current ``daily`` (calendar day), ``weekly``
         (ISO week from Monday), ``monthly`` (calendar month) or ``all``
         period, in local time. ValueError for an unknown period."""
-        return await asyncio.to_thread(self.total, period)
+        return await in_thread(self.total, period)
 
     def task_total(self, task_id: str) -> float:
         """USD recorded for one task (0.0 when nothing was)."""
@@ -117,7 +117,7 @@ class CostTracker:
 
     async def get_cost_by_task(self, task_id: str) -> float:
         """USD recorded for one task (0.0 for an unknown task)."""
-        return await asyncio.to_thread(self.task_total, task_id)
+        return await in_thread(self.task_total, task_id)
 
     def records(self, period: str = "all", now: datetime | None = None) -> list[CostRecord]:
         """The cost rows of the period, oldest first."""

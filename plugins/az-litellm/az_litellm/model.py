@@ -41,8 +41,6 @@ import os
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as dt_time
@@ -364,6 +362,18 @@ _ollama_cache: dict[str, tuple[float, set[str] | None, str]] = {}
 _ollama_lock = threading.Lock()
 
 
+def _port_open(api_base: str, timeout_s: float) -> None:
+    """Connect to ``api_base``'s host and port and hang up; raises OSError
+    (``ConnectionRefusedError``...) when nothing listens there."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(api_base)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout_s):
+        pass
+
+
 def ollama_models(
     api_base: str, ttl_s: float = 30.0, timeout_s: float = 0.5
 ) -> tuple[set[str] | None, str]:
@@ -377,6 +387,9 @@ def ollama_models(
             return hit[1], hit[2]
     names: set[str] | None
     try:
+        _port_open(api_base, timeout_s)  # no server: a refused connect, without urllib's import
+        import urllib.request
+
         with urllib.request.urlopen(f"{api_base}/api/tags", timeout=timeout_s) as resp:  # noqa: S310
             data = json.loads(resp.read().decode("utf-8"))
         names = set()
@@ -386,7 +399,7 @@ def ollama_models(
                     names.add(m[key])
                     names.add(m[key].removesuffix(":latest"))
         why = ""
-    except (OSError, ValueError, urllib.error.URLError) as exc:
+    except (OSError, ValueError) as exc:  # urllib's URLError is an OSError
         reason = getattr(exc, "reason", None) or exc
         names, why = None, _short(reason if isinstance(reason, BaseException) else exc, 120)
     with _ollama_lock:

@@ -22,7 +22,7 @@ log = logging.getLogger("az.litellm")
 
 def settings_of(config: AzConfig) -> LiteLLMSettings:
     """The validated ``[litellm]`` section of ``config``."""
-    return parse_settings(config.section("litellm"))
+    return parse_settings(config.section("litellm"), str(config.path))
 
 
 def _provider(model_id: str) -> str:
@@ -41,11 +41,11 @@ def catalogue_models(
     list gets the provider's ``default_priority``.
     """
     out: list[tuple[LiteLLMModel, list[str]]] = []
-    source = catalog.price_source()
+    source, entries = catalog.catalogue_entries()
     for prov in catalog.CATALOGUE:
         kept: dict[str, dict] = {}
         for mid in prov.models:
-            entry = catalog.lookup(mid)
+            entry = entries.get(mid)
             if entry is None or catalog.is_deprecated(entry, on):
                 continue
             kept[mid] = entry

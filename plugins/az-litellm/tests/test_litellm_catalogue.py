@@ -227,3 +227,29 @@ def test_plugin_module_imports_fast_and_light():
     assert out.returncode == 0, out.stderr
     imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
     assert not {"litellm", "tenacity", "httpx", "openai"} & imported
+
+
+def test_catalogue_entries_are_cached_and_rebuilt_when_the_price_map_changes(tmp_path: Path):
+    """The catalogue's price-map entries come from a small cache file; a corrupt
+    cache or a changed price map (another LiteLLM) gives the entries of the map."""
+    source, fresh = catalog.catalogue_entries(tmp_path)
+    cache = tmp_path / catalog.CACHE_FILE
+    assert cache.exists() and fresh and source == catalog.price_source()
+    assert fresh["anthropic/claude-sonnet-4-5"] == catalog.lookup("anthropic/claude-sonnet-4-5")
+
+    data = json.loads(cache.read_text())
+    data["entries"]["anthropic/claude-sonnet-4-5"]["input_cost_per_token"] = 1.0
+    cache.write_text(json.dumps(data))
+    assert (
+        catalog.catalogue_entries(tmp_path)[1]["anthropic/claude-sonnet-4-5"][
+            "input_cost_per_token"
+        ]
+        == 1.0
+    )  # same key: the cache is what is read
+
+    data["key"] = "another price map"
+    cache.write_text(json.dumps(data))
+    assert catalog.catalogue_entries(tmp_path)[1] == fresh
+    cache.write_text("{not json")
+    assert catalog.catalogue_entries(tmp_path)[1] == fresh
+    assert json.loads(cache.read_text())["entries"] == fresh
