@@ -175,7 +175,8 @@ def rules(
     defaults adapted from the design brief), in the order they are checked,
     and the tier price bands.
 
-    JSON shape: {"rules": [{"name", "condition", "tier"|"model", "reason"}],
+    JSON shape: {"rules": [{"name", "condition", "tier"|"model", "reason",
+    "within" (only when set: a success-rate margin in [0, 1])}],
     "tiers": {"free": "0", "cheap": "< X", "mid": "< Y", "premium": ">= Y"}}
     (USD per 1M tokens, 3:1 input:output blend).
     """
@@ -201,6 +202,8 @@ def rules(
         table.add_column(col)
     for i, r in enumerate(rule_dicts, 1):
         target = f"tier {r['tier']}" if "tier" in r else f"model {r['model']}"
+        if "within" in r:
+            target += f", within {r['within']:g} of the best"
         table.add_row(str(i), r["name"], r["condition"], target, r["reason"])
     console = Console()
     console.print(table)

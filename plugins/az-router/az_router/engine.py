@@ -31,13 +31,16 @@ For one model call, :meth:`RoutingEngine.decide` does, in order:
    until it has ``router.min_samples`` (default 5) outcomes, then by its
    learned rate, and only once an upper confidence bound of that rate
    (:data:`SKIP_Z`) is under it too, since a skipped model is not tried on
-   the class again and its rate would stay frozen - move one tier up. So "start at the free tier" means the
-   cheapest tier with a capable model: a free hosted model with good
-   priors is used, the embedded 135M model is passed over for code.
-   (Why 0.4 and not 0.5: with the cascade a noticed failure only costs
-   the cheaper attempt, so a cheap tier that succeeds on 40-50% of a class
-   still saves money; below 40% the wasted attempts and silent failures
-   outweigh it on the routing benchmark.)
+   the class again and its rate would stay frozen - move one tier up. So
+   "start at the free tier" means the cheapest tier with a capable model:
+   a free hosted model with good priors is used, the embedded 135M model
+   is passed over for code. (Why 0.4 and not 0.5: with the cascade a
+   noticed failure only costs the cheaper attempt, so a cheap tier that
+   succeeds on 40-50% of a class still saves money; below 40% the wasted
+   attempts and silent failures outweigh it on the routing benchmark.)
+   A rule with ``within`` raises the bar to the best eligible model's
+   expected rate minus ``within``, and the tier's models under that bar
+   are left out of step 6.
 6. **Score** the models of the chosen tier and take the best (ties: the
    cheaper one)::
 
@@ -96,6 +99,10 @@ COST_EPSILON = 0.01
 #: (1 success in 5 from a model that passes 61%), skipping on the bound waits
 #: until the outcomes are clear (about 20 at a true rate of 0.2).
 SKIP_Z = 1.0
+
+#: Slack under a success bar, so that 0.86 - 0.05 (0.8099999...) still
+#: admits a model expected to succeed on 0.81.
+BAR_EPSILON = 1e-9
 
 
 def estimate_tokens(request: ModelRequest) -> int:
@@ -516,37 +523,45 @@ class RoutingEngine:
         if level != start or chosen is None or decision.escalation:
             chosen = None
             pool_tier = self._nearest_tier(level, eligible)
-            # learned skip
+            # capability skip: the absolute bar, or the rule's 'within' bar
+            bar, wanted = self.min_success_rate, f"{self.min_success_rate:.0%} of {cx.cls} tasks"
+            if rule is not None and rule.within is not None:
+                best = max(eligible, key=lambda c: (self._expected(c), -c.price))
+                if self._expected(best) - rule.within > bar:
+                    bar = self._expected(best) - rule.within
+                    wanted = (
+                        f"{cx.cls} tasks within {rule.within * 100:g} points of the best "
+                        f"({best.id} {self._expected(best):.0%})"
+                    )
             while True:
                 pool = [c for c in eligible if c.tier == pool_tier]
                 learned_bad = [
                     c
                     for c in pool
-                    if c.samples >= self.min_samples and self._upper(c) < self.min_success_rate
+                    if c.samples >= self.min_samples and self._upper(c) < bar - BAR_EPSILON
                 ]
                 prior_bad = [
-                    c
-                    for c in pool
-                    if c.samples < self.min_samples and c.prior < self.min_success_rate
+                    c for c in pool if c.samples < self.min_samples and c.prior < bar - BAR_EPSILON
                 ]
                 higher = [c for c in eligible if TIERS.index(c.tier) > TIERS.index(pool_tier)]
                 if pool and len(learned_bad) + len(prior_bad) == len(pool) and higher:
                     if learned_bad:
                         decision.escalation.append(
-                            f"learned: every {pool_tier} model succeeds on under "
-                            f"{self.min_success_rate:.0%} of {cx.cls} tasks "
+                            f"learned: no {pool_tier} model succeeds on {wanted} "
                             f"({', '.join(_rate(c) for c in pool)}; upper bound "
                             f"{max(self._upper(c) for c in learned_bad):.0%})"
                         )
                     else:
                         decision.skipped.append(
-                            f"no {pool_tier} model is expected to succeed on "
-                            f"{self.min_success_rate:.0%} of {cx.cls} tasks "
+                            f"no {pool_tier} model is expected to succeed on {wanted} "
                             f"({', '.join(f'{c.id} {c.prior:.0%}' for c in pool)})"
                         )
                     pool_tier = self._nearest_tier(TIERS.index(pool_tier) + 1, eligible)
                     continue
                 break
+            if bar > self.min_success_rate:
+                # a 'within' rule: among the tier's models, only those near the best
+                pool = [c for c in pool if c not in learned_bad and c not in prior_bad] or pool
             chosen = max(pool, key=lambda c: (c.score, -c.price))
         decision.model = chosen.model
         decision.tier = chosen.tier
@@ -581,6 +596,11 @@ class RoutingEngine:
             c.success_rate, c.samples = c.prior, 0
         c.cost_score = (p_min + COST_EPSILON) / (c.price + COST_EPSILON)
         c.score = c.quality * 0.5 + c.success_rate * 0.3 + c.cost_score * 0.2
+
+    def _expected(self, c: Candidate) -> float:
+        """The success rate the capability skip goes by: learned once the
+        candidate has ``min_samples`` outcomes, else its prior."""
+        return c.success_rate if c.samples >= self.min_samples else c.prior
 
     def _upper(self, c: Candidate) -> float:
         """An upper confidence bound of a candidate's learned success rate:

@@ -155,3 +155,11 @@ def test_rules_json(cli_env):
     data = json.loads(proc.stdout)
     assert [r["name"] for r in data["rules"]][-1] == "fallback"
     assert data["tiers"]["premium"] == ">= 5"
+    urgent = data["rules"][0]
+    assert urgent["name"] == "urgent" and urgent["within"] == 0.05
+
+
+def test_rules_table_shows_a_rules_margin(cli_env):
+    proc = az(cli_env, "route", "rules")
+    assert proc.returncode == 0, proc.stderr
+    assert "within 0.05 of the best" in " ".join(proc.stdout.split())

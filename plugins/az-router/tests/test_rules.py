@@ -52,11 +52,65 @@ def test_default_rules_route_each_class_to_its_tier(az_home, models):
             assert d.model_id == model
 
 
-def test_urgent_rule_comes_first_even_for_a_simple_task(az_home, models):
-    d = decide(RoutingEngine(history=None), "what time is it?", models, "urgent")
-    assert d.rule.name == "urgent"
-    assert d.model_id == "anthropic/claude-sonnet-4-5"
-    assert [r["name"] for r in d.rules_checked] == ["urgent"]
+def test_urgent_rule_comes_first_and_picks_a_model_near_the_best(az_home, models):
+    engine = RoutingEngine(history=None)
+    # a simple urgent task needs no premium model: the cheap tier's priors
+    # (0.95) are within 5 points of premium's (0.97)
+    simple = decide(engine, "what time is it?", models, "urgent")
+    assert simple.rule.name == "urgent"
+    assert [r["name"] for r in simple.rules_checked] == ["urgent"]
+    assert simple.tier == "cheap"
+    assert any("within 5 points of the best" in s for s in simple.skipped)
+    # urgent code: cheap (0.80) is 9 points under premium (0.89), mid (0.85) is not
+    code = decide(engine, "fix the failing test in tests/test_io.py", models, "urgent")
+    assert code.model_id == "anthropic/claude-haiku-4-5"
+    assert any(s.startswith("no cheap model is expected") for s in code.skipped)
+    # with no mid model, nothing near the best is cheaper than premium
+    code = engine.decide(
+        task("fix the failing test in tests/test_io.py", "urgent"),
+        request("fix the failing test in tests/test_io.py"),
+        candidates(models, "free", "cheap", "premium"),
+    )
+    assert code.model_id == "anthropic/claude-sonnet-4-5"
+
+
+def test_within_leaves_out_the_models_of_a_tier_that_are_not_near_the_best(az_home, models):
+    from conftest import priced
+
+    # one free tier with two models: the 135M model and a free-plan model
+    # whose priors are given in [router.priors]
+    free_plan = priced("openrouter/some/free-model:free", 0, 0, ctx=131_072)
+    engine = RoutingEngine(
+        [{"condition": "fallback", "tier": "free", "within": 0.05}],
+        history=None,
+        priors={"openrouter/some/free-model:free": {"simple": 0.96}},
+        quality={"local/smollm2-135m-instruct": 1.0},  # would win the score
+    )
+    d = engine.decide(
+        task("what time is it?"),
+        request("what time is it?", tools=False),
+        [*candidates(models, "free", "premium"), free_plan],
+    )
+    assert d.model_id == "openrouter/some/free-model:free"
+
+
+@pytest.mark.parametrize(
+    ("within", "message"),
+    [
+        (-0.1, "'within' must be in [0, 1]"),
+        (5, "'within' must be in [0, 1]"),
+        ("5%", "'within' must be a number"),
+        (True, "'within' must be a number"),
+    ],
+)
+def test_within_must_be_a_fraction(within, message):
+    with pytest.raises(RuleError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_rules([{"name": "u", "condition": "fallback", "tier": "free", "within": within}])
+
+
+def test_within_needs_a_tier_target():
+    with pytest.raises(RuleError, match="rule 1 \\('u'\\): 'within' needs a 'tier' target"):
+        parse_rules([{"name": "u", "condition": "fallback", "model": "x/y", "within": 0.1}])
 
 
 def test_first_matching_rule_wins(az_home, models):
