@@ -403,3 +403,53 @@ def test_repeating_a_failed_call_is_pointed_out(env):
     first, second = turns[0].messages[1].content, turns[1].messages[1].content
     assert "already failed" not in first
     assert "This exact call already failed in turn 1" in second
+
+
+@pytest.mark.parametrize("what", ["arguments", "message", "response"])
+def test_invalid_model_response_fails_a_fixed_model_task_clearly(env, what):
+    done = run(env, [{"invalid": what}])
+    assert done.status == TaskStatus.FAILED
+    assert "scripted/cheap returned an invalid response" in done.error
+    # nothing half-written: the task and its (empty) turns read back
+    assert env.storage.get_task(done.id).status == TaskStatus.FAILED
+    assert env.storage.list_turns(done.id) == []
+
+
+def test_invalid_model_response_escalates_a_routed_task(env):
+    az_scripted.set_script([{"invalid": "arguments"}], "scripted/cheap")
+    az_scripted.set_script([{"answer": "premium answered"}], "scripted/premium")
+    task = Task(description="hello", workspace=str(env.ws), approval="auto")
+    done = asyncio.run(env.engine.execute(task))
+    assert done.status == TaskStatus.COMPLETED and done.model == "scripted/premium"
+    logs = [r.message for r in env.storage.list_logs(task_id=done.id)]
+    assert any("scripted/cheap" in m and "invalid response" in m for m in logs)
+    assert [t.model for t in env.storage.list_turns(done.id)] == ["scripted/premium"]
+
+
+class _FaultyTool:
+    """A third-party tool plugin whose tool returns a plain dict, not a ToolResult."""
+
+    @hookimpl
+    def az_register_tools(self, register):  # type: ignore[no-untyped-def]
+        from az_os.tools import Tool
+        from az_os.types import ToolSpec
+
+        class Faulty(Tool):
+            spec = ToolSpec(name="faulty.tool", description="returns the wrong type")
+
+            def run(self, arguments, ctx):  # type: ignore[no-untyped-def]
+                return {"ok": True}
+
+        register(Faulty())
+
+
+def test_invalid_tool_result_becomes_an_observation(env):
+    env.host.register(_FaultyTool(), "faulty")
+    done = run(env, [{"tool": "faulty.tool", "arguments": {}}, {"answer": "the tool is broken"}])
+    assert done.status == TaskStatus.COMPLETED
+    result = env.storage.list_turns(done.id)[0].tool_results[0]
+    assert not result.success
+    assert result.error == (
+        "faulty.tool returned an invalid result: invalid ToolResult: "
+        "Object contains unknown field `ok`"
+    )

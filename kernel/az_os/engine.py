@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from az_os.errors import (
     AzError,
+    InvalidResponseError,
     ModelError,
     NotFoundError,
     ToolArgumentsError,
@@ -48,6 +49,7 @@ from az_os.errors import (
 from az_os.tools import Tool, ToolContext, validate_arguments
 from az_os.types import (
     EventType,
+    InvalidData,
     LogLevel,
     LogRecord,
     Message,
@@ -557,6 +559,14 @@ class _Run:
             start = time.perf_counter()
             try:
                 response = await model.acomplete(request)
+                try:
+                    # a faulty plugin's answer fails this model, not the task's records
+                    response = ModelResponse.checked(response)
+                except InvalidData as exc:
+                    raise InvalidResponseError(
+                        f"model {model.info.id} returned an invalid response: {exc}",
+                        model=model.info.id,
+                    ) from None
             except ModelError as exc:
                 await self._log("warning", f"model {model.info.id} failed: {exc}")
                 if self.model_fixed:
@@ -603,7 +613,11 @@ class _Run:
             else:
                 start = time.perf_counter()
                 try:
-                    result = await tool.call(args, ctx)
+                    result = ToolResult.checked(await tool.call(args, ctx))
+                except InvalidData as exc:
+                    result = ToolResult(
+                        success=False, error=f"{call.name} returned an invalid result: {exc}"
+                    )
                 except Exception as exc:  # noqa: BLE001 - a failing tool is an observation
                     result = ToolResult(
                         success=False, error=f"{call.name} failed: {type(exc).__name__}: {exc}"

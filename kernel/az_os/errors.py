@@ -107,3 +107,11 @@ class ProviderDownError(ModelError):
     """The provider answered 5xx or is otherwise unavailable. Retried."""
 
     retryable = True
+
+
+class InvalidResponseError(ModelError):
+    """A model plugin returned something that is not a valid
+    :class:`~az_os.types.ModelResponse` (tool-call arguments as a string, no
+    message, a plain value...). The engine raises it in place of a crash, so
+    a routed task moves on to another model and a fixed-model task fails
+    with this message. Not retried: the same plugin would answer the same."""

@@ -119,6 +119,22 @@ class Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         except msgspec.ValidationError as exc:
             raise InvalidData(f"invalid {cls.__name__}: {exc}") from None
 
+    @classmethod
+    def checked(cls, value: Any) -> Self:
+        """``value`` as a valid record of this class, for data a plugin hands
+        back: a record of this class is checked field by field (through
+        :meth:`to_dict` and :meth:`from_dict`) and returned unchanged; a
+        mapping is converted with :meth:`from_dict`.
+
+        Raises :class:`InvalidData` naming the first bad field, or saying
+        what ``value`` was instead. Costs tens of microseconds per record."""
+        if isinstance(value, cls):
+            cls.from_dict(value.to_dict())
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise InvalidData(f"expected a {cls.__name__}, got {type(value).__name__}")
+
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (not validated: pass the field types)."""
         return msgspec.structs.replace(self, **changes)

@@ -11,6 +11,9 @@ Each step is one model call:
   {"answer": "..."}                                                 a final answer
   {"raise": "ProviderDownError" | "RuntimeError", "message": "..."} a failure
   {"sleep": 2.0, ...}                                               wait first (seconds)
+  {"invalid": "arguments" | "message" | "response"}                 a broken answer, as a
+      faulty provider plugin could return: tool-call arguments as a JSON string, no
+      message, or a plain string instead of a ModelResponse
 When the script runs out, the model answers "done".
 """
 
@@ -73,6 +76,8 @@ class ScriptedModel(Model):
                 raise exc(step.get("message", "scripted failure"), model=self.info.id)
             raise RuntimeError(step.get("message", "scripted crash"))
         prompt = sum(len(m.content or "") for m in request.messages) // 4
+        if "invalid" in step:
+            return self._invalid(step["invalid"], prompt)
         if "answer" in step:
             msg = Message(role="assistant", content=step["answer"])
             completion = max(1, len(step["answer"]) // 4)
@@ -94,6 +99,19 @@ class ScriptedModel(Model):
             cost_usd=self.info.cost(prompt, completion),
         )
         return ModelResponse(model=self.info.id, message=msg, usage=usage, finish_reason="stop")
+
+    def _invalid(self, what: str, prompt: int) -> Any:
+        usage = Usage(prompt_tokens=prompt, completion_tokens=5)
+        if what == "response":
+            return "hi"
+        call = ToolCall(name="filesystem.list", arguments={"path": "."})
+        if what == "arguments":
+            call.arguments = '{"path": "."}'  # type: ignore[assignment]
+        msg = Message(role="assistant", tool_calls=[call])
+        response = ModelResponse(model=self.info.id, message=msg, usage=usage)
+        if what == "message":
+            response.message = None  # type: ignore[assignment]
+        return response
 
 
 @hookimpl
