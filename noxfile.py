@@ -63,9 +63,13 @@ def plugin(session: nox.Session, name: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check over the kernel, plugins, tests and benchmarks."""
-    session.install("ruff>=0.5")
-    session.run("ruff", "check", "kernel", "plugins", "tests", "benchmarks", "noxfile.py")
+    """ruff check and ruff format --check over the kernel, plugins, tests and
+    benchmarks (ruff pinned to one minor version: its formatting style changes
+    between them)."""
+    session.install("ruff>=0.17,<0.18")
+    paths = ["kernel", "plugins", "tests", "benchmarks", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session

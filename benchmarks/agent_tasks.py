@@ -35,7 +35,9 @@ def check(spec: dict[str, Any], answer: str, ws: Path) -> tuple[bool, str]:
     if "answer_contains_all" in c and not all(s.lower() in low for s in c["answer_contains_all"]):
         return False, f"answer lacks one of {c['answer_contains_all']}"
     if "answer_contains_output_of" in c:
-        proc = subprocess.run(c["answer_contains_output_of"], cwd=ws, capture_output=True, text=True)
+        proc = subprocess.run(
+            c["answer_contains_output_of"], cwd=ws, capture_output=True, text=True
+        )
         expected = proc.stdout.strip()
         if not expected or expected.lower() not in low:
             return False, f"answer lacks {expected!r}"
