@@ -197,6 +197,23 @@ def test_deny_list_applies_even_in_auto_mode(env):
     assert not result.success and "deny-list" in result.error
 
 
+def test_deny_list_edited_while_running_takes_effect(env, az_home, monkeypatch):
+    from az_os.config import set_value
+
+    steps = [
+        {"tool": "shell.execute", "arguments": {"command": "echo launch-rockets"}},
+        {"answer": "done"},
+    ]
+    first = env.storage.list_turns(run(env, steps).id)[0].tool_results[0]
+    assert first.success
+    set_value("tools.deny", ["launch-rockets"])
+    second = env.storage.list_turns(run(env, steps).id)[0].tool_results[0]
+    assert not second.success and "'launch-rockets'" in second.error
+    monkeypatch.setenv("AZ_TOOLS__DENY", '["nothing-matches-this"]')
+    third = env.storage.list_turns(run(env, steps).id)[0].tool_results[0]
+    assert third.success
+
+
 def test_ask_mode_without_terminal_refuses_and_says_how(env):
     from az_os.default_plugins import policy
 

@@ -16,6 +16,7 @@ in every mode.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -33,7 +34,8 @@ Prompter = Callable[["Task", str], bool]
 
 _prompter: Prompter | None = None
 _prompt_lock = threading.Lock()
-_deny_cache: tuple[tuple[str, ...], list[re.Pattern[str]]] | None = None
+#: (config file stamp and AZ_* overrides, compiled tools.deny patterns)
+_deny_cache: tuple[tuple[Any, ...], list[re.Pattern[str]]] | None = None
 
 
 def set_prompter(prompter: Prompter | None) -> None:
@@ -42,8 +44,28 @@ def set_prompter(prompter: Prompter | None) -> None:
     _prompter = prompter
 
 
+def _config_stamp() -> tuple[Any, ...]:
+    """What ``tools.deny`` depends on: the config file's path, mtime and size,
+    and the ``AZ_SECTION__KEY`` overrides in the environment."""
+    from az_os.config import ENV_PREFIX, config_path
+
+    path = config_path()
+    try:
+        st = path.stat()
+        file: tuple[Any, ...] = (str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        file = (str(path), None, None)
+    env = tuple(sorted(kv for kv in os.environ.items() if kv[0].startswith(ENV_PREFIX)))
+    return file, env
+
+
 def _deny_patterns() -> list[re.Pattern[str]]:
+    """The compiled ``tools.deny`` patterns. The config is read again only
+    when the file or the environment changed since the last call."""
     global _deny_cache
+    stamp = _config_stamp()
+    if _deny_cache is not None and _deny_cache[0] == stamp:
+        return _deny_cache[1]
     from az_os.config import load_config
 
     try:
@@ -52,15 +74,14 @@ def _deny_patterns() -> list[re.Pattern[str]]:
         from az_os.config import DEFAULT_DENY
 
         raw = tuple(DEFAULT_DENY)
-    if _deny_cache is None or _deny_cache[0] != raw:
-        compiled = []
-        for pat in raw:
-            try:
-                compiled.append(re.compile(pat, re.IGNORECASE))
-            except re.error:
-                compiled.append(re.compile(re.escape(pat), re.IGNORECASE))
-        _deny_cache = (raw, compiled)
-    return _deny_cache[1]
+    compiled = []
+    for pat in raw:
+        try:
+            compiled.append(re.compile(pat, re.IGNORECASE))
+        except re.error:
+            compiled.append(re.compile(re.escape(pat), re.IGNORECASE))
+    _deny_cache = (stamp, compiled)
+    return compiled
 
 
 def _strings(value: Any) -> list[str]:
@@ -78,8 +99,9 @@ def az_before_tool_call(task: Task, call: ToolCall, tool: Tool) -> None:
     """Refuse the call (ToolRefusedError) unless the task's approval mode allows it."""
     if tool.spec.read_only:
         return
+    patterns = _deny_patterns()
     for text in _strings(call.arguments):
-        for pat in _deny_patterns():
+        for pat in patterns:
             if pat.search(text):
                 raise ToolRefusedError(
                     f"refused: '{text[:80]}' matches the deny-list pattern '{pat.pattern}' "
