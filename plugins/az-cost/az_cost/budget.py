@@ -17,8 +17,10 @@ estimates the *worst case* of the call and refuses it with
     token); for models priced from LiteLLM's map the price from
     ``litellm.cost_per_token`` is used when it is higher (it knows tiered
     prices, e.g. Gemini 2.5 Pro above 200k prompt tokens). Cached prompt
-    tokens are cheaper, so they are not assumed; az's requests set no
-    cache-write markers, so no cache-write surcharge applies.
+    tokens are cheaper, so they are not assumed. Where writing to the
+    prompt cache costs more than plain input (Anthropic: 1.25x; az-litellm
+    marks Claude prompts for the cache), every prompt token is assumed
+    written at that price.
 
 * the period budget (``[cost] budget_usd`` per ``budget_period``) refuses
   when spent-in-period + worst cases of other calls in flight (in any az
@@ -180,16 +182,24 @@ def estimate(model: Model, request: ModelRequest) -> Estimate:
     if info.max_output_tokens:
         completion = min(completion, info.max_output_tokens)
     worst = info.cost(prompt, completion)
+    # a prompt written to the provider's cache may cost more than plain input
+    writes_dearer = (info.cache_write_cost_per_token or 0.0) > info.input_cost_per_token
+    if writes_dearer:
+        worst = max(worst, info.cost(prompt, completion, cache_write_tokens=prompt))
     if litellm_priced(info):
         litellm = _litellm()
         if litellm is not None:
-            try:
-                p_usd, c_usd = litellm.cost_per_token(
-                    model=info.id, prompt_tokens=prompt, completion_tokens=completion
-                )
-                worst = max(worst, float(p_usd) + float(c_usd))
-            except Exception as exc:  # noqa: BLE001 - not in LiteLLM's map: our prices
-                log.debug("litellm.cost_per_token failed for %s: %s", info.id, exc)
+            cases: list[dict[str, int]] = [{}]
+            if writes_dearer:
+                cases.append({"cache_creation_input_tokens": prompt})
+            for extra in cases:
+                try:
+                    p_usd, c_usd = litellm.cost_per_token(
+                        model=info.id, prompt_tokens=prompt, completion_tokens=completion, **extra
+                    )
+                    worst = max(worst, float(p_usd) + float(c_usd))
+                except Exception as exc:  # noqa: BLE001 - not in LiteLLM's map: our prices
+                    log.debug("litellm.cost_per_token failed for %s: %s", info.id, exc)
     return Estimate(prompt_tokens=prompt, completion_tokens=completion, usd=worst)
 
 

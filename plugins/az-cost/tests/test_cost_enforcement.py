@@ -333,3 +333,28 @@ def test_budget_health_check(storage: Any, az_home: Path) -> None:
     assert result.data["percent_used"] == pytest.approx(60.0)
     storage.add_cost(CostRecord(model="x/paid", cost_usd=0.4))
     assert check().status == "unhealthy"
+
+
+def test_worst_case_assumes_the_whole_prompt_written_to_the_prompt_cache(az_home: Path) -> None:
+    """Claude prompts are marked for Anthropic's cache (az-litellm), and a
+    cache write costs 1.25x input: the worst case must price the prompt so."""
+    litellm = _litellm()
+    prices = litellm.get_model_info("anthropic/claude-sonnet-4-5")
+    info = sonnet_info(
+        id="anthropic/claude-sonnet-4-5",
+        cache_write_cost_per_token=prices["cache_creation_input_token_cost"],
+        price_source="litellm model_prices_and_context_window.json",
+    )
+    model = ScriptedModel(info)
+    request = ModelRequest(messages=[Message(role="user", content="word " * 4000)], max_tokens=500)
+    est = budget.estimate(model, request)
+    written = sum(
+        litellm.cost_per_token(
+            model=info.id,
+            prompt_tokens=est.prompt_tokens,
+            completion_tokens=500,
+            cache_creation_input_tokens=est.prompt_tokens,
+        )
+    )
+    assert est.usd == pytest.approx(written)
+    assert est.usd > info.cost(est.prompt_tokens, 500)  # the input price: prompt part 20% short

@@ -506,6 +506,10 @@ class LiteLLMModel(Model):
         }
         if request.stop:
             kw["stop"] = list(request.stop)
+        if self.settings.prompt_caching:
+            # LiteLLM adds Anthropic cache_control marks (system prompt and
+            # newest message) for Claude models only and stands down for others
+            kw["enable_prompt_caching"] = True
         if request.tools:
             kw["tools"] = [t.to_openai() for t in request.tools]
             choice: Any = request.tool_choice

@@ -8,6 +8,7 @@ Example ``config.toml``::
     retry_cap_s = 60.0     # ... never more than this (also caps Retry-After)
     timeout_s = 120.0      # per HTTP request
     catalogue = true       # register the built-in catalogue of hosted models
+    prompt_caching = true  # mark Claude prompts for Anthropic's prompt cache
     # ollama_api_base = "http://localhost:11434"
 
 Every key can be overridden with ``AZ_LITELLM__<KEY>`` (e.g.
@@ -36,6 +37,11 @@ class LiteLLMSettings(Record, kw_only=True):
     timeout_s: Annotated[float, Meta(gt=0)] = 120.0
     #: register the built-in catalogue of hosted models
     catalogue: bool = True
+    #: ask LiteLLM to mark the system prompt and the newest message as cache
+    #: breakpoints on Claude models (Anthropic, Bedrock, Vertex AI, Azure AI),
+    #: whose prompt cache needs explicit marks; other providers cache on
+    #: their own or not at all, and get nothing extra
+    prompt_caching: bool = True
     #: Ollama server URL (default $OLLAMA_API_BASE or http://localhost:11434)
     ollama_api_base: str | None = None
 

@@ -352,6 +352,82 @@ def test_a_tool_round_trip_reaches_anthropic_as_tool_use_and_tool_result(keys):
     assert sent["max_tokens"] == 64
 
 
+def _marks(body: dict) -> list[str]:
+    """Where a request body to Anthropic carries cache_control marks."""
+    out = []
+    system = body.get("system")
+    if isinstance(system, list) and any("cache_control" in b for b in system):
+        out.append("system")
+    for i, m in enumerate(body["messages"]):
+        blocks = m["content"] if isinstance(m["content"], list) else []
+        if "cache_control" in m or any("cache_control" in b for b in blocks):
+            out.append(f"messages[{i}]")
+    return out
+
+
+CONVERSATION = ModelRequest(
+    messages=[
+        Message(role="system", content="You are az. " * 200),
+        Message(role="user", content="How many files are here?"),
+    ],
+    max_tokens=64,
+)
+
+
+@respx.mock
+def test_claude_prompts_are_marked_for_the_prompt_cache_and_priced_with_it(keys):
+    usage = {
+        "input_tokens": 30,
+        "output_tokens": 3,
+        "cache_creation_input_tokens": 1200,
+        "cache_read_input_tokens": 800,
+    }
+    route = respx.post(ANTHROPIC_URL).mock(
+        return_value=httpx.Response(200, json={**anthropic_ok().json(), "usage": usage})
+    )
+    resp = model("anthropic/claude-sonnet-4-6").complete(CONVERSATION)
+    body = json.loads(route.calls.last.request.content)
+    # the system prompt and the newest message: the next turn reads both back
+    assert _marks(body) == ["system", f"messages[{len(body['messages']) - 1}]"]
+    assert (resp.usage.prompt_tokens, resp.usage.cached_tokens) == (2030, 800)
+    assert resp.usage.cache_write_tokens == 1200
+    import litellm
+
+    expected = litellm.cost_per_token(
+        model="anthropic/claude-sonnet-4-6",
+        prompt_tokens=2030,
+        completion_tokens=3,
+        cache_creation_input_tokens=1200,
+        cache_read_input_tokens=800,
+    )
+    assert resp.usage.cost_usd == pytest.approx(sum(expected))
+    # dearer than the plain input price for the written part, far cheaper for the read part
+    plain = litellm.cost_per_token(
+        model="anthropic/claude-sonnet-4-6", prompt_tokens=2030, completion_tokens=3
+    )
+    assert resp.usage.cost_usd != pytest.approx(sum(plain))
+
+
+@respx.mock
+def test_prompt_caching_can_be_switched_off(keys):
+    route = respx.post(ANTHROPIC_URL).mock(return_value=anthropic_ok())
+    m = model("anthropic/claude-sonnet-4-6")
+    m.settings = m.settings.replace(prompt_caching=False)
+    m.complete(CONVERSATION)
+    assert _marks(json.loads(route.calls.last.request.content)) == []
+
+
+@respx.mock
+def test_other_providers_get_no_cache_marks(keys):
+    route = respx.post(OPENAI_URL).mock(
+        return_value=openai_ok({"role": "assistant", "content": "3"})
+    )
+    model("openai/gpt-4.1").complete(CONVERSATION)
+    body = json.loads(route.calls.last.request.content)
+    assert "cache_control" not in json.dumps(body)
+    assert "enable_prompt_caching" not in body
+
+
 GEMINI_URL = (
     "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
 )
