@@ -267,15 +267,21 @@ def test_cancel_from_elsewhere_stops_at_next_turn(env):
     assert done.result is None
 
 
-def test_failed_routed_model_escalates(env):
-    az_scripted.set_script(
-        [{"raise": "ProviderDownError", "message": "503 from provider"}] * 50, "scripted/cheap"
-    )
+def run_routed(env, cheap_steps):  # type: ignore[no-untyped-def]
+    """A task with no fixed model whose cheap model follows ``cheap_steps`` and
+    whose premium model answers; returns the task and its log messages."""
+    az_scripted.set_script(cheap_steps, "scripted/cheap")
     az_scripted.set_script([{"answer": "premium answered"}], "scripted/premium")
     task = Task(description="hello", workspace=str(env.ws), approval="auto")
     done = asyncio.run(env.engine.execute(task))
+    return done, [r.message for r in env.storage.list_logs(task_id=done.id)]
+
+
+def test_failed_routed_model_escalates(env):
+    done, logs = run_routed(
+        env, [{"raise": "ProviderDownError", "message": "503 from provider"}] * 50
+    )
     assert done.status == TaskStatus.COMPLETED and done.model == "scripted/premium"
-    logs = [r.message for r in env.storage.list_logs(task_id=done.id)]
     assert any("scripted/cheap failed" in m and "503" in m for m in logs)
     assert az_scripted.REQUESTS[-1].metadata["escalate"] is True
 
@@ -433,12 +439,8 @@ def test_invalid_model_response_fails_a_fixed_model_task_clearly(env, what):
 
 
 def test_invalid_model_response_escalates_a_routed_task(env):
-    az_scripted.set_script([{"invalid": "arguments"}], "scripted/cheap")
-    az_scripted.set_script([{"answer": "premium answered"}], "scripted/premium")
-    task = Task(description="hello", workspace=str(env.ws), approval="auto")
-    done = asyncio.run(env.engine.execute(task))
+    done, logs = run_routed(env, [{"invalid": "arguments"}])
     assert done.status == TaskStatus.COMPLETED and done.model == "scripted/premium"
-    logs = [r.message for r in env.storage.list_logs(task_id=done.id)]
     assert any("scripted/cheap" in m and "invalid response" in m for m in logs)
     assert [t.model for t in env.storage.list_turns(done.id)] == ["scripted/premium"]
 
