@@ -37,6 +37,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,14 +237,33 @@ class SQLiteStorage(Storage):
             # Refuse a file from a newer az-sqlite before anything writes to it.
             migrations.pending_migrations(self.db, self.location)
             if migrate:
-                # WAL is a property of the file (it persists), set once here
-                # rather than on every connection.
-                self.db.execute_sql("PRAGMA journal_mode = wal")
+                self._use_wal()
                 self.applied_migrations = migrations.migrate(self.db, self.location)
                 self.interrupted = self.mark_interrupted()
         except BaseException:
             self.close()
             raise
+
+    def _use_wal(self) -> None:
+        """Put the file in WAL mode. WAL is a property of the file (it
+        persists), so this is set once, not on every connection. Processes
+        opening a new file at the same moment race for the switch, and SQLite
+        may answer a loser "database is locked" without waiting on the busy
+        timeout; the switch is then retried (10 ms doubling to 200 ms) until
+        :data:`BUSY_TIMEOUT_S` has passed."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        delay = 0.01
+        while True:
+            try:
+                row = self.db.execute_sql("PRAGMA journal_mode").fetchone()
+                if row is None or str(row[0]).lower() != "wal":
+                    self.db.execute_sql("PRAGMA journal_mode = wal")
+                return
+            except (pw.OperationalError, sqlite3.OperationalError) as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     def _error(self, exc: BaseException) -> StorageError:
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
