@@ -123,3 +123,17 @@ def test_az_configure_runs_when_the_config_is_first_loaded(host, monkeypatch):
     load_config()
     load_config()
     assert seen == [5]
+
+
+def test_current_config_follows_every_change_and_reuses_an_unchanged_one(az_home, monkeypatch):
+    from az_os.config import current_config, set_value
+
+    first = current_config()
+    assert current_config() is first  # nothing changed: no second parse
+    set_value("agent.max_turns", 7)
+    set_value("agent.max_turns", 8)  # same size, same mtime tick: still seen
+    assert current_config().agent.max_turns == 8
+    (az_home / "config.toml").write_text("[agent]\nmax_turns = 12\n")  # edited by hand
+    assert current_config().agent.max_turns == 12
+    monkeypatch.setenv("AZ_AGENT__MAX_TURNS", "3")
+    assert current_config().agent.max_turns == 3

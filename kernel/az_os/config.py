@@ -437,8 +437,48 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
     return cfg
 
 
+#: Bumped by every write through this module, so :func:`current_config`
+#: sees this process's own writes even within one mtime tick.
+_writes = 0
+#: (what the config depends on, the config read then): see current_config
+_current: tuple[tuple[Any, ...], AzConfig] | None = None
+
+
+def _config_stamp() -> tuple[Any, ...]:
+    """What :func:`load_config` depends on: the ``AZ_*`` environment (az
+    home and overrides), the file's path, inode, size and mtime, and this
+    process's writes."""
+    env = tuple(sorted(kv for kv in os.environ.items() if kv[0].startswith(ENV_PREFIX)))
+    path = config_path()
+    try:
+        st = path.stat()
+        file: tuple[Any, ...] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        file = ()
+    return env, str(path), file, _writes
+
+
+def current_config() -> AzConfig:
+    """The config in force, as :func:`load_config` returns it, read again
+    only when ``config.toml`` or an ``AZ_*`` variable changed: for hooks
+    that run on every model or tool call (a stat and an environment scan,
+    a few microseconds, instead of a parse). The object is shared: read it,
+    do not change it. Raises :class:`ConfigError` as :func:`load_config`."""
+    global _current
+    stamp = _config_stamp()
+    cached = _current
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    cfg = load_config()
+    _current = (stamp, cfg)
+    return cfg
+
+
 def _write(path: Path, doc: Any) -> None:
     import tomlkit
+
+    global _writes
+    _writes += 1
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")

@@ -16,7 +16,6 @@ in every mode.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -34,8 +33,7 @@ Prompter = Callable[["Task", str], bool]
 
 _prompter: Prompter | None = None
 _prompt_lock = threading.Lock()
-#: (config file stamp and AZ_* overrides, compiled tools.deny patterns)
-_deny_cache: tuple[tuple[Any, ...], list[re.Pattern[str]]] | None = None
+_deny_cache: tuple[tuple[str, ...], list[re.Pattern[str]]] | None = None
 
 
 def set_prompter(prompter: Prompter | None) -> None:
@@ -44,44 +42,27 @@ def set_prompter(prompter: Prompter | None) -> None:
     _prompter = prompter
 
 
-def _config_stamp() -> tuple[Any, ...]:
-    """What ``tools.deny`` depends on: the config file's path, mtime and size,
-    and the ``AZ_SECTION__KEY`` overrides in the environment."""
-    from az_os.config import ENV_PREFIX, config_path
-
-    path = config_path()
-    try:
-        st = path.stat()
-        file: tuple[Any, ...] = (str(path), st.st_mtime_ns, st.st_size)
-    except OSError:
-        file = (str(path), None, None)
-    env = tuple(sorted(kv for kv in os.environ.items() if kv[0].startswith(ENV_PREFIX)))
-    return file, env
-
-
 def _deny_patterns() -> list[re.Pattern[str]]:
-    """The compiled ``tools.deny`` patterns. The config is read again only
-    when the file or the environment changed since the last call."""
+    """The compiled ``tools.deny`` patterns of the config in force
+    (:func:`~az_os.config.current_config`: read again only when it changed)."""
     global _deny_cache
-    stamp = _config_stamp()
-    if _deny_cache is not None and _deny_cache[0] == stamp:
-        return _deny_cache[1]
-    from az_os.config import load_config
+    from az_os.config import current_config
 
     try:
-        raw = tuple(load_config().tools.deny)
+        raw = tuple(current_config().tools.deny)
     except Exception:  # noqa: BLE001 - a broken config must not disable the deny list
         from az_os.config import DEFAULT_DENY
 
         raw = tuple(DEFAULT_DENY)
-    compiled = []
-    for pat in raw:
-        try:
-            compiled.append(re.compile(pat, re.IGNORECASE))
-        except re.error:
-            compiled.append(re.compile(re.escape(pat), re.IGNORECASE))
-    _deny_cache = (stamp, compiled)
-    return compiled
+    if _deny_cache is None or _deny_cache[0] != raw:
+        compiled = []
+        for pat in raw:
+            try:
+                compiled.append(re.compile(pat, re.IGNORECASE))
+            except re.error:
+                compiled.append(re.compile(re.escape(pat), re.IGNORECASE))
+        _deny_cache = (raw, compiled)
+    return _deny_cache[1]
 
 
 def _strings(value: Any) -> list[str]:

@@ -204,11 +204,13 @@ def estimate(model: Model, request: ModelRequest) -> Estimate:
 
 
 def _config(config: AzConfig | None) -> AzConfig:
+    """``config``, else the config in force (re-read only when it changed:
+    this runs before and after every model call)."""
     if config is not None:
         return config
-    from az_os.config import load_config
+    from az_os.config import current_config
 
-    return load_config()
+    return current_config()
 
 
 def _tracker(config: AzConfig, tracker: CostTracker | None) -> CostTracker:
