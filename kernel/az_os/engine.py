@@ -234,6 +234,18 @@ class ExecutionEngine:
         return task
 
 
+def _checked_response(model: Model, response: Any) -> ModelResponse:
+    """``response`` validated (:meth:`~az_os.types.Record.checked`): a faulty
+    plugin's answer fails this model, not the task's records. Raises
+    :class:`InvalidResponseError` naming the model and the bad field."""
+    try:
+        return ModelResponse.checked(response)
+    except InvalidData as exc:
+        raise InvalidResponseError(
+            f"model {model.info.id} returned an invalid response: {exc}", model=model.info.id
+        ) from None
+
+
 class _Run:
     """The state of one task execution."""
 
@@ -558,15 +570,7 @@ class _Run:
             self.host.before_model_call(task=task, request=request, model=model)
             start = time.perf_counter()
             try:
-                response = await model.acomplete(request)
-                try:
-                    # a faulty plugin's answer fails this model, not the task's records
-                    response = ModelResponse.checked(response)
-                except InvalidData as exc:
-                    raise InvalidResponseError(
-                        f"model {model.info.id} returned an invalid response: {exc}",
-                        model=model.info.id,
-                    ) from None
+                response = _checked_response(model, await model.acomplete(request))
             except ModelError as exc:
                 await self._log("warning", f"model {model.info.id} failed: {exc}")
                 if self.model_fixed:
