@@ -527,11 +527,12 @@ class RoutingEngine:
             bar, wanted = self.min_success_rate, f"{self.min_success_rate:.0%} of {cx.cls} tasks"
             if rule is not None and rule.within is not None:
                 best = max(eligible, key=lambda c: (self._expected(c), -c.price))
-                if self._expected(best) - rule.within > bar:
-                    bar = self._expected(best) - rule.within
+                top = self._expected(best)
+                if top - rule.within > bar:
+                    bar = top - rule.within
                     wanted = (
                         f"{cx.cls} tasks within {rule.within * 100:g} points of the best "
-                        f"({best.id} {self._expected(best):.0%})"
+                        f"({best.id} {top:.0%})"
                     )
             while True:
                 pool = [c for c in eligible if c.tier == pool_tier]
