@@ -1,5 +1,5 @@
 """The ReAct engine on real storage (az-sqlite) and real tools (az-tools),
-driven by a scripted model plugin (tests/support/az_scripted.py)."""
+driven by the scripted model plugin (az_os.scripted)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ pytestmark = pytest.mark.skipif(
     not (has_storage() and has_plugin("tools")), reason="needs az-sqlite and az-tools installed"
 )
 
-sys.path.insert(0, str(Path(__file__).parent / "support"))
-import az_scripted  # noqa: E402
+from az_os import scripted as az_scripted
 from az_os import hookimpl  # noqa: E402
 from az_os.errors import BudgetExceededError  # noqa: E402
 from az_os.types import Task, TaskStatus  # noqa: E402

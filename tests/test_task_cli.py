@@ -18,35 +18,17 @@ pytestmark = pytest.mark.skipif(
     not (has_storage() and has_plugin("tools")), reason="needs az-sqlite and az-tools installed"
 )
 
-SUPPORT = Path(__file__).parent / "support"
-
 
 @pytest.fixture
-def scripted(tmp_path: Path, az_home: Path):  # type: ignore[no-untyped-def]
-    """Environment that installs tests/support/az_scripted.py as plugin 'scripted'
-    and a workspace with three files; returns (env-builder, workspace)."""
-    site = tmp_path / "site"
-    info = site / "az_scripted-0.0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: az-scripted\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[az]\nscripted = az_scripted\n")
+def scripted(tmp_path: Path, az_home: Path, scripted_env):  # type: ignore[no-untyped-def]
+    """The scripted model as a real entry-point plugin (az_os.testing's
+    scripted_env) and a workspace with three files; returns (env-builder, workspace)."""
     ws = tmp_path / "ws"
     ws.mkdir()
     for n in ("one.txt", "two.txt", "three.txt"):
         (ws / n).write_text(n)
-
-    def env(steps: list[dict]) -> dict[str, str]:
-        script = tmp_path / f"script-{time.monotonic_ns()}.json"
-        script.write_text(json.dumps(steps))
-        path = os.pathsep.join([str(site), str(SUPPORT), os.environ.get("PYTHONPATH", "")])
-        # only the plugins this test needs: the router must not re-route a fixed model anyway
-        return {
-            "PYTHONPATH": path,
-            "AZ_SCRIPT": str(script),
-            "AZ_LOAD_PLUGINS": "scripted,tools,sqlite",
-        }
-
-    return env, ws
+    # only the plugins this test needs: the router must not re-route a fixed model anyway
+    return scripted_env, ws
 
 
 def test_run_json_shape_and_list(az, scripted):

@@ -108,3 +108,35 @@ def az(az_home: Path) -> Callable[..., AzResult]:
         return run_az(*args, env={"AZ_HOME": str(az_home), **(env or {})}, **kw)
 
     return run
+
+
+def scripted_site(directory: Path) -> Path:
+    """Make ``directory`` a site dir whose only distribution, ``az-scripted``,
+    declares the entry point ``[az] scripted = az_os.scripted``; put it on
+    ``PYTHONPATH`` to load the scripted model plugin in a subprocess."""
+    info = directory / "az_scripted-0.0.1.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: az-scripted\nVersion: 0.0.1\n")
+    (info / "entry_points.txt").write_text("[az]\nscripted = az_os.scripted\n")
+    return directory
+
+
+@pytest.fixture
+def scripted_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """``scripted_env(steps, plugins="scripted,tools,sqlite") -> env``: the
+    variables for an ``az`` subprocess that loads the scripted model plugin and
+    answers from ``steps`` (a list of script steps, see :mod:`az_os.scripted`).
+    ``plugins`` becomes ``AZ_LOAD_PLUGINS`` (``None`` loads every plugin)."""
+    site = scripted_site(tmp_path / "scripted-site")
+    counter = iter(range(1_000_000))
+
+    def env(steps: list[dict[str, Any]], plugins: str | None = "scripted,tools,sqlite") -> dict[str, str]:
+        script = tmp_path / f"script-{next(counter)}.json"
+        script.write_text(json.dumps(steps))
+        path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+        out = {"PYTHONPATH": path, "AZ_SCRIPT": str(script)}
+        if plugins is not None:
+            out["AZ_LOAD_PLUGINS"] = plugins
+        return out
+
+    return env

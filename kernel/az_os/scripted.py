@@ -1,8 +1,14 @@
-"""A scripted model for engine tests: our own Model contract, answering from a script.
+"""A scripted model plugin for tests: the real Model contract, answering from a script.
 
 Not a mock of az: it is a real plugin (registered through ``az_register_models``
 like any provider) whose answers come from a script instead of weights, so the
-engine, storage, tools and hooks under test are all the real ones.
+engine, storage, tools and hooks under test are all the real ones. Any test
+suite (kernel, first- or third-party plugin) uses it in-process with
+``host.register(az_os.scripted, "scripted")`` or in an ``az`` subprocess with
+the ``scripted_env`` fixture of :mod:`az_os.testing`.
+
+Models: ``scripted/cheap`` (alias ``cheap``; 1e-7 / 2e-7 USD per prompt /
+completion token) and ``scripted/premium`` (alias ``premium``; 3e-6 / 15e-6).
 
 Script: a JSON list in ``$AZ_SCRIPT`` (a file path) or set with :func:`set_script`.
 Each step is one model call:
@@ -15,6 +21,7 @@ Each step is one model call:
       faulty provider plugin could return: tool-call arguments as a JSON string, no
       message, or a plain string instead of a ModelResponse
 When the script runs out, the model answers "done".
+Prompt tokens are counted as characters / 4 of the request's messages.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ REQUESTS: list[ModelRequest] = []
 
 
 def set_script(steps: list[dict[str, Any]], model_id: str = "scripted/cheap") -> None:
+    """Replace ``model_id``'s script in this process (steps as in the module docstring)."""
     with _lock:
         _scripts[model_id] = list(steps)
 
@@ -49,6 +57,8 @@ def _next(model_id: str) -> dict[str, Any]:
 
 
 class ScriptedModel(Model):
+    """A :class:`~az_os.models.Model` whose answers are the next step of its script."""
+
     def __init__(
         self, model_id: str, input_price: float, output_price: float, priority: int = 0
     ) -> None:
@@ -115,6 +125,7 @@ class ScriptedModel(Model):
 
 
 @hookimpl
-def az_register_models(register):  # type: ignore[no-untyped-def]
+def az_register_models(register: Any) -> None:
+    """Register ``scripted/cheap`` and ``scripted/premium``."""
     register(ScriptedModel("scripted/cheap", 1e-7, 2e-7, priority=100), aliases=["cheap"])
     register(ScriptedModel("scripted/premium", 3e-6, 15e-6), aliases=["premium"])
