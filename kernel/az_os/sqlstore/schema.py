@@ -1,9 +1,11 @@
-"""peewee models for the tables that :mod:`az_sqlite.migrations` creates.
+"""peewee models for the tables that :mod:`az_os.sqlstore.migrations` creates.
 
 The models are built per database by :func:`bind_models`, so several
-databases (one per az home) can be open in one process without sharing
-global model state. The DDL lives in the migrations; these classes only
-describe columns for queries (``create_table`` is never called).
+databases (one per az home, or one SQLite file and one PostgreSQL server
+during ``az db copy``) can be open in one process without sharing global
+model state. The DDL lives in the migrations; these classes only describe
+columns for queries (``create_table`` is never called). The same models
+serve every dialect peewee speaks (SQLite, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -121,5 +123,6 @@ def bind_models(db: pw.Database) -> Any:
     )
 
 
-#: Tables ``az db status`` counts, in display order.
+#: Tables ``az db status`` counts, in display order (parents before
+#: children, so copying them in this order satisfies the foreign keys).
 TABLES = ("tasks", "turns", "task_logs", "cost_tracking", "task_state", "tool_usage")
