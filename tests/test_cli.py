@@ -163,6 +163,9 @@ def test_startup_imports_nothing_heavy(az, args, also_not):
     heavy = {
         "litellm",
         "chromadb",
+        "onnxruntime",
+        "tokenizers",
+        "bm25s",
         "textual",
         "llama_cpp",
         "git",

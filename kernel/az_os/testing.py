@@ -29,9 +29,10 @@ import pytest
 
 def reset_process_state() -> None:
     """Forget the process-wide plugin host and close cached storage backends."""
-    from az_os import drivers, plugins
+    from az_os import drivers, plugins, vectors
 
     drivers.close_all()
+    vectors.close_all()
     plugins.reset_host()
 
 
@@ -102,9 +103,10 @@ def az(az_home: Path) -> Callable[..., AzResult]:
     in a subprocess with this test's AZ_HOME."""
 
     def run(*args: str, env: Mapping[str, str] | None = None, **kw: Any) -> AzResult:
-        from az_os import drivers
+        from az_os import drivers, vectors
 
         drivers.close_all()  # let the subprocess see everything written so far
+        vectors.close_all()
         return run_az(*args, env={"AZ_HOME": str(az_home), **(env or {})}, **kw)
 
     return run

@@ -1,0 +1,236 @@
+"""The vector-store contract: collections of embedded documents.
+
+Retrieval over the workspace (``az-rag``) and lessons across tasks
+(``az-memory``) both need embeddings and a nearest-neighbour index, and
+plugins never import each other, so the index is a kernel contract with a
+single-choice backend, like storage:
+
+* a backend is a :class:`VectorStore` subclass exposed in the
+  ``az.vectorstore`` entry-point group (``chroma`` from ``az-chroma`` is the
+  default);
+* ``vectorstore.backend`` in ``config.toml`` (or ``AZ_VECTORSTORE__BACKEND``)
+  chooses it and :func:`get_vectorstore` loads only that one;
+* a backend embeds text itself (its own default embedding, or the LiteLLM
+  model named by ``vectorstore.embedding_model``), so callers pass text and
+  get text back.
+
+Shapes: a document is an ``id`` (str, unique in its collection), its
+``text`` and ``metadata`` (a flat dict of str, int, float or bool values).
+:meth:`Collection.query` returns :class:`Hit` records, best first, whose
+``score`` is the cosine similarity of the query's and the document's
+embeddings (1.0 identical, 0.0 unrelated). ``where`` filters are a flat dict
+``{key: value}``: every key must equal its value.
+
+Errors: backends raise :class:`VectorStoreError` (one line) when the store
+cannot be opened, read or written (a corrupt collection, a missing
+embedding model). Nothing here imports a backend's libraries.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from az_os.errors import AzError, PluginMissingError
+from az_os.plugins import installed_entry_points
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from az_os.config import AzConfig
+
+VECTORSTORE_NAMESPACE = "az.vectorstore"
+
+#: A metadata value a backend must store and filter on.
+MetaValue = str | int | float | bool
+Metadata = dict[str, MetaValue]
+
+
+class VectorStoreError(AzError):
+    """The vector store cannot be opened, read or written (one-line message)."""
+
+    exit_code = 5
+
+
+class VectorStoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The ``[vectorstore]`` section."""
+
+    #: name of an ``az.vectorstore`` entry point
+    backend: str = "chroma"
+    #: where the backend keeps its files; empty means ``<az home>/vectors``
+    path: str = ""
+    #: a LiteLLM embedding model id (``openai/text-embedding-3-small``);
+    #: empty means the backend's own offline model
+    embedding_model: str = ""
+
+
+def vectorstore_settings(config: AzConfig) -> VectorStoreSettings:
+    """The ``[vectorstore]`` section, validated (:class:`~az_os.errors.ConfigError`
+    names the key when a value is wrong)."""
+    from az_os.config import parse_section
+
+    return parse_section(
+        VectorStoreSettings, "vectorstore", config.section("vectorstore"), str(config.path)
+    )
+
+
+def vectorstore_path(config: AzConfig) -> Path:
+    """The directory the configured backend keeps its files in."""
+    from pathlib import Path
+
+    raw = vectorstore_settings(config).path
+    return Path(raw).expanduser() if raw else config.home / "vectors"
+
+
+class Hit(msgspec.Struct, kw_only=True):
+    """One document found by :meth:`Collection.query` or read by :meth:`Collection.get`."""
+
+    id: str
+    text: str
+    metadata: Metadata = msgspec.field(default_factory=dict)
+    #: cosine similarity to the query (higher is closer); 0.0 from ``get``
+    score: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
+
+
+class Collection(ABC):
+    """A named set of embedded documents. Methods are synchronous and
+    thread-safe; each raises :class:`VectorStoreError` on failure."""
+
+    #: the collection's name
+    name: str = ""
+
+    @abstractmethod
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, MetaValue]] | None = None,
+    ) -> None:
+        """Embed and store documents, replacing any with the same id.
+        ``ids``, ``texts`` and ``metadatas`` have the same length; an empty
+        call does nothing."""
+
+    @abstractmethod
+    def delete(
+        self, ids: Sequence[str] | None = None, where: Mapping[str, MetaValue] | None = None
+    ) -> None:
+        """Remove the documents with these ids, or matching ``where``.
+        Unknown ids are ignored; with neither argument nothing is removed."""
+
+    @abstractmethod
+    def query(
+        self, text: str, k: int = 5, where: Mapping[str, MetaValue] | None = None
+    ) -> list[Hit]:
+        """The ``k`` documents closest to ``text`` (best first), among those
+        matching ``where``. An empty collection or empty text gives ``[]``."""
+
+    @abstractmethod
+    def get(
+        self,
+        ids: Sequence[str] | None = None,
+        where: Mapping[str, MetaValue] | None = None,
+        limit: int | None = None,
+    ) -> list[Hit]:
+        """Documents by id or filter (all of them with neither), in no
+        particular order, ``score`` 0.0. Unknown ids are left out."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """How many documents the collection holds."""
+
+
+class VectorStore(ABC):
+    """A vector-store backend, constructed as ``Backend(config)`` with the
+    :class:`~az_os.config.AzConfig` in force."""
+
+    #: human-readable location (a directory or a URL without password)
+    location: str = ""
+
+    @abstractmethod
+    def collection(self, name: str, create: bool = True) -> Collection:
+        """The collection ``name`` (created empty when ``create``).
+        Raises :class:`~az_os.errors.NotFoundError` when it does not exist
+        and ``create`` is false; names are 3-63 characters of letters,
+        digits, ``._-`` (else :class:`VectorStoreError`)."""
+
+    @abstractmethod
+    def list_collections(self) -> list[str]:
+        """Names of the existing collections, sorted."""
+
+    @abstractmethod
+    def drop(self, name: str) -> bool:
+        """Delete a collection and its documents; False if it did not exist."""
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embeddings of ``texts`` (unit vectors of the backend's dimension),
+        from the same model the collections use."""
+
+    @property
+    def embedding_model(self) -> str:
+        """The id of the model that embeds text (e.g. ``all-MiniLM-L6-v2-onnx-int8``)."""
+        return ""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends
+        """Release files and connections. Safe to call twice."""
+
+
+_cache: dict[tuple[str, str, str], VectorStore] = {}
+_lock = threading.Lock()
+
+
+def vectorstore_backends() -> list[str]:
+    """Names of the installed vector-store backends."""
+    return sorted({ep.name for ep in installed_entry_points(VECTORSTORE_NAMESPACE)})
+
+
+def get_vectorstore(config: AzConfig | None = None, *, cached: bool = True) -> VectorStore:
+    """Open the configured vector-store backend.
+
+    Returns a :class:`VectorStore`; with ``cached`` the same object for the
+    same backend and directory in this process (the embedding model is then
+    loaded once). Raises :class:`~az_os.errors.PluginMissingError` when no
+    backend of that name is installed and :class:`VectorStoreError` when it
+    cannot be opened.
+    """
+    from az_os.config import load_config
+
+    config = config or load_config()
+    settings = vectorstore_settings(config)
+    name = settings.backend
+    key = (name, str(vectorstore_path(config)), settings.embedding_model)
+    with _lock:
+        if cached and key in _cache:
+            return _cache[key]
+        found = [ep for ep in installed_entry_points(VECTORSTORE_NAMESPACE) if ep.name == name]
+        if not found:
+            hint = "pip install az-chroma" if name == "chroma" else f"install the '{name}' plugin"
+            raise PluginMissingError(
+                f"no vector-store backend '{name}' is installed ({hint}); "
+                f"vectorstore.backend in {config.path} chooses it"
+            )
+        try:
+            store: VectorStore = found[0].load()(config)
+        except AzError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise VectorStoreError(f"vector-store backend '{name}' failed to start: {exc}") from exc
+        if cached:
+            _cache[key] = store
+        return store
+
+
+def close_all() -> None:
+    """Close every cached backend (tests, process exit)."""
+    with _lock:
+        for store in _cache.values():
+            store.close()
+        _cache.clear()
