@@ -19,6 +19,7 @@ says so.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -154,6 +155,60 @@ class Storage(ABC):
     def mark_interrupted(self) -> list[str]:
         """Mark ``running`` tasks whose process (pid on this host) is gone as
         ``interrupted``; returns their ids."""
+
+    # -- watching (dashboards, servers) ------------------------------------
+    # Not abstract: these defaults work on any backend through the methods
+    # above, by reading every task; a backend overrides them with an indexed
+    # query (az-sqlite does).
+    def list_tasks_updated_since(self, since: datetime, limit: int = 500) -> list[Task]:
+        """Tasks whose ``updated_at`` is at or after ``since`` (UTC), the least
+        recently updated first, at most ``limit`` of them.
+
+        For polling: keep the largest ``updated_at`` seen and ask again from
+        it (a small overlap, and de-duplicating by ``(id, updated_at)``,
+        covers writes that commit late)."""
+        out: list[Task] = []
+        page, offset = 1000, 0
+        while True:
+            batch = self.list_tasks(limit=page, offset=offset)
+            out.extend(t for t in batch if t.updated_at >= since)
+            if len(batch) < page:
+                break
+            offset += page
+        out.sort(key=lambda t: t.updated_at)
+        return out[:limit]
+
+    def search_tasks(
+        self,
+        text: str,
+        status: TaskStatus | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Tasks whose id, description or model contains ``text``
+        (case-insensitive), optionally with ``status``, newest first; the
+        page ``offset`` .. ``offset + limit``."""
+        needle = text.casefold()
+        out: list[Task] = []
+        page, start = 1000, 0
+        while len(out) < offset + limit:
+            batch = self.list_tasks(status=status, limit=page, offset=start)
+            out.extend(
+                t
+                for t in batch
+                if needle in t.id.casefold()
+                or needle in t.description.casefold()
+                or needle in (t.model or "").casefold()
+            )
+            if len(batch) < page:
+                break
+            start += page
+        return out[offset : offset + limit]
+
+    def count_turns(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """The number of stored turns of each task in ``task_ids``
+        (0 for a task without turns or an unknown id)."""
+        return {task_id: len(self.list_turns(task_id)) for task_id in task_ids}
 
 
 class TaskRepository:

@@ -205,6 +205,13 @@ def m003_turns(db: Any) -> None:
     )
 
 
+@migration
+def m004_tasks_updated_at(db: Any) -> None:
+    """An index on ``tasks.updated_at``, so watching for changed tasks
+    (``list_tasks_updated_since``, polled by the dashboard) reads only what changed."""
+    _run(db, "CREATE INDEX tasks_updated_at ON tasks(updated_at)")
+
+
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -27,7 +27,7 @@ import functools
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -655,3 +655,60 @@ class SQLStorage(Storage):
                     ).execute()
                     marked.append(tid)
         return marked
+
+    # -- watching (dashboards, servers) ----------------------------------
+    @_guard
+    def list_tasks_updated_since(self, since: datetime, limit: int = 500) -> list[Task]:
+        """Tasks with ``updated_at`` at or after ``since``, least recently
+        updated first, at most ``limit`` (index ``tasks_updated_at``)."""
+        T = self.m.Task
+        query = T.select().where(T.updated_at >= _ts(since)).order_by(T.updated_at).limit(limit)
+        return [self._task(r) for r in query.dicts()]
+
+    @_guard
+    def search_tasks(
+        self,
+        text: str,
+        status: TaskStatus | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Tasks whose id, description or model contains ``text``
+        (case-insensitive: ``LOWER(column) LIKE``), newest first."""
+        T = self.m.Task
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+
+        def like(field: Any) -> Any:
+            # spelled out: peewee's own LIKE operator becomes GLOB on SQLite
+            return pw.NodeList(
+                (pw.fn.LOWER(field), pw.SQL("LIKE"), pw.Value(pattern), pw.SQL("ESCAPE '\\'"))
+            )
+
+        query = self._task_filter(T.select(), status, None, None).where(
+            like(T.id) | like(T.description) | like(T.model)
+        )
+        query = query.order_by(T.created_at.desc(), pw.SQL(self.insertion_order).desc())
+        query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        return [self._task(r) for r in query.dicts()]
+
+    @_guard
+    def count_turns(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """Stored turns per task: one grouped query per 500 ids, served by
+        the ``(task_id, turn_index)`` unique index."""
+        out = dict.fromkeys(task_ids, 0)
+        Tn = self.m.Turn
+        ids = list(out)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            query = (
+                Tn.select(Tn.task_id, pw.fn.COUNT(Tn.id))
+                .where(Tn.task_id.in_(chunk))
+                .group_by(Tn.task_id)
+                .tuples()
+            )
+            for task_id, n in query:
+                out[task_id] = int(n)
+        return out

@@ -353,12 +353,12 @@ def test_db_status_init_migrate(az: Any, az_home: Path) -> None:
     _fill(az_home)
     status = az("db", "status", "--json").json()
     assert status["path"] == str(az_home / "az.db")
-    assert status["schema_version"] == status["latest_version"] == 3 and status["pending"] == []
+    assert status["schema_version"] == status["latest_version"] == 4 and status["pending"] == []
     assert status["journal_mode"] == "wal" and status["size_bytes"] > 0
     assert status["tables"]["tasks"] == 3 and status["tables"]["turns"] == 2
     assert status["tables"]["task_logs"] == 4
     table = az("db", "status").stdout
-    assert "schema version  3 of 3" in table and "task_logs" in table
+    assert "schema version  4 of 4" in table and "task_logs" in table
     assert "up to date" in az("db", "migrate").stdout
     r = az("db", "init")
     assert r.returncode == 0 and "already exists" in r.stdout
@@ -379,6 +379,7 @@ def test_db_migrate_reports_what_it_applied(az: Any, az_home: Path) -> None:
     assert status["schema_version"] == 1 and status["pending"] == [
         "m002_task_execution_fields",
         "m003_turns",
+        "m004_tasks_updated_at",
     ]
     r = az("db", "migrate")
     assert r.returncode == 0 and "applied m002_task_execution_fields, m003_turns" in r.stdout, r
