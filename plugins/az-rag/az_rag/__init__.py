@@ -1,0 +1,1 @@
+"""Retrieval over the workspace: chunking, the index, hybrid search, az rag."""
