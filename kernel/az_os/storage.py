@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from az_os.errors import StorageError
 from az_os.threads import in_thread
 from az_os.types import (
+    Checkpoint,
     CostRecord,
     LogRecord,
     Task,
@@ -149,6 +151,49 @@ class Storage(ABC):
     @abstractmethod
     def load_state(self, task_id: str) -> dict[str, Any] | None:
         """The task's saved state, or None."""
+
+    # -- checkpoints -----------------------------------------------------
+    # Not abstract, so backends written before checkpoints existed still load;
+    # they refuse with a one-line StorageError until they implement these.
+    def _no_checkpoints(self) -> StorageError:
+        return StorageError(
+            f"storage backend {type(self).__name__} does not keep checkpoints "
+            "(it needs add_checkpoint, list_checkpoints, get_checkpoint, delete_checkpoint)"
+        )
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store one checkpoint record. Unknown ``task_id`` → NotFoundError;
+        a duplicate id → StorageError."""
+        raise self._no_checkpoints()
+
+    def list_checkpoints(
+        self,
+        task_id: str | None = None,
+        workspace: str | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]:
+        """Checkpoints matching the filters (``workspace`` is an exact
+        absolute path), newest first; at most ``limit``."""
+        raise self._no_checkpoints()
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
+        """The checkpoint with this id (or unique id prefix), or None."""
+        raise self._no_checkpoints()
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        """Delete one checkpoint record; False if unknown."""
+        raise self._no_checkpoints()
+
+    # -- rewinding -------------------------------------------------------
+    def delete_turns_after(self, task_id: str, index: int) -> int:
+        """Drop the task's turns with ``index`` greater than ``index`` (the
+        conversation is rewound so a resume continues from turn
+        ``index + 1``); returns how many were dropped. Unknown task →
+        NotFoundError."""
+        raise StorageError(
+            f"storage backend {type(self).__name__} cannot rewind a conversation "
+            "(it needs delete_turns_after)"
+        )
 
     # -- recovery --------------------------------------------------------
     @abstractmethod

@@ -551,3 +551,26 @@ class ToolUsage(Record, kw_only=True):
     tool_name: str
     invocation_count: int = 0
     total_duration_ms: float = 0.0
+
+
+class Checkpoint(Record, kw_only=True):
+    """A recorded state of a workspace that az can put back (``az state``,
+    ``az undo``; the ``az-git`` plugin makes them).
+
+    ``commit`` is the object id of the snapshot in the workspace's checkpoint
+    store; ``workspace`` the absolute directory it was taken of. ``task_id``
+    and ``turn`` say which task and ReAct turn (from 1) it was taken in: an
+    automatic checkpoint is taken before the first writing tool call of that
+    turn, so it holds the workspace as the previous turn left it; ``turn`` 0
+    means outside a task. ``name`` is ``auto`` (before a turn's writes),
+    ``end`` (when the task ended), ``pre-restore``/``pre-undo`` (taken by a
+    restore before it changed anything), or the user's name.
+    """
+
+    id: str = _field(new_id)
+    task_id: str | None = None
+    turn: int = 0
+    name: str = "auto"
+    commit: str
+    workspace: str
+    created_at: datetime = _field(utcnow)

@@ -212,6 +212,28 @@ def m004_tasks_updated_at(db: Any) -> None:
     _run(db, "CREATE INDEX tasks_updated_at ON tasks(updated_at)")
 
 
+@migration
+def m005_checkpoints(db: Any) -> None:
+    """Checkpoints of a workspace (az-git): which task and turn, a name, the
+    snapshot's commit id in the workspace's checkpoint store."""
+    _run(
+        db,
+        """
+        CREATE TABLE checkpoints (
+            id TEXT PRIMARY KEY,
+            task_id TEXT REFERENCES tasks(id) ON DELETE CASCADE,
+            turn INTEGER NOT NULL DEFAULT 0,
+            name TEXT NOT NULL,
+            commit_id TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            created_at {real} NOT NULL
+        );
+        CREATE INDEX checkpoints_task_id_created_at ON checkpoints(task_id, created_at);
+        CREATE INDEX checkpoints_workspace_created_at ON checkpoints(workspace, created_at)
+        """,
+    )
+
+
 LATEST_VERSION = len(MIGRATIONS)
 
 

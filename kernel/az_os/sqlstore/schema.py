@@ -18,7 +18,7 @@ import peewee as pw
 
 def bind_models(db: pw.Database) -> Any:
     """A namespace of model classes (``Task``, ``Turn``, ``TaskLog``,
-    ``CostRecord``, ``TaskState``, ``ToolUsage``) bound to ``db``."""
+    ``CostRecord``, ``TaskState``, ``ToolUsage``, ``Checkpoint``) bound to ``db``."""
 
     class Base(pw.Model):
         class Meta:
@@ -113,6 +113,18 @@ def bind_models(db: pw.Database) -> Any:
         class Meta:
             table_name = "tool_usage"
 
+    class Checkpoint(Base):
+        id = pw.TextField(primary_key=True)
+        task_id = pw.TextField(null=True)
+        turn = pw.IntegerField(default=0)
+        name = pw.TextField()
+        commit_id = pw.TextField()
+        workspace = pw.TextField()
+        created_at = pw.FloatField()
+
+        class Meta:
+            table_name = "checkpoints"
+
     return SimpleNamespace(
         Task=Task,
         Turn=Turn,
@@ -120,9 +132,18 @@ def bind_models(db: pw.Database) -> Any:
         CostRecord=CostRecord,
         TaskState=TaskState,
         ToolUsage=ToolUsage,
+        Checkpoint=Checkpoint,
     )
 
 
 #: Tables ``az db status`` counts, in display order (parents before
 #: children, so copying them in this order satisfies the foreign keys).
-TABLES = ("tasks", "turns", "task_logs", "cost_tracking", "task_state", "tool_usage")
+TABLES = (
+    "tasks",
+    "turns",
+    "task_logs",
+    "cost_tracking",
+    "task_state",
+    "tool_usage",
+    "checkpoints",
+)

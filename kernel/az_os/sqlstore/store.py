@@ -37,6 +37,7 @@ from az_os.errors import AzError, NotFoundError, StorageError
 from az_os.sqlstore.schema import bind_models
 from az_os.storage import Storage
 from az_os.types import (
+    Checkpoint,
     CostRecord,
     LogRecord,
     Task,
@@ -607,6 +608,88 @@ class SQLStorage(Storage):
         S = self.m.TaskState
         row = S.select(S.state_json).where(S.task_id == task_id).tuples().first()
         return None if row is None else json.loads(row[0])
+
+    # -- checkpoints -----------------------------------------------------
+    @staticmethod
+    def _checkpoint(row: dict[str, Any]) -> Checkpoint:
+        return Checkpoint(
+            id=row["id"],
+            task_id=row["task_id"],
+            turn=row["turn"],
+            name=row["name"],
+            commit=row["commit_id"],
+            workspace=row["workspace"],
+            created_at=dt(row["created_at"]) or utcnow(),
+        )
+
+    @_guard
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store one checkpoint record. Unknown ``task_id`` → NotFoundError;
+        a duplicate id → StorageError."""
+        row = {
+            "id": checkpoint.id,
+            "task_id": checkpoint.task_id,
+            "turn": checkpoint.turn,
+            "name": checkpoint.name,
+            "commit_id": checkpoint.commit,
+            "workspace": checkpoint.workspace,
+            "created_at": _ts(checkpoint.created_at),
+        }
+        try:
+            self._fk_guard(checkpoint.task_id, lambda: self.m.Checkpoint.insert(row).execute())
+        except pw.IntegrityError:
+            raise StorageError(
+                f"{self.location}: checkpoint {checkpoint.id} already exists"
+            ) from None
+
+    @_guard
+    def list_checkpoints(
+        self,
+        task_id: str | None = None,
+        workspace: str | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]:
+        """Checkpoints matching the filters, newest first; at most ``limit``."""
+        C = self.m.Checkpoint
+        query = C.select()
+        if task_id is not None:
+            query = query.where(C.task_id == task_id)
+        if workspace is not None:
+            query = query.where(C.workspace == workspace)
+        query = query.order_by(C.created_at.desc())
+        if limit is not None and limit >= 0:
+            query = query.limit(limit)
+        return [self._checkpoint(r) for r in query.dicts()]
+
+    @_guard
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
+        """The checkpoint with this id, or the only one whose id starts with
+        ``checkpoint_id``; None when there is none or the prefix is ambiguous."""
+        if not checkpoint_id:
+            return None
+        C = self.m.Checkpoint
+        row = C.select().where(C.id == checkpoint_id).dicts().first()
+        if row is None:
+            rows = list(C.select().where(self._id_prefix(C, checkpoint_id)).limit(2).dicts())
+            row = rows[0] if len(rows) == 1 else None
+        return None if row is None else self._checkpoint(row)
+
+    @_guard
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        """Delete the checkpoint record with exactly this id; False if unknown."""
+        C = self.m.Checkpoint
+        return bool(C.delete().where(C.id == checkpoint_id).execute() > 0)
+
+    @_guard
+    def delete_turns_after(self, task_id: str, index: int) -> int:
+        """Drop the task's turns with an index above ``index``; returns how
+        many. Unknown task → NotFoundError."""
+        T, Tn = self.m.Task, self.m.Turn
+        with self.db.atomic():
+            if not T.select().where(T.id == task_id).exists():
+                raise NotFoundError(f"no task '{task_id}'")
+            n = Tn.delete().where((Tn.task_id == task_id) & (Tn.turn_index > index)).execute()
+        return int(n)
 
     # -- recovery --------------------------------------------------------
     @_guard
