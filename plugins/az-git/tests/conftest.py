@@ -1,3 +1,5 @@
+"""Makes ``gitfixtures`` (real repositories in temp dirs) importable by the tests."""
+
 import sys
 from pathlib import Path
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 from pathlib import Path
+
+import pytest
 
 BINARY = bytes(range(256)) * 16
 
@@ -85,3 +88,16 @@ def make_dirty_repo(root: Path) -> Path:
     (repo / ".git" / "info" / "exclude").write_text("secret.txt\n")
     (repo / "secret.txt").write_text("ignored by info/exclude\n")
     return repo
+
+
+def _has_stack() -> bool:
+    from az_os.drivers import storage_backends
+
+    return "sqlite" in storage_backends() and importlib.util.find_spec("az_tools") is not None
+
+
+#: tests that need the rest of a real install: the SQLite backend and the built-in tools
+requires_stack = pytest.mark.skipif(
+    not _has_stack(),
+    reason="needs az-sqlite and az-tools (pip install -e plugins/az-sqlite -e plugins/az-tools)",
+)
