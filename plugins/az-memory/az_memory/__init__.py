@@ -1,0 +1,1 @@
+"""Lessons learned across tasks: written when a task ends, recalled into new tasks' context."""

@@ -1,0 +1,166 @@
+"""az-memory against the real vector store, storage, engine and tools
+(the scripted model plugin stands in for a model)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from az_os.config import load_config
+from az_os.vectors import vectorstore_backends
+
+pytestmark = pytest.mark.skipif(
+    not vectorstore_backends(), reason="needs a vector-store backend (pip install az-chroma)"
+)
+
+
+@pytest.fixture
+def engine(az_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An engine with the real tools, storage and this plugin, models scripted."""
+    pytest.importorskip("az_tools")
+    pytest.importorskip("az_cost")
+    import az_memory.plugin
+    from az_os import scripted
+    from az_os.drivers import get_storage
+    from az_os.engine import ExecutionEngine
+    from az_os.plugins import get_host
+
+    monkeypatch.setenv("AZ_LOAD_PLUGINS", "tools,sqlite,cost")
+    host = get_host()
+    host.register(scripted, "scripted")
+    host.register(az_memory.plugin, "memory")
+    config = load_config()
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "config.ini").write_text("port = 8080\n")
+    eng = ExecutionEngine(config, get_storage(config), host)
+    eng.ws = ws  # type: ignore[attr-defined]
+    return eng
+
+
+def _run(engine, description: str, steps):  # type: ignore[no-untyped-def]
+    from az_os import scripted
+    from az_os.types import Task
+
+    scripted.set_script(steps)
+    scripted.REQUESTS.clear()
+    task = Task(
+        description=description, workspace=str(engine.ws), model="scripted/cheap", approval="auto"
+    )
+    return asyncio.run(engine.execute(task))
+
+
+def test_lessons_from_a_failed_then_fixed_tool_call_and_recalled_later(engine):
+    from az_memory.lessons import Memory
+    from az_os import scripted
+
+    done = _run(
+        engine,
+        "What port does the service listen on?",
+        [
+            {"tool": "filesystem.read", "arguments": {"path": "config.ini"}},
+            {"tool": "filesystem.read", "arguments": {"path": "src/config.ini"}},
+            {"answer": "8080"},
+        ],
+    )
+    assert done.status.value == "completed"
+    memory = Memory(load_config())
+    lessons = {x.category: x for x in memory.all()}
+    fix = lessons["error_fix"]
+    assert fix.task_id == done.id and fix.turn == 2 and fix.source == "transcript"
+    assert "config.ini" in fix.lesson and "src/config.ini" in fix.lesson
+    outcome = lessons["outcome"]
+    assert outcome.success and "8080" in outcome.lesson and outcome.turn == 3
+
+    # a later, similar task gets the lesson in its first prompt, with provenance
+    second = _run(engine, "Which port is configured for the service?", [{"answer": "8080"}])
+    system = scripted.REQUESTS[0].messages[0].content or ""
+    assert "Lessons from earlier tasks (az-memory):" in system
+    assert f"task {done.id[:8]}, turn 2; error_fix" in system
+    used = memory.get(fix.id)
+    assert used.access_count == 1
+    assert used.score == pytest.approx(6.5)  # the task it helped completed
+    # its own lessons are not fed back to itself
+    assert second.id not in system
+
+
+def test_failed_task_outcome_is_a_lesson(engine):
+    from az_memory.lessons import Memory
+
+    done = _run(
+        engine,
+        "Read the missing file",
+        [{"raise": "ProviderDownError", "message": "the provider is down"}] * 6,
+    )
+    assert done.status.value == "failed"
+    (lesson,) = [x for x in Memory(load_config()).all() if x.task_id == done.id]
+    assert lesson.category == "outcome" and not lesson.success and "failed" in lesson.lesson
+
+
+def test_memory_model_writes_at_most_two_costed_lessons(engine, monkeypatch):
+    from az_memory.lessons import Memory
+    from az_os import scripted
+    from az_os.drivers import get_storage
+
+    monkeypatch.setenv("AZ_MEMORY__MODEL", "scripted/premium")
+    scripted.set_script(
+        [{"answer": "- Config files live under src/.\n- Read before writing.\n- A third one."}],
+        "scripted/premium",
+    )
+    done = _run(engine, "Say hi", [{"answer": "hi"}])
+    model_lessons = [x for x in Memory(load_config()).all() if x.source == "model"]
+    assert sorted(x.lesson for x in model_lessons) == [
+        "Config files live under src/.",
+        "Read before writing.",
+    ]
+    assert all(x.task_id == done.id for x in model_lessons)
+    costs = get_storage(load_config()).list_costs(task_id=done.id)
+    (lesson_call,) = [c for c in costs if c.model == "scripted/premium"]  # costed like any call
+    assert lesson_call.cost_usd > 0 and lesson_call.input_tokens > 0
+
+
+def test_search_consolidate_and_cleanup(az_home: Path):
+    from az_memory.lessons import Lesson, Memory
+
+    m = Memory(load_config())
+    a = m.add(
+        Lesson(lesson="Run the tests with make check, not pytest.", category="convention", score=6)
+    )
+    b = m.add(Lesson(lesson="Run the tests with make check , not pytest", category="convention", score=4,
+                     access_count=2))  # fmt: skip
+    c = m.add(Lesson(lesson="The API key lives in the OPENAI_API_KEY variable.", category="note"))
+    old = m.add(Lesson(lesson="Something from long ago.", timestamp=time.time() - 200 * 86400))
+    low = m.add(Lesson(lesson="A lesson that proved useless.", score=1.0))
+    top = m.search("how do I run the test suite", k=2)
+    assert {x.id for x in top} == {a.id, b.id}
+    assert top[0].relevance is not None and top[0].relevance > 0.4
+    # a keyword-only match is found too
+    assert c.id in {x.id for x in m.search("OPENAI_API_KEY", k=5)}
+    merges = m.consolidate()
+    assert merges == [{"kept": a.id, "merged": [b.id]}]
+    kept = m.get(a.id)
+    assert kept.access_count == 2 and kept.score == 6
+    assert {x.id for x in m.cleanup(dry_run=True)} == {old.id, low.id}
+    assert {x.id for x in m.cleanup()} == {old.id, low.id}
+    assert {x.id for x in m.all()} == {a.id, c.id}
+
+
+def test_cli(az, az_home: Path):
+    r = az(
+        "memory", "add", "Deploys go through make release.", "--category", "convention", "--json"
+    )
+    assert r.returncode == 0, r
+    lesson_id = r.json()["id"]
+    r = az("memory", "search", "how to deploy", "--json")
+    assert r.json()[0]["id"] == lesson_id
+    r = az("memory", "list", "--json")
+    assert [x["id"] for x in r.json()] == [lesson_id]
+    r = az("memory", "forget", lesson_id[:8])
+    assert r.returncode == 0 and lesson_id in r.stdout
+    r = az("memory", "show", lesson_id)
+    assert r.returncode == 4 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = az("memory", "add", "x", "--category", "nonsense")
+    assert r.returncode == 2 and "unknown category" in r.stderr
