@@ -64,6 +64,9 @@ class StorageSettings(msgspec.Struct, **_SECTION):
     path: str | None = None
     #: database URL for server backends
     url: str | None = None
+    #: connection string of a server backend (postgres: a postgresql:// URL or
+    #: libpq key=value string; the password may come from the secrets hook)
+    dsn: str | None = None
 
 
 class LocalModelSettings(msgspec.Struct, **_SECTION):

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from az_os.errors import StorageError
 from az_os.threads import in_thread
 from az_os.types import (
@@ -254,6 +256,76 @@ class Storage(ABC):
         """The number of stored turns of each task in ``task_ids``
         (0 for a task without turns or an unknown id)."""
         return {task_id: len(self.list_turns(task_id)) for task_id in task_ids}
+
+    # -- several workers, one database (optional) ---------------------------
+    # Backends that several processes or hosts share implement these
+    # atomically (one transaction each); the default says the backend
+    # cannot, so distributed execution refuses to start on it.
+    def claim_task(self, task_id: str, owner: str, stale_after_s: float = 30.0) -> bool:
+        """Claim ``task_id`` for ``owner`` (a worker id) before running it.
+
+        True when ``owner`` now holds the claim: there was none, ``owner``
+        held it already, or the holder's heartbeat is older than
+        ``stale_after_s`` seconds (a dead worker; ``attempts`` is counted).
+        False when another owner holds a live claim or the task is
+        finished (completed, failed, cancelled). Unknown task →
+        NotFoundError. Backends without claims raise StorageError."""
+        raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
+
+    def heartbeat_claim(self, task_id: str, owner: str) -> bool:
+        """Refresh ``owner``'s claim (unix now); False if it lost the claim."""
+        raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
+
+    def release_claim(self, task_id: str, owner: str) -> None:
+        """Drop ``owner``'s claim of the task (no-op if it holds none)."""
+        raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
+
+    def stale_claims(self, stale_after_s: float = 30.0) -> list[str]:
+        """Ids of unfinished tasks whose claim's heartbeat is older than
+        ``stale_after_s`` seconds (their worker died), oldest first."""
+        raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
+
+    def reserve_budget(
+        self,
+        task_id: str,
+        worst_usd: float,
+        *,
+        model: str | None = None,
+        budget_usd: float | None = None,
+        since: datetime | None = None,
+        task_cap_usd: float | None = None,
+        ttl_s: float = 900.0,
+    ) -> BudgetCheck:
+        """Check a model call's worst case against the limits and reserve it,
+        in one transaction that every process sharing the database
+        serialises on, so N workers cannot overspend together.
+
+        Refused (nothing reserved) when the task's recorded cost + ``worst_usd``
+        > ``task_cap_usd``, or the cost recorded since ``since`` + other
+        tasks' live reservations + ``worst_usd`` > ``budget_usd`` (USD,
+        1e-9 slack). Otherwise the task's reservation is replaced by this
+        one. Reservations older than ``ttl_s`` seconds, or of a process on
+        this host that is gone, are not counted. Backends without it raise
+        StorageError."""
+        raise StorageError(f"storage backend at {self.location or '?'} cannot reserve budget")
+
+    def release_budget(self, task_id: str) -> None:
+        """Drop the task's reservation (its call finished or failed)."""
+        raise StorageError(f"storage backend at {self.location or '?'} cannot reserve budget")
+
+
+class BudgetCheck(msgspec.Struct, kw_only=True):
+    """What :meth:`Storage.reserve_budget` found (USD).
+
+    ``ok``: reserved; ``refused``: ``"task_cap"``, ``"budget"`` or None;
+    ``spent_usd``: cost recorded since ``since``; ``task_spent_usd``: the
+    task's recorded cost; ``reserved_usd``: other tasks' live reservations."""
+
+    ok: bool
+    refused: str | None = None
+    spent_usd: float = 0.0
+    task_spent_usd: float = 0.0
+    reserved_usd: float = 0.0
 
 
 class TaskRepository:

@@ -132,7 +132,9 @@ def scripted_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
     site = scripted_site(tmp_path / "scripted-site")
     counter = iter(range(1_000_000))
 
-    def env(steps: list[dict[str, Any]], plugins: str | None = "scripted,tools,sqlite") -> dict[str, str]:
+    def env(
+        steps: list[dict[str, Any]], plugins: str | None = "scripted,tools,sqlite"
+    ) -> dict[str, str]:
         script = tmp_path / f"script-{next(counter)}.json"
         script.write_text(json.dumps(steps))
         path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
@@ -142,3 +144,49 @@ def scripted_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
         return out
 
     return env
+
+
+# -- real servers (PostgreSQL, Redis) ----------------------------------------
+def _servers_required() -> bool:
+    """In CI a missing server is a failure, not a skip."""
+    return bool(os.environ.get("CI")) or bool(os.environ.get("AZ_TEST_REQUIRE_SERVERS"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A PostgreSQL server for the whole session
+    (:class:`az_os.testservers.PostgresServer`); skipped when PostgreSQL or
+    psycopg is not installed, except in CI (``CI`` set), where that fails."""
+    from az_os import testservers
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        if _servers_required():
+            raise
+        pytest.skip("psycopg is not installed")
+    if testservers.postgres_bin() is None and not _servers_required():
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with testservers.postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: Any) -> str:
+    """The DSN of a fresh, empty database on the session's PostgreSQL server."""
+    return str(pg_server.create_database())
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis-server for the whole session (its ``redis://`` URL); skipped
+    when redis-server is not installed, except in CI."""
+    import shutil
+
+    from az_os import testservers
+
+    if shutil.which("redis-server") is None and not os.path.exists("/usr/bin/redis-server"):
+        if not _servers_required():
+            pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    with testservers.redis_server() as url:
+        yield url

@@ -16,7 +16,10 @@ Modules (each imports peewee; this package itself imports nothing heavy, so
   changes written once with per-dialect column types, and
   ``MigrationRunner``, which a backend subclasses to lock and record them.
 * :mod:`az_os.sqlstore.store`: ``SQLStorage``, the contract's methods over
-  the models; a backend subclasses it and connects ``self.db``.
+  the models (including task claims and budget reservations for several
+  workers); a backend subclasses it and connects ``self.db``.
+* :mod:`az_os.sqlstore.copy`: ``copy_history(src, dst)``, copying every
+  table from one backend to another, safe to re-run (``az db copy``).
 
 Needs peewee: ``pip install 'az-os[sql]'`` (the storage plugins depend on
 it, so installing one is enough).

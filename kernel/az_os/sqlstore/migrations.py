@@ -234,6 +234,37 @@ def m005_checkpoints(db: Any) -> None:
     )
 
 
+@migration
+def m006_claims_and_reservations(db: Any) -> None:
+    """What several workers sharing one database need: ``task_claims`` (which
+    worker runs a task, with a heartbeat, so a redelivered message never runs
+    it twice and a dead worker's task can be taken over) and
+    ``budget_reservations`` (the worst case of each model call in flight, so
+    workers checking one budget together cannot overspend it)."""
+    _run(
+        db,
+        """
+        CREATE TABLE task_claims (
+            task_id TEXT PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
+            owner TEXT NOT NULL,
+            claimed_at {real} NOT NULL,
+            heartbeat_at {real} NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX task_claims_heartbeat_at ON task_claims(heartbeat_at);
+
+        CREATE TABLE budget_reservations (
+            task_id TEXT PRIMARY KEY,
+            pid INTEGER,
+            host TEXT,
+            model TEXT,
+            worst_usd {real} NOT NULL,
+            created_at {real} NOT NULL
+        )
+        """,
+    )
+
+
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -18,7 +18,8 @@ import peewee as pw
 
 def bind_models(db: pw.Database) -> Any:
     """A namespace of model classes (``Task``, ``Turn``, ``TaskLog``,
-    ``CostRecord``, ``TaskState``, ``ToolUsage``, ``Checkpoint``) bound to ``db``."""
+    ``CostRecord``, ``TaskState``, ``ToolUsage``, ``Checkpoint``, ``TaskClaim``,
+    ``BudgetReservation``) bound to ``db``."""
 
     class Base(pw.Model):
         class Meta:
@@ -125,6 +126,27 @@ def bind_models(db: pw.Database) -> Any:
         class Meta:
             table_name = "checkpoints"
 
+    class TaskClaim(Base):
+        task_id = pw.TextField(primary_key=True)
+        owner = pw.TextField()
+        claimed_at = pw.FloatField()
+        heartbeat_at = pw.FloatField()
+        attempts = pw.IntegerField(default=1)
+
+        class Meta:
+            table_name = "task_claims"
+
+    class BudgetReservation(Base):
+        task_id = pw.TextField(primary_key=True)
+        pid = pw.IntegerField(null=True)
+        host = pw.TextField(null=True)
+        model = pw.TextField(null=True)
+        worst_usd = pw.FloatField()
+        created_at = pw.FloatField()
+
+        class Meta:
+            table_name = "budget_reservations"
+
     return SimpleNamespace(
         Task=Task,
         Turn=Turn,
@@ -133,6 +155,8 @@ def bind_models(db: pw.Database) -> Any:
         TaskState=TaskState,
         ToolUsage=ToolUsage,
         Checkpoint=Checkpoint,
+        TaskClaim=TaskClaim,
+        BudgetReservation=BudgetReservation,
     )
 
 

@@ -27,7 +27,9 @@ import functools
 import json
 import os
 import socket
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -35,7 +37,7 @@ import peewee as pw
 
 from az_os.errors import AzError, NotFoundError, StorageError
 from az_os.sqlstore.schema import bind_models
-from az_os.storage import Storage
+from az_os.storage import BudgetCheck, Storage
 from az_os.types import (
     Checkpoint,
     CostRecord,
@@ -54,6 +56,9 @@ from az_os.types import (
 #: times from the boot time in whole seconds, hence the slack.
 PID_REUSE_SLACK_S = 2.0
 LEVELS = ("debug", "info", "warning", "error")
+#: USD of floating-point slack in budget comparisons.
+EPSILON_USD = 1e-9
+FINISHED = (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -165,6 +170,15 @@ class SQLStorage(Storage):
 
     def _process_alive(self, pid: int, last_write: float | None) -> bool:
         return process_alive(pid, last_write)
+
+    @contextmanager
+    def _serialized(self, key: str) -> Iterator[None]:
+        """A transaction that every process sharing the database runs one
+        at a time for the same ``key`` (claims of one task, the budget).
+        The default is a plain transaction, enough where the database takes
+        the write lock when it begins (SQLite's ``BEGIN IMMEDIATE``)."""
+        with self.db.atomic():
+            yield
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:
@@ -795,3 +809,135 @@ class SQLStorage(Storage):
             for task_id, n in query:
                 out[task_id] = int(n)
         return out
+
+    # -- several workers, one database ------------------------------------
+    @guard
+    def claim_task(self, task_id: str, owner: str, stale_after_s: float = 30.0) -> bool:
+        """See :meth:`az_os.storage.Storage.claim_task`; one serialised
+        transaction per task."""
+        T, C = self.m.Task, self.m.TaskClaim
+        now = time.time()
+        with self._serialized(f"claim:{task_id}"):
+            row = T.select(T.status).where(T.id == task_id).tuples().first()
+            if row is None:
+                raise NotFoundError(f"no task '{task_id}'")
+            if row[0] in FINISHED:
+                return False
+            claim = C.select().where(C.task_id == task_id).dicts().first()
+            if claim is None:
+                C.insert(
+                    task_id=task_id, owner=owner, claimed_at=now, heartbeat_at=now, attempts=1
+                ).execute()
+                return True
+            if claim["owner"] == owner:
+                C.update(heartbeat_at=now).where(C.task_id == task_id).execute()
+                return True
+            if claim["heartbeat_at"] < now - stale_after_s:
+                C.update(
+                    owner=owner, claimed_at=now, heartbeat_at=now, attempts=C.attempts + 1
+                ).where((C.task_id == task_id) & (C.owner == claim["owner"])).execute()
+                return True
+            return False
+
+    @guard
+    def heartbeat_claim(self, task_id: str, owner: str) -> bool:
+        """Refresh ``owner``'s claim; False if another owner took it."""
+        C = self.m.TaskClaim
+        n = (
+            C.update(heartbeat_at=time.time())
+            .where((C.task_id == task_id) & (C.owner == owner))
+            .execute()
+        )
+        return bool(n)
+
+    @guard
+    def release_claim(self, task_id: str, owner: str) -> None:
+        """Drop ``owner``'s claim (no-op if it holds none)."""
+        C = self.m.TaskClaim
+        C.delete().where((C.task_id == task_id) & (C.owner == owner)).execute()
+
+    @guard
+    def stale_claims(self, stale_after_s: float = 30.0) -> list[str]:
+        """Unfinished tasks whose claim's heartbeat is older than
+        ``stale_after_s`` seconds, oldest first."""
+        T, C = self.m.Task, self.m.TaskClaim
+        query = (
+            C.select(C.task_id)
+            .join(T, on=(T.id == C.task_id))
+            .where((C.heartbeat_at < time.time() - stale_after_s) & T.status.not_in(FINISHED))
+            .order_by(C.heartbeat_at)
+            .tuples()
+        )
+        return [r[0] for r in query]
+
+    @guard
+    def reserve_budget(
+        self,
+        task_id: str,
+        worst_usd: float,
+        *,
+        model: str | None = None,
+        budget_usd: float | None = None,
+        since: datetime | None = None,
+        task_cap_usd: float | None = None,
+        ttl_s: float = 900.0,
+    ) -> BudgetCheck:
+        """See :meth:`az_os.storage.Storage.reserve_budget`: one transaction,
+        serialised across every process sharing the database."""
+        C, R = self.m.CostRecord, self.m.BudgetReservation
+        now = time.time()
+        here = this_host()
+        with self._serialized("budget"):
+            task_spent = float(
+                C.select(pw.fn.COALESCE(pw.fn.SUM(C.cost_usd), 0.0))
+                .where(C.task_id == task_id)
+                .scalar()
+                or 0.0
+            )
+            if task_cap_usd is not None and task_spent + worst_usd > task_cap_usd + EPSILON_USD:
+                return BudgetCheck(ok=False, refused="task_cap", task_spent_usd=task_spent)
+            spent = reserved = 0.0
+            if budget_usd is not None:
+                query = C.select(pw.fn.COALESCE(pw.fn.SUM(C.cost_usd), 0.0))
+                if since is not None:
+                    query = query.where(C.timestamp >= _ts(since))
+                spent = float(query.scalar() or 0.0)
+                for pid, host, usd, at in (
+                    R.select(R.pid, R.host, R.worst_usd, R.created_at)
+                    .where(R.task_id != task_id)
+                    .tuples()
+                ):
+                    if at < now - ttl_s:
+                        continue
+                    if host == here and pid and not self._process_alive(pid, None):
+                        continue
+                    reserved += usd
+                if spent + reserved + worst_usd > budget_usd + EPSILON_USD:
+                    return BudgetCheck(
+                        ok=False,
+                        refused="budget",
+                        spent_usd=spent,
+                        task_spent_usd=task_spent,
+                        reserved_usd=reserved,
+                    )
+            row = {
+                "task_id": task_id,
+                "pid": os.getpid(),
+                "host": here,
+                "model": model,
+                "worst_usd": float(worst_usd),
+                "created_at": now,
+            }
+            R.insert(row).on_conflict(
+                conflict_target=[R.task_id],
+                update={k: v for k, v in row.items() if k != "task_id"},
+            ).execute()
+            return BudgetCheck(
+                ok=True, spent_usd=spent, task_spent_usd=task_spent, reserved_usd=reserved
+            )
+
+    @guard
+    def release_budget(self, task_id: str) -> None:
+        """Drop the task's reservation."""
+        R = self.m.BudgetReservation
+        R.delete().where(R.task_id == task_id).execute()

@@ -1,0 +1,1 @@
+"""az-postgres: the ``postgres`` storage backend (PostgreSQL through peewee and psycopg 3)."""
