@@ -470,3 +470,16 @@ def test_budget_reservations_from_threads_never_overspend(storage: Any) -> None:
     for th in threads:
         th.join()
     assert len(granted) == 4
+
+
+def test_watching_search_and_turn_counts(storage: Any) -> None:
+    a = storage.create_task(Task(description="Refactor 100% of primes_util.py"))
+    b = storage.create_task(Task(description="other", model="openai/gpt-4o"))
+    storage.add_turn(_turn(a.id, 1))
+    storage.add_turn(_turn(a.id, 2))
+    assert [t.id for t in storage.search_tasks("PRIMES_")] == [a.id]
+    assert [t.id for t in storage.search_tasks("100%")] == [a.id]
+    assert [t.id for t in storage.search_tasks("gpt-4o")] == [b.id]
+    assert storage.count_turns([a.id, b.id, "missing"]) == {a.id: 2, b.id: 0, "missing": 0}
+    since = storage.get_task(b.id).updated_at
+    assert [t.id for t in storage.list_tasks_updated_since(since)] == [b.id]
