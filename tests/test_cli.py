@@ -174,6 +174,11 @@ def test_startup_imports_nothing_heavy(az, args, also_not):
         "mcp",
         "httpx",
         "peewee",
+        "fastapi",
+        "uvicorn",
+        "starlette",
+        "prometheus_client",
+        "opentelemetry",
     }
     if args == ["task", "list"]:
         heavy.discard("peewee")  # the sqlite backend's own library

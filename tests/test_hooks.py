@@ -137,3 +137,64 @@ def test_current_config_follows_every_change_and_reuses_an_unchanged_one(az_home
     assert current_config().agent.max_turns == 12
     monkeypatch.setenv("AZ_AGENT__MAX_TURNS", "3")
     assert current_config().agent.max_turns == 3
+
+
+def test_hook_az_metrics(host):
+    text = "# HELP az_widgets_total Widgets.\n# TYPE az_widgets_total counter\naz_widgets_total 3\n"
+    host.register(make_plugin(az_metrics=lambda: text), "widgets")
+    host.register(make_plugin(az_metrics=lambda: None), "nothing")
+
+    def broken():
+        raise RuntimeError("collector down")
+
+    host.register(make_plugin(az_metrics=broken), "broken")
+    out = host.metrics_text()
+    assert "az_widgets_total 3\n" in out  # installed plugins may add their own metrics
+    assert out.endswith("\n") and "collector down" not in out
+
+
+def test_hook_az_set_secret(host):
+    stored = {}
+
+    def az_set_secret(name, value):
+        if name.startswith("AZ_"):
+            stored[name] = value
+            return True
+        return None
+
+    host.register(make_plugin(az_set_secret=az_set_secret), "vault")
+    assert host.set_secret("AZ_SERVER_TOKEN", "s3cret") is True
+    assert stored == {"AZ_SERVER_TOKEN": "s3cret"}
+    assert host.set_secret("OTHER", "x") is False
+
+
+def test_health_run_checks_folds_the_worst_and_bounds_time():
+    import time
+
+    from az_os.health import EXIT_CODES, report, run_checks
+
+    def slow():
+        time.sleep(2)
+        return HealthResult(name="slow", status="ok")
+
+    def broken():
+        raise OSError("disk gone")
+
+    checks = {
+        "fine": lambda: HealthResult(name="fine", status="ok", detail="1% used"),
+        "meh": lambda: {"name": "meh", "status": "degraded", "detail": "80% used"},
+        "broken": broken,
+        "slow": slow,
+    }
+    start = time.perf_counter()
+    status, results = run_checks(checks, timeout_s=0.3)
+    assert time.perf_counter() - start < 1.0
+    assert status == "unhealthy" and EXIT_CODES[status] == 2
+    by = {r.name: r for r in results}
+    assert [r.name for r in results] == ["fine", "meh", "broken", "slow"]
+    assert by["meh"].status == "degraded"
+    assert by["broken"].status == "unhealthy" and "disk gone" in by["broken"].detail
+    assert by["slow"].status == "unhealthy" and "0.3 s" in by["slow"].detail
+    assert run_checks({"meh": checks["meh"]})[0] == "degraded"
+    assert run_checks({}) == ("ok", [])
+    assert report(status, results)["checks"][0]["detail"] == "1% used"

@@ -331,7 +331,8 @@ class _Run:
             if self.patterns is None:
                 self.patterns = state.get("tools")  # a resumed task keeps its tool selection
         self.model_fixed = bool(state.get("model_fixed", task.model is not None))
-        resumed = existing is not None
+        # a task stored by a queue (the server's) but never started starts now
+        resumed = existing is not None and existing.started_at is not None
         task.status = TaskStatus.RUNNING
         task.error = None
         task.started_at = task.started_at or utcnow()

@@ -216,3 +216,35 @@ def az_get_secret(name: str) -> str | None:
     Returns: the secret, or ``None`` if this plugin does not have it.
     Kind: firstresult.
     """
+
+
+@hookspec
+def az_metrics() -> str | None:
+    """Contribute metrics in the Prometheus text exposition format.
+
+    Called: when metrics are asked for (``az metrics``, the server's
+    ``/api/metrics``); the host joins every plugin's text
+    (:meth:`~az_os.plugins.PluginHost.metrics_text`).
+    Args: none.
+    Returns: Prometheus text format 0.0.4 (``# HELP``/``# TYPE`` lines and
+    samples, names prefixed ``az_``, units in the name: ``_seconds``,
+    ``_usd``, ``_bytes``, ``_total`` for counters), or ``None``. Each
+    plugin must use metric names no other plugin uses.
+    Kind: all.
+    """
+
+
+@hookspec(firstresult=True)
+def az_set_secret(name: str, value: str) -> bool | None:
+    """Store a secret (an API key, the server's token) where a secrets
+    plugin keeps them (e.g. the OS keyring).
+
+    Called: when az creates or rotates a secret of its own
+    (``az serve token --rotate``).
+    Args: ``name`` - the secret's name, as for :func:`az_get_secret`
+    (e.g. ``"AZ_SERVER_TOKEN"``); ``value`` - the secret.
+    Returns: ``True`` once stored, or ``None`` if this plugin cannot store
+    it (the caller then falls back, e.g. to a 0600 file). Raise an
+    :class:`~az_os.errors.AzError` when storing was attempted and failed.
+    Kind: firstresult.
+    """

@@ -66,6 +66,17 @@ class Model(ABC):
         """
         return True, ""
 
+    def probe(self, timeout_s: float = 2.0) -> tuple[bool, str] | None:
+        """Whether the model's provider answers now, found cheaply: a request
+        that costs no money (a connection, a model list), within
+        ``timeout_s`` seconds. Health checks call it for usable models.
+
+        Returns ``(True, detail)`` or ``(False, reason)`` (one line), or
+        ``None`` (the default) when the model has no such check. Must not
+        raise.
+        """
+        return None
+
     def count_tokens(self, request: ModelRequest) -> int:
         """Prompt tokens the request would use. Default: 1 token per 4
         characters of message text and tool schemas (OpenAI's rule of thumb),

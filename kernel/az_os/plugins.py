@@ -72,6 +72,7 @@ FEATURE_PLUGINS: dict[str, str] = {
     "state": "az-git",
     "undo": "az-git",
     "health": "az-telemetry",
+    "metrics": "az-telemetry",
     "dashboard": "az-tui",
     "serve": "az-server",
 }
@@ -446,6 +447,15 @@ class PluginHost:
 
         self._call_each("az_health_checks", register=register)
         return checks
+
+    def metrics_text(self) -> str:
+        """``az_metrics``: every plugin's Prometheus text, joined (``""`` for none)."""
+        parts = [str(t).rstrip("\n") for t in self._call_each("az_metrics") if str(t).strip()]
+        return "\n".join(parts) + ("\n" if parts else "")
+
+    def set_secret(self, name: str, value: str) -> bool:
+        """``az_set_secret`` (firstresult): True if a plugin stored it."""
+        return bool(self.pm.hook.az_set_secret(name=name, value=value))
 
     def get_secret(self, name: str) -> str | None:
         """``$name`` from the environment, else ``az_get_secret`` (firstresult)."""

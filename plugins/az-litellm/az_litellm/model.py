@@ -357,6 +357,17 @@ def usage_tokens(usage: Any) -> tuple[int, int, int]:
     return prompt, completion, min(cached, prompt) if prompt else cached
 
 
+#: Where each catalogue provider's API answers (for :meth:`LiteLLMModel.probe`).
+PROVIDER_BASES: dict[str, str] = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "deepseek": "https://api.deepseek.com",
+    "mistral": "https://api.mistral.ai",
+    "openrouter": "https://openrouter.ai/api/v1",
+}
+
+
 # -- Ollama reachability -----------------------------------------------------
 _ollama_cache: dict[str, tuple[float, set[str] | None, str]] = {}
 _ollama_lock = threading.Lock()
@@ -491,6 +502,30 @@ class LiteLLMModel(Model):
             if self.ollama_name not in names:
                 return False, f"not pulled into Ollama: run 'ollama pull {self.ollama_name}'"
         return True, ""
+
+    def probe(self, timeout_s: float = 2.0) -> tuple[bool, str] | None:
+        """Whether the provider's server answers: one unauthenticated HTTP GET
+        of its base URL (``api_base``, else :data:`PROVIDER_BASES`), which
+        costs nothing; any HTTP status counts as reachable. ``None`` for a
+        provider whose address is not known here."""
+        base = self.api_base or PROVIDER_BASES.get(self.info.provider)
+        if not base:
+            return None
+        import urllib.error
+        import urllib.request
+
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(base, timeout=timeout_s) as resp:  # noqa: S310
+                status = resp.status
+        except urllib.error.HTTPError as exc:  # 401/404 ...: the server answered
+            status = exc.code
+        except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections
+            reason = getattr(exc, "reason", None) or exc
+            why = _short(reason if isinstance(reason, BaseException) else exc, 120)
+            return False, f"{base} unreachable: {why}"
+        ms = (time.perf_counter() - start) * 1000
+        return True, f"{base} answered HTTP {status} in {ms:.0f} ms"
 
     # -- arguments ---------------------------------------------------------
     def _kwargs(self, request: ModelRequest, stream: bool = False) -> dict[str, Any]:

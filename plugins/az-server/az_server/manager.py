@@ -1,0 +1,363 @@
+"""Tasks in the server process: a priority queue, a bounded number running
+at once through the kernel's :class:`~az_os.engine.ExecutionEngine`, live
+events per task, cancellation and a graceful stop.
+
+A submitted task is stored at once (status ``pending``), so it survives a
+crash: a restarted server requeues its own ``pending`` tasks and the ones it
+``interrupted`` when it stopped (``server.resume_on_start``). Its state
+carries ``{"server": {"requeue": bool}}`` to tell them from tasks other
+processes stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from az_os.errors import AzError
+from az_os.types import Task, TaskEvent, TaskStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from az_os.engine import ExecutionEngine
+    from az_os.storage import Storage
+
+    from az_server.settings import ServerSettings
+
+log = logging.getLogger("az.server")
+
+PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
+#: channels of finished tasks kept for late SSE subscribers
+KEEP_FINISHED = 1000
+STOPPED_MESSAGE = "the server stopped before the task finished; it resumes when the server starts"
+
+
+class QueueFull(AzError):
+    """The queue holds ``queue_size`` tasks already."""
+
+
+class NotAccepting(AzError):
+    """The server is shutting down."""
+
+
+class Conflict(AzError):
+    """The task is in a state that does not allow the request."""
+
+
+class Channel:
+    """A task's events, in order, for any number of followers. Each event is
+    ``{"seq": n, "type", "task_id", "data", "timestamp"}`` (``seq`` from 1)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.closed = False
+        self._cond = asyncio.Condition()
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        async with self._cond:
+            self.events.append({"seq": len(self.events) + 1, **event})
+            self._cond.notify_all()
+
+    async def close(self) -> None:
+        async with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    async def follow(self, after: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Every event with ``seq > after``, then new ones as they come,
+        until the task ends."""
+        i = after
+        while True:
+            async with self._cond:
+                await self._cond.wait_for(lambda i=i: len(self.events) > i or self.closed)
+                batch = self.events[i:]
+                done = self.closed
+            for ev in batch:
+                yield ev
+            i += len(batch)
+            if done and i >= len(self.events):
+                return
+
+
+class TaskManager:
+    """Runs submitted tasks: ``concurrency`` at once, up to ``queue_size``
+    waiting, urgent first. Create inside the event loop; call :meth:`start`."""
+
+    def __init__(self, engine: ExecutionEngine, settings: ServerSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self.waiting: set[str] = set()
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.channels: OrderedDict[str, Channel] = OrderedDict()
+        self.accepting = True
+        self.stopping = False
+        self._seq = itertools.count()
+        self._workers: list[asyncio.Task[None]] = []
+        self._drain: asyncio.Task[None] | None = None
+        self.started_at = time.time()
+        self.finished: dict[str, int] = {}
+        #: (monotonic end, seconds) of recently finished tasks
+        self.durations: deque[tuple[float, float]] = deque(maxlen=10_000)
+
+    @property
+    def storage(self) -> Storage:
+        return self.engine.storage
+
+    # -- life cycle --------------------------------------------------------
+    async def start(self) -> list[str]:
+        """Start the workers; requeue this server's unfinished tasks (see the
+        module docstring). Returns the requeued ids."""
+        requeued: list[str] = []
+        if self.settings.resume_on_start:
+            requeued = await asyncio.to_thread(self._unfinished)
+            for task_id in requeued:
+                task = await asyncio.to_thread(self.storage.get_task, task_id)
+                if task is not None:
+                    self._enqueue(task)
+        for n in range(self.settings.concurrency):
+            self._workers.append(asyncio.create_task(self._worker(), name=f"az-worker-{n}"))
+        return requeued
+
+    def _unfinished(self) -> list[str]:
+        storage = self.storage
+        storage.mark_interrupted()  # a previous server that died: its running tasks
+        out: list[tuple[Any, str]] = []
+        for status in (TaskStatus.PENDING, TaskStatus.INTERRUPTED, TaskStatus.RUNNING):
+            offset = 0
+            while True:
+                page = storage.list_tasks(status=status, limit=500, offset=offset)
+                for t in page:
+                    server = (storage.load_state(t.id) or {}).get("server")
+                    if isinstance(server, dict) and (
+                        server.get("requeue") or t.status == TaskStatus.PENDING
+                    ):
+                        out.append((t.created_at, t.id))
+                if len(page) < 500:
+                    break
+                offset += 500
+        return [tid for _, tid in sorted(out)]
+
+    def begin_shutdown(self) -> None:
+        """Stop accepting; let running tasks finish for ``shutdown_timeout_s``
+        seconds, then interrupt them; interrupt queued ones now. Idempotent."""
+        if self._drain is None:
+            self.accepting = False
+            self._drain = asyncio.get_running_loop().create_task(self._shutdown())
+
+    async def shutdown(self) -> None:
+        """:meth:`begin_shutdown` and wait until it is done."""
+        self.begin_shutdown()
+        assert self._drain is not None
+        await self._drain
+
+    async def _shutdown(self) -> None:
+        self.stopping = True
+        for w in self._workers:
+            w.cancel()
+        waiting = list(self.waiting)
+        self.waiting.clear()
+        for task_id in waiting:
+            await self._interrupt_stored(task_id)
+        if self.running:
+            done, pending = await asyncio.wait(
+                list(self.running.values()), timeout=self.settings.shutdown_timeout_s
+            )
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=10)
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _interrupt_stored(self, task_id: str) -> None:
+        def mark() -> Task | None:
+            task = self.storage.get_task(task_id)
+            if task is None or task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+                return task
+            task.status = TaskStatus.INTERRUPTED
+            task.error = STOPPED_MESSAGE
+            self.storage.update_task(task)
+            state = self.storage.load_state(task_id) or {}
+            state["server"] = {**(state.get("server") or {}), "requeue": True}
+            self.storage.save_state(task_id, state)
+            return task
+
+        task = await asyncio.to_thread(mark)
+        if task is not None and task.status == TaskStatus.INTERRUPTED:
+            ev = TaskEvent(type="interrupted", task_id=task_id, data={"error": STOPPED_MESSAGE})
+            await self._publish(task_id, ev.to_dict())
+        await self._close(task_id)
+
+    # -- submitting --------------------------------------------------------
+    def _check_room(self) -> None:
+        if not self.accepting:
+            raise NotAccepting("the server is shutting down")
+        if len(self.waiting) >= self.settings.queue_size:
+            raise QueueFull(
+                f"the queue is full ({self.settings.queue_size} tasks waiting); retry later"
+            )
+
+    async def submit(self, task: Task, tools: list[str] | None = None) -> Task:
+        """Store ``task`` as ``pending`` and queue it. Raises
+        :class:`QueueFull` or :class:`NotAccepting`."""
+        self._check_room()
+        task.status = TaskStatus.PENDING
+        state = {"model_fixed": task.model is not None, "tools": tools, "server": {}}
+
+        def store() -> None:
+            self.storage.create_task(task)
+            self.storage.save_state(task.id, state)
+
+        await asyncio.to_thread(store)
+        event = TaskEvent(type="created", task_id=task.id, data={"description": task.description})
+        self.engine.host.task_event(task=task, event=event)
+        self._check_room()  # a shutdown may have begun while storing
+        self._enqueue(task)
+        await self._publish(task.id, event.to_dict())
+        return task
+
+    async def resume(self, task_id: str) -> Task:
+        """Queue a stored cancelled, interrupted or failed task again."""
+        self._check_room()
+        task = await asyncio.to_thread(self.storage.get_task, task_id)
+        if task is None:
+            raise KeyError(task_id)
+        if task.id in self.running or task.id in self.waiting:
+            raise Conflict(f"task {task.id} is already queued or running")
+        if task.status not in (TaskStatus.CANCELLED, TaskStatus.INTERRUPTED, TaskStatus.FAILED):
+            raise Conflict(f"task {task.id} is {task.status.value}; nothing to resume")
+        self.channels.pop(task.id, None)
+        self._enqueue(task)
+        return task
+
+    def _enqueue(self, task: Task) -> None:
+        self.waiting.add(task.id)
+        self.channels.setdefault(task.id, Channel())
+        rank = PRIORITY_RANK.get(task.priority.value, 2)
+        self.queue.put_nowait((rank, next(self._seq), task.id))
+
+    def position(self, task_id: str) -> int | None:
+        """1-based place in the queue (by priority), or None if not waiting."""
+        if task_id not in self.waiting:
+            return None
+        ordered = sorted(e for e in self.queue._queue if e[2] in self.waiting)  # type: ignore[attr-defined]
+        for n, e in enumerate(ordered, 1):
+            if e[2] == task_id:
+                return n
+        return None
+
+    # -- running -----------------------------------------------------------
+    async def _worker(self) -> None:
+        while not self.stopping:
+            _, _, task_id = await self.queue.get()
+            if task_id not in self.waiting:
+                continue  # cancelled while waiting
+            self.waiting.discard(task_id)
+            run = asyncio.create_task(self._run(task_id), name=f"az-task-{task_id}")
+            self.running[task_id] = run
+            try:
+                await asyncio.wait([run])
+            finally:
+                self.running.pop(task_id, None)
+
+    async def _run(self, task_id: str) -> None:
+        start = time.monotonic()
+        final = "interrupted"
+        try:
+            task = await asyncio.to_thread(self.storage.get_task, task_id)
+            if task is None:  # deleted while it waited
+                return
+            if task.started_at is not None:
+                task = await self.engine.prepare_resume(task_id)
+            async for event in self.engine.execute_stream(task):
+                final = event["type"]
+                await self._publish(task_id, event)
+        except asyncio.CancelledError:
+            if self.stopping:
+                await asyncio.shield(self._interrupt_stored(task_id))
+                final = "interrupted"
+            else:
+                final = "cancelled"
+                ev = TaskEvent(type="cancelled", task_id=task_id, data={"error": "cancelled"})
+                await self._publish(task_id, ev.to_dict())
+        except Exception as exc:  # noqa: BLE001 - the engine stored it as interrupted
+            log.warning("task %s stopped: %s: %s", task_id, type(exc).__name__, exc)
+            ev = TaskEvent(
+                type="interrupted", task_id=task_id, data={"error": f"{type(exc).__name__}: {exc}"}
+            )
+            await self._publish(task_id, ev.to_dict())
+        finally:
+            self.finished[final] = self.finished.get(final, 0) + 1
+            self.durations.append((time.monotonic(), time.monotonic() - start))
+            await self._close(task_id)
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a waiting or running task; returns it as stored.
+        Raises KeyError (unknown) or :class:`Conflict` (already finished)."""
+        task = await asyncio.to_thread(self.storage.get_task, task_id)
+        if task is None:
+            raise KeyError(task_id)
+        if task.id in self.waiting:
+            self.waiting.discard(task.id)
+            task.status = TaskStatus.CANCELLED
+            task.error = "cancelled before it started"
+            await asyncio.to_thread(self.storage.update_task, task)
+            ev = TaskEvent(type="cancelled", task_id=task.id, data={"error": task.error})
+            self.engine.host.task_event(task=task, event=ev)
+            await self._publish(task.id, ev.to_dict())
+            await self._close(task.id)
+        elif task.id in self.running:
+            run = self.running[task.id]
+            run.cancel()
+            await asyncio.wait([run], timeout=10)
+        elif task.status.finished:
+            raise Conflict(f"task {task.id} is already {task.status.value}")
+        else:
+            raise Conflict(f"task {task.id} is {task.status.value} in another process")
+        final = await asyncio.to_thread(self.storage.get_task, task.id)
+        return final or task
+
+    # -- events --------------------------------------------------------------
+    async def _publish(self, task_id: str, event: dict[str, Any]) -> None:
+        channel = self.channels.get(task_id)
+        if channel is None:
+            channel = self.channels[task_id] = Channel()
+        await channel.publish(event)
+
+    async def _close(self, task_id: str) -> None:
+        channel = self.channels.get(task_id)
+        if channel is not None:
+            await channel.close()
+            self.channels.move_to_end(task_id)
+        while len(self.channels) > KEEP_FINISHED + len(self.running) + len(self.waiting):
+            oldest, ch = next(iter(self.channels.items()))
+            if not ch.closed:
+                break
+            self.channels.pop(oldest)
+
+    def stats(self) -> dict[str, Any]:
+        """Queue and run numbers for ``/api/performance``."""
+        durs = sorted(d for _, d in self.durations)
+        now = time.monotonic()
+        recent = [end for end, _ in self.durations if now - end <= 60]
+        return {
+            "running": len(self.running),
+            "queued": len(self.waiting),
+            "concurrency": self.settings.concurrency,
+            "queue_size": self.settings.queue_size,
+            "accepting": self.accepting,
+            "finished": dict(self.finished),
+            "tasks_per_s_last_minute": round(len(recent) / 60, 3),
+            "duration_s": {"p50": _pct(durs, 50), "p95": _pct(durs, 95), "count": len(durs)},
+        }
+
+
+def _pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return round(values[k], 4)

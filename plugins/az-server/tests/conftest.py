@@ -1,0 +1,154 @@
+"""The real server: ``az serve`` in a subprocess on a free loopback port,
+the scripted model plugin answering, a real SQLite file; driven with httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+PLUGINS = "scripted,sqlite,tools,server,telemetry"
+
+
+class Server:
+    """A running ``az serve``: ``url``, ``token``, ``client`` (authorised),
+    ``proc``, ``stderr`` (lines so far)."""
+
+    def __init__(self, proc: subprocess.Popen[str], url: str, token: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.token = token
+        self.stderr: list[str] = []
+        self.client = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        self.anon = httpx.Client(base_url=url, timeout=30)
+
+    def submit(self, description: str = "list the files", **body: Any) -> dict[str, Any]:
+        r = self.client.post("/api/tasks", json={"description": description, **body})
+        assert r.status_code == 202, r.text
+        return dict(r.json())
+
+    def events(self, task_id: str, until: set[str] | None = None) -> list[dict[str, Any]]:
+        """The task's SSE events until the stream ends (or an event in ``until``)."""
+        out: list[dict[str, Any]] = []
+        with self.client.stream("GET", f"/api/tasks/{task_id}/events") as resp:
+            assert resp.status_code == 200
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            for event in parse_sse(resp.iter_lines()):
+                out.append(event)
+                if until and event["type"] in until:
+                    break
+        return out
+
+    def wait_status(self, task_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            task = self.client.get(f"/api/tasks/{task_id}").json()
+            if task["status"] in statuses or time.monotonic() > deadline:
+                return dict(task)
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self.client.close()
+        self.anon.close()
+        return code
+
+
+def parse_sse(lines: Any) -> Iterator[dict[str, Any]]:
+    """Events of a text/event-stream: ``{"id", "type", ...data}``."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if "data" in fields:
+                data = json.loads(fields["data"])
+                assert data["type"] == fields.get("event")
+                assert str(data["seq"]) == fields.get("id")
+                yield data
+            fields = {}
+        elif not line.startswith(":"):
+            key, _, value = line.partition(":")
+            fields[key] = value[1:] if value.startswith(" ") else value
+
+
+@pytest.fixture
+def workspace(az_home: Path) -> Path:
+    ws = az_home / "workspaces" / "project"
+    ws.mkdir(parents=True)
+    (ws / "a.txt").write_text("a\n")
+    (ws / "b.txt").write_text("b\n")
+    return ws
+
+
+@pytest.fixture
+def start_server(
+    az_home: Path, scripted_env: Callable[..., dict[str, str]]
+) -> Iterator[Callable[..., Server]]:
+    """``start_server(steps, env=None, args=())`` -> a running :class:`Server`."""
+    servers: list[Server] = []
+
+    def start(
+        steps: list[dict[str, Any]], env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> Server:
+        full = dict(os.environ)
+        full.update(scripted_env(steps, plugins=PLUGINS))
+        full.update({"AZ_HOME": str(az_home), "PYTHONUNBUFFERED": "1"})
+        full.update(env or {})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "az_os.cli", "serve", "--port", "0", *args],
+            env=full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        lines: list[str] = []
+        url = None
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        while url is None:
+            line = proc.stderr.readline()
+            if not line:
+                raise AssertionError(f"server exited {proc.wait()}: {''.join(lines)}")
+            lines.append(line)
+            if "serving on " in line:
+                url = line.split("serving on ", 1)[1].strip()
+            assert time.monotonic() < deadline, lines
+        token_env = {**full}
+        tok = subprocess.run(
+            [sys.executable, "-m", "az_os.cli", "serve", "token"],
+            capture_output=True,
+            text=True,
+            env=token_env,
+            check=True,
+        ).stdout.strip()
+        server = Server(proc, url, tok)
+        server.stderr = lines
+
+        def drain() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+
+        threading.Thread(target=drain, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
