@@ -114,7 +114,9 @@ class Checkpoints:
         state: dict[str, Any] | None = None,
     ) -> tuple[Checkpoint, Snapshot]:
         """Snapshot ``workspace`` and record it; returns the record and the
-        snapshot (which lists the files left out over the size cap)."""
+        snapshot (which lists the files left out over the size cap). For a
+        task, its ``task_state.checkpoint_id`` then names this checkpoint
+        (the saved state itself is kept)."""
         store = self.store(workspace)
         cp_id = new_id()
         meta: dict[str, Any] = {"task_id": task_id, "turn": turn, "name": name}
@@ -130,6 +132,10 @@ class Checkpoints:
             workspace=str(store.workspace),
         )
         self.storage.add_checkpoint(cp)
+        if task_id is not None and state is None:
+            self.storage.save_state(
+                task_id, self.storage.load_state(task_id) or {}, checkpoint_id=cp.id
+            )
         return cp, snap
 
     # -- finding ---------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,13 @@ def test_undo_two_turns_then_resume_from_turn_two(
         ("auto", 1), ("auto", 2), ("auto", 3), ("end", 4),
     ]  # fmt: skip
     assert git_dir_bytes(repo) == user_git
+    # the brief's task_state.checkpoint_id names the task's newest checkpoint
+    from az_os.drivers import get_storage
+
+    end = next(c for c in cps if c["name"] == "end")
+    state_row = get_storage().m.TaskState.get(task_id=task_id)
+    assert state_row.checkpoint_id == end["id"]
+    get_storage().close()
 
     # how the workspace looked after turn 1
     after_turn_1 = dict(start)
@@ -131,6 +139,18 @@ def test_undo_stops_on_outside_changes_and_bad_input_is_one_line(
         assert r.returncode == code, r
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and text in lines[0], r
+
+    # a damaged store: one line naming it, and the way out
+    store = next((Path(os.environ["AZ_HOME"]) / "checkpoints").glob("ws-*.git"))
+    for obj in (store / "objects").rglob("*"):
+        if obj.is_file():
+            obj.chmod(0o644)
+            obj.write_bytes(b"garbage")
+    cp = az("state", "list", "--json", env=env, cwd=ws).json()[0]
+    r = az("state", "diff", cp["id"], env=env, cwd=ws)
+    assert r.returncode == 1 and "is damaged" in r.stderr and "mv " in r.stderr, r
+    assert len(r.stderr.strip().splitlines()) == 1
+    shutil.rmtree(store)
 
     # a workspace that moved: its checkpoints name a directory that is gone
     cp = az("state", "list", "--json", env=env, cwd=ws).json()[0]
