@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from az_git.manager import StateManager
+from az_git import StateManager
 from az_os.drivers import get_storage
 from az_os.types import Task
 from gitfixtures import requires_stack

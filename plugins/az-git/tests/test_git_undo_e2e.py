@@ -140,6 +140,11 @@ def test_undo_stops_on_outside_changes_and_bad_input_is_one_line(
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and text in lines[0], r
 
+    # git missing: one line, nothing recorded
+    r = az("state", "save", env={**env, "PATH": str(tmp_path / "empty-bin")}, cwd=ws)
+    assert r.returncode == 1 and "git is not installed" in r.stderr, r
+    assert len(r.stderr.strip().splitlines()) == 1
+
     # a damaged store: one line naming it, and the way out
     store = next((Path(os.environ["AZ_HOME"]) / "checkpoints").glob("ws-*.git"))
     for obj in (store / "objects").rglob("*"):
