@@ -9,6 +9,7 @@ machine needs is Python and `pip install nox`.
 - lint       ruff over everything
 - typecheck  mypy --strict over the kernel
 - build      a wheel of every distribution into dist/
+- server     (not default) the minimal headless install and the server's tests against it
 """
 
 from __future__ import annotations
@@ -58,6 +59,36 @@ def plugin(session: nox.Session, name: str) -> None:
     """One plugin with the kernel only: proves it needs no other plugin."""
     session.install("-e", ".[test]", f"-e./plugins/{name}[test]")
     with session.chdir(ROOT / "plugins" / name):
+        _pytest(session, "tests")
+
+
+#: the minimal headless install (README, "A headless server"): no textual, llama-cpp, chromadb
+HEADLESS = [
+    ".",
+    "./plugins/az-sqlite",
+    "./plugins/az-litellm",
+    "./plugins/az-telemetry",
+    "./plugins/az-server",
+]
+
+
+@nox.session
+def server(session: nox.Session) -> None:
+    """The minimal headless install exactly as the README gives it (five
+    distributions, not editable), checked to hold no textual, llama_cpp or
+    chromadb, then az-server's tests against it. Not a default session: it
+    repeats tests the full install runs; .ci/run calls it on its own."""
+    session.install(*HEADLESS)
+    session.install("pytest>=8", "httpx>=0.27")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u, sys; "
+        "bad = [m for m in ('textual', 'llama_cpp', 'chromadb') if u.find_spec(m)]; "
+        "sys.exit(f'not a headless install: {bad} installed' if bad else 0)",
+    )
+    session.run("az", "--help", silent=True)
+    with session.chdir(ROOT / "plugins" / "az-server"):
         _pytest(session, "tests")
 
 

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conftest import HAVE_TELEMETRY, HAVE_TOOLS, requires_tools
+
 LIST = {"tool": "filesystem.list", "arguments": {"path": "."}, "thought": "look first"}
 
 
@@ -28,7 +30,7 @@ def test_submit_then_follow_events_in_order(start_server: Any, workspace: Path) 
     ]  # fmt: skip
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["data"]["result"] == "two files"
-    assert events[4]["data"]["success"] is True
+    assert events[4]["data"]["success"] is HAVE_TOOLS
     # the same stream again, after the end: the whole history, then it closes
     assert [e["type"] for e in server.events(task["id"])] == types
     # Last-Event-ID continues after the given event
@@ -84,18 +86,23 @@ def test_monitoring_endpoints(start_server: Any, workspace: Path) -> None:
 
     health = server.anon.get("/api/health").json()
     names = {ch["name"] for ch in health["checks"]}
-    assert {"system.cpu", "storage", "server.queue", "model.scripted"} <= names
+    assert "server.queue" in names
+    if HAVE_TELEMETRY:
+        assert {"system.cpu", "storage", "model.scripted"} <= names
 
     from prometheus_client.parser import text_string_to_metric_families
 
     r = c.get("/api/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     fams = {f.name: f for f in text_string_to_metric_families(r.text)}
-    assert {"az_tasks", "az_tool_calls", "az_server_requests", "az_system_cpu_percent"} <= set(fams)
-    completed = [s for s in fams["az_tasks"].samples if s.labels["status"] == "completed"]
-    assert completed[0].value == 1
-    tools = [s for s in fams["az_tool_calls"].samples if s.name == "az_tool_calls_total"]
-    assert tools[0].labels == {"tool": "filesystem.list", "outcome": "success"}
+    assert {"az_server_requests", "az_server_tasks_running"} <= set(fams)
+    if HAVE_TELEMETRY:  # the telemetry plugin's metrics, through the kernel's az_metrics hook
+        assert {"az_tasks", "az_tool_calls", "az_system_cpu_percent"} <= set(fams)
+        completed = [s for s in fams["az_tasks"].samples if s.labels["status"] == "completed"]
+        assert completed[0].value == 1
+        tools = [s for s in fams["az_tool_calls"].samples if s.name == "az_tool_calls_total"]
+        outcome = "success" if HAVE_TOOLS else "error"  # headless: no az-tools, an unknown tool
+        assert tools[0].labels == {"tool": "filesystem.list", "outcome": outcome}
 
     usage = c.get("/api/tools/usage").json()["tools"]
     assert usage[0]["tool"] == "filesystem.list" and usage[0]["invocations"] == 1
@@ -221,6 +228,7 @@ def test_cancel_running_and_waiting_tasks(start_server: Any, workspace: Path) ->
     assert server.stop() == 0
 
 
+@requires_tools
 def test_server_tasks_use_the_configured_approval(start_server: Any, workspace: Path) -> None:
     write = {"tool": "filesystem.write", "arguments": {"path": "new.txt", "content": "x"}}
     server = start_server([write, {"answer": "tried"}])
