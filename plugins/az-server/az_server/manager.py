@@ -3,10 +3,10 @@ at once through the kernel's :class:`~az_os.engine.ExecutionEngine`, live
 events per task, cancellation and a graceful stop.
 
 A submitted task is stored at once (status ``pending``), so it survives a
-crash: a restarted server requeues its own ``pending`` tasks and the ones it
-``interrupted`` when it stopped (``server.resume_on_start``). Its state
-carries ``{"server": {"requeue": bool}}`` to tell them from tasks other
-processes stored.
+crash: a restarted server requeues every task submitted to a server that is
+still ``pending``, or ``interrupted`` (by a SIGTERM, or found running with
+its process gone) (``server.resume_on_start``). Its state carries a
+``"server"`` key to tell it from tasks other processes stored.
 """
 
 from __future__ import annotations
@@ -133,9 +133,7 @@ class TaskManager:
                 page = storage.list_tasks(status=status, limit=500, offset=offset)
                 for t in page:
                     server = (storage.load_state(t.id) or {}).get("server")
-                    if isinstance(server, dict) and (
-                        server.get("requeue") or t.status == TaskStatus.PENDING
-                    ):
+                    if isinstance(server, dict):  # submitted to a server, never finished
                         out.append((t.created_at, t.id))
                 if len(page) < 500:
                     break

@@ -336,3 +336,15 @@ def test_serve_help_and_cli_imports_stay_light(az: Any) -> None:
     )
     loaded = set(json.loads(proc.stderr.strip().splitlines()[-1]))
     assert not loaded & {"fastapi", "uvicorn", "prometheus_client", "starlette"}
+
+
+def test_a_killed_server_loses_nothing(start_server: Any, workspace: Path) -> None:
+    server = start_server([{**LIST, "sleep": 30}], args=("--concurrency", "1"))
+    running = server.submit("slow", workspace=str(workspace))
+    server.wait_status(running["id"], {"running"})
+    queued = server.submit("queued", workspace=str(workspace))
+    server.stop(signal.SIGKILL)
+    again = start_server([{"answer": "one"}, {"answer": "two"}])
+    for tid in (running["id"], queued["id"]):
+        assert again.wait_status(tid, {"completed", "failed"})["status"] == "completed"
+    assert again.stop() == 0
