@@ -522,6 +522,17 @@ class WorkspaceStore:
                 return self.snapshot(checkpoint_id, meta, _locked=True)
         start = time.perf_counter()
         tree, big = self._stage()
+        return self._record(checkpoint_id, tree, big, meta, start)
+
+    def _record(
+        self,
+        checkpoint_id: str,
+        tree: str,
+        big: list[tuple[str, int]],
+        meta: dict[str, Any] | None,
+        start: float,
+    ) -> Snapshot:
+        """Commit ``tree`` (just staged) as checkpoint ``checkpoint_id``."""
         head = self.head()
         meta = dict(meta or {})
         changed = head is None or head[1] != tree
@@ -634,8 +645,12 @@ class WorkspaceStore:
                         files,
                         patch,
                     )
-            pre = self.snapshot(
-                pre_checkpoint_id, {**(meta or {}), "name": "pre-restore"}, _locked=True
+            pre = self._record(
+                pre_checkpoint_id,
+                tree,
+                big,
+                {"name": "pre-restore", **(meta or {})},
+                time.perf_counter(),
             )
             target_tree = self._run("rev-parse", f"{commit}^{{tree}}").strip()
             names = self._run(
