@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import HAVE_TELEMETRY, HAVE_TOOLS, requires_tools
 
 LIST = {"tool": "filesystem.list", "arguments": {"path": "."}, "thought": "look first"}
@@ -190,6 +191,7 @@ def test_bad_requests_are_422_naming_the_field_and_unknown_ids_404(
     assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_full_queue_is_503_with_retry_after(start_server: Any, workspace: Path) -> None:
     server = start_server(
         [{**LIST, "sleep": 3}, {"answer": "a"}],
@@ -208,6 +210,7 @@ def test_full_queue_is_503_with_retry_after(start_server: Any, workspace: Path) 
     assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_cancel_running_and_waiting_tasks(start_server: Any, workspace: Path) -> None:
     server = start_server([{**LIST, "sleep": 30}], args=("--concurrency", "1"))
     running = server.submit("slow", workspace=str(workspace))
@@ -240,6 +243,7 @@ def test_server_tasks_use_the_configured_approval(start_server: Any, workspace: 
     assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_sigterm_lets_running_finish_interrupts_the_rest_and_restart_resumes(
     start_server: Any, workspace: Path, az: Any
 ) -> None:
@@ -271,6 +275,7 @@ def test_sigterm_lets_running_finish_interrupts_the_rest_and_restart_resumes(
     assert again.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_task_completes_within_the_shutdown_timeout(start_server: Any, workspace: Path) -> None:
     server = start_server(
         [{**LIST, "sleep": 1}, {"answer": "finished"}], env={"AZ_SERVER__SHUTDOWN_TIMEOUT_S": "20"}
@@ -284,6 +289,7 @@ def test_a_task_completes_within_the_shutdown_timeout(start_server: Any, workspa
     assert get_storage().get_task(task["id"]).status.value == "completed"
 
 
+@pytest.mark.slow
 def test_resume_endpoint_requeues_a_cancelled_task(start_server: Any, workspace: Path) -> None:
     server = start_server([{**LIST, "sleep": 30}])
     task = server.submit("slow", workspace=str(workspace))
@@ -338,6 +344,7 @@ def test_serve_help_and_cli_imports_stay_light(az: Any) -> None:
     assert not loaded & {"fastapi", "uvicorn", "prometheus_client", "starlette"}
 
 
+@pytest.mark.slow
 def test_a_killed_server_loses_nothing(start_server: Any, workspace: Path) -> None:
     server = start_server([{**LIST, "sleep": 30}], args=("--concurrency", "1"))
     running = server.submit("slow", workspace=str(workspace))
