@@ -230,6 +230,8 @@ def walk(paths: Sequence[Path]) -> Iterator[Path]:
                 for d in reversed(chain):
                     ignore.add_dir(d)
                 break
+        if any(ignore.ignored(d, True) for d in [top, *top.parents]):
+            ignore = _Ignore()  # asked for explicitly: the repository's rules do not hide it
         stack = [top]
         while stack:
             d = stack.pop()

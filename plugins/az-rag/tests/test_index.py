@@ -250,3 +250,14 @@ def test_no_auto_index_outside_a_project(az_home: Path, tmp_path: Path):
     (plain / "a.txt").write_text("fibonacci")
     assert context_snippets(str(plain), "fibonacci") == []
     assert not (az_home / "rag").exists()
+
+
+def test_walk_honours_gitignore_but_not_for_a_directory_asked_for(repo: Path):
+    from az_rag.index import walk
+
+    names = {p.relative_to(repo).as_posix() for p in walk([repo])}
+    assert "build/generated.py" not in names and "debug.log" not in names
+    assert {"pkg/mathx.py", "README.md", "notes.txt"} <= names
+    assert ".gitignore" not in names
+    # build/ is ignored by the repository, but asking for it indexes it
+    assert [p.name for p in walk([repo / "build"])] == ["generated.py"]
