@@ -231,6 +231,16 @@ class Checkpoints:
             self.store(cp.workspace).delete(cp.id)
 
     # -- undo ------------------------------------------------------------
+    def _check_latest(self, task_id: str, target: Checkpoint) -> None:
+        """Refuse to undo past another task's changes to the same workspace."""
+        later = _later_task(self.storage, task_id, target)
+        if later is not None:
+            raise AzError(
+                f"task {later.task_id} changed {target.workspace} after this point of task "
+                f"{task_id}; undoing would take its changes back too: undo task "
+                f"{later.task_id} first, or --force"
+            )
+
     def latest_task(self, workspace: Path | str) -> str:
         """The id of the newest task with automatic checkpoints in ``workspace``."""
         for c in self.list(workspace=workspace):
@@ -256,7 +266,8 @@ class Checkpoints:
         current directory). Its checkpoint records after that point are
         dropped; the task becomes ``cancelled`` (resumable). Raises
         NotFoundError for an unknown task, AzError for a running task or
-        more steps than it has, ExternalChangesError as :meth:`restore`."""
+        more steps than it has or when another task changed the workspace
+        since (unless ``force``), ExternalChangesError as :meth:`restore`."""
         if steps < 1:
             raise AzError(f"--steps must be 1 or more, got {steps}")
         storage = self.storage
@@ -290,6 +301,8 @@ class Checkpoints:
                 f"--steps {len(autos)} takes it back to before its first"
             )
         target = autos[-steps]
+        if not force:
+            self._check_latest(task.id, target)
         turns = storage.list_turns(task.id)
         result = self.restore(
             target, force=force, task_id=task.id, turn=len(turns), pre_name="pre-undo"
@@ -308,6 +321,17 @@ class Checkpoints:
         task.completed_at = None
         result.task = storage.update_task(task)
         return result
+
+
+def _later_task(storage: Storage, task_id: str, target: Checkpoint) -> Checkpoint | None:
+    """A checkpoint another task took in the same workspace after ``target``
+    while changing files (``auto``/``end``), newest first; None if none."""
+    for c in storage.list_checkpoints(workspace=target.workspace):
+        if c.created_at <= target.created_at:
+            return None
+        if c.task_id and c.task_id != task_id and c.name in (AUTO, END):
+            return c
+    return None
 
 
 class StateManager:

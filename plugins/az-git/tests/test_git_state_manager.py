@@ -70,3 +70,28 @@ def test_steps_beyond_the_task_are_refused(az_home: Path, tmp_path: Path) -> Non
         cps.undo(task.id, steps=3)
     with pytest.raises(AzError, match="--steps must be 1 or more"):
         cps.undo(task.id, steps=0)
+
+
+def test_undo_refuses_to_take_back_a_later_tasks_changes(az_home: Path, tmp_path: Path) -> None:
+    from az_git.manager import Checkpoints
+    from az_os.errors import AzError
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    storage = get_storage()
+    first = storage.create_task(Task(description="first", workspace=str(ws)))
+    second = storage.create_task(Task(description="second", workspace=str(ws)))
+    cps = Checkpoints()
+    cps.save(ws, task_id=first.id, turn=1)
+    (ws / "first.txt").write_text("1")
+    cps.save(ws, task_id=first.id, turn=1, name="end")
+    cps.save(ws, task_id=second.id, turn=1)
+    (ws / "second.txt").write_text("2")
+    cps.save(ws, task_id=second.id, turn=1, name="end")
+    with pytest.raises(AzError, match=f"task {second.id} changed .* undo task {second.id} first"):
+        cps.undo(first.id)
+    assert (ws / "second.txt").exists() and (ws / "first.txt").exists()
+    cps.undo(second.id)
+    assert not (ws / "second.txt").exists()
+    cps.undo(first.id)  # the later task's changes are undone: now it is the latest again
+    assert not (ws / "first.txt").exists()
