@@ -198,3 +198,31 @@ def test_health_run_checks_folds_the_worst_and_bounds_time():
     assert run_checks({"meh": checks["meh"]})[0] == "degraded"
     assert run_checks({}) == ("ok", [])
     assert report(status, results)["checks"][0]["detail"] == "1% used"
+
+
+def test_hook_az_secret_names(host, monkeypatch):
+    host.register(make_plugin(az_secret_names=lambda: ["B_TOKEN", "A_KEY"]), "store-1")
+    host.register(make_plugin(az_secret_names=lambda: ["A_KEY", "C"]), "store-2")
+
+    def broken():  # type: ignore[no-untyped-def]
+        raise RuntimeError("index unreadable")
+
+    host.register(make_plugin(az_secret_names=broken), "store-3")
+    assert [n for n in host.secret_names() if n in {"A_KEY", "B_TOKEN", "C"}] == [
+        "A_KEY",
+        "B_TOKEN",
+        "C",
+    ]
+
+
+def test_get_secret_values_are_masked_from_then_on(host, monkeypatch):
+    from az_os.redact import redact_text
+
+    value = "vault-value-0123456789"
+    host.register(
+        make_plugin(az_get_secret=lambda name: value if name == "VAULTED" else None), "vault"
+    )
+    monkeypatch.delenv("VAULTED", raising=False)
+    assert value in redact_text(f"x {value} y")  # not known yet
+    assert host.get_secret("VAULTED") == value
+    assert redact_text(f"x {value} y") == "x ****6789 y"

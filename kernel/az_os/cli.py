@@ -287,7 +287,10 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning az errors into one line."""
+    from az_os.redact import guard_streams
+
     debug = bool(os.environ.get("AZ_DEBUG"))
+    guard_streams()  # no known secret reaches the terminal, errors included
     try:
         app = build_app()
         app(args=argv, prog_name="az")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 from az_os.errors import AzError, PluginMissingError, StorageError
 from az_os.plugins import installed_entry_points
+from az_os.redact import redacting
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
@@ -37,7 +38,9 @@ def storage_backends() -> list[str]:
 def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Storage:
     """Open the configured storage backend.
 
-    Returns a :class:`~az_os.storage.Storage`; with ``cached`` the same
+    Returns a :class:`~az_os.storage.Storage` whose writes mask known
+    secrets (:func:`az_os.redact.redacting`; the backend itself is
+    ``.backend``); with ``cached`` the same
     object is returned for the same backend and home in this process.
     Raises :class:`~az_os.errors.PluginMissingError` when no backend of that
     name is installed (the message says what to install) and
@@ -68,6 +71,8 @@ def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Stora
             raise
         except Exception as exc:  # noqa: BLE001
             raise StorageError(f"storage backend '{name}' failed to start: {exc}") from exc
+        # every write masks the secrets az knows (az_os.redact)
+        storage = redacting(storage)
         if cached:
             _cache[key] = storage
         return storage

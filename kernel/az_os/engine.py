@@ -46,6 +46,7 @@ from az_os.errors import (
     ToolArgumentsError,
     ToolRefusedError,
 )
+from az_os.redact import redact
 from az_os.tools import Tool, ToolContext, validate_arguments
 from az_os.types import (
     EventType,
@@ -160,11 +161,13 @@ class ExecutionEngine:
     ) -> None:
         from az_os.config import load_config
         from az_os.plugins import get_host
+        from az_os.redact import learn_store, redacting
 
         self.config = config or load_config()
         self.host = host or get_host()
         self.host.configure(self.config)
-        self._storage = storage
+        self._storage = redacting(storage) if storage is not None else None
+        learn_store(self.host)  # every stored secret is masked wherever az writes
 
     @property
     def storage(self) -> Storage:
@@ -364,7 +367,7 @@ class _Run:
         task = self.task
         tools = select_tools(self.host.tools(), self.patterns)
         provider_names = {openai_tool_name(n): n for n in tools}
-        context = self.host.context(task=task, query=task.description) if not turns else []
+        context = redact(self.host.context(task=task, query=task.description)) if not turns else []
         messages: list[Message] = [
             Message(role="system", content=self._system_prompt(tools, context)),
             Message(role="user", content=task.description),
@@ -629,6 +632,8 @@ class _Run:
                     )
                 if not result.duration_ms:
                     result.duration_ms = (time.perf_counter() - start) * 1000
+        # secrets are masked before the model, the hooks or the records see the result
+        result = redact(result)
         self.host.after_tool_call(task=task, call=call, result=result)
         await self._db(self.storage.record_tool_usage, task.id, call.name, result.duration_ms)
         if not result.success:

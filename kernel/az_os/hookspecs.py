@@ -248,3 +248,18 @@ def az_set_secret(name: str, value: str) -> bool | None:
     :class:`~az_os.errors.AzError` when storing was attempted and failed.
     Kind: firstresult.
     """
+
+
+@hookspec
+def az_secret_names() -> list[str] | None:
+    """Name the secrets a plugin's store holds (never their values).
+
+    Called: when az needs to know which names are secrets: ``shell.execute``
+    removes variables of these names from a command's environment, and an
+    engine fetches each one (through ``az_get_secret``) once at start so
+    their values are masked wherever az writes. Keep it cheap: read an
+    index, do not unlock a vault.
+    Args: none.
+    Returns: a list of names (e.g. ``["ANTHROPIC_API_KEY"]``) or ``None``.
+    Kind: all.
+    """

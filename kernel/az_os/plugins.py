@@ -458,8 +458,13 @@ class PluginHost:
         return bool(self.pm.hook.az_set_secret(name=name, value=value))
 
     def get_secret(self, name: str) -> str | None:
-        """``$name`` from the environment, else ``az_get_secret`` (firstresult)."""
+        """``$name`` from the environment, else ``az_get_secret`` (firstresult).
+        The value is remembered by :mod:`az_os.redact`, so it is masked
+        wherever az writes from then on."""
+        from az_os.redact import remember
+
         if os.environ.get(name):
+            remember(os.environ[name])
             return os.environ[name]
         try:
             result: str | None = self.pm.hook.az_get_secret(name=name)
@@ -468,7 +473,15 @@ class PluginHost:
         except Exception as exc:  # noqa: BLE001
             log.warning("secret lookup for %s failed: %s", name, _one_line(exc))
             return None
+        remember(result)
         return result
+
+    def secret_names(self) -> list[str]:
+        """``az_secret_names``: every name some store holds, sorted, no duplicates."""
+        names: set[str] = set()
+        for res in self._call_each("az_secret_names"):
+            names.update(str(n) for n in res)
+        return sorted(names)
 
 
 def _kernel_version() -> str:

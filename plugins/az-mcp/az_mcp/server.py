@@ -45,11 +45,13 @@ def _error_result(text: str) -> Any:
 
 
 def to_mcp_result(result: Any) -> Any:
-    """An az :class:`~az_os.types.ToolResult` as an MCP ``CallToolResult``:
-    text content (strings as they are, other values as JSON), plus
+    """An az :class:`~az_os.types.ToolResult` as an MCP ``CallToolResult``,
+    with every secret az knows masked (:mod:`az_os.redact`): text content (strings as they are, other values as JSON), plus
     ``structuredContent`` when the result is a JSON object."""
+    from az_os.redact import redact
     from mcp.types import CallToolResult, TextContent
 
+    result = redact(result)  # no secret az knows reaches the MCP client
     if not result.success:
         return _error_result(result.error or "the tool failed")
     value = result.result
@@ -86,6 +88,9 @@ def build_server(
     config = load_config()
     tools = select_tools(list(patterns or []))
     host = get_host()
+    from az_os.redact import learn_store
+
+    learn_store(host)  # stored secrets are masked in results too
 
     def mcp_tool(tool: Any) -> Any:
         spec = tool.spec

@@ -36,9 +36,11 @@ def _task(i: int, **kw: Any) -> Task:
 
 
 def test_kernel_opens_sqlite_backend_at_az_home(storage: Any, az_home: Path) -> None:
+    from az_os.redact import unwrap
     from az_sqlite.storage import SQLiteStorage
 
-    assert isinstance(storage, SQLiteStorage)
+    # the kernel wraps every backend so its writes mask secrets (az_os.redact)
+    assert isinstance(unwrap(storage), SQLiteStorage)
     assert Path(storage.location) == az_home / "az.db"
     assert (az_home / "az.db").read_bytes().startswith(b"SQLite format 3\x00")
 
