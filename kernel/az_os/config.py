@@ -113,6 +113,19 @@ DEFAULT_DENY = [
 ]
 
 
+class ShellSettings(msgspec.Struct, **_SECTION):
+    """How ``shell.execute`` isolates commands (``[tools.shell]``)."""
+
+    #: "auto": bubblewrap when bwrap is installed and usable, else none
+    sandbox: Literal["auto", "bubblewrap", "none"] = "auto"
+    #: let sandboxed commands use the network
+    network: bool = False
+    #: secret-looking variables passed to commands anyway
+    pass_env: list[str] = msgspec.field(default_factory=list)
+    #: processes (and threads) a command may run at once
+    max_processes: Annotated[int, Meta(ge=8)] = 256
+
+
 class ToolsSettings(msgspec.Struct, **_SECTION):
     """Built-in tools and the approval policy (``[tools]``)."""
 
@@ -122,6 +135,8 @@ class ToolsSettings(msgspec.Struct, **_SECTION):
     output_limit_bytes: Annotated[int, Meta(ge=256)] = 16384
     #: seconds before a shell command is killed
     shell_timeout_s: Annotated[float, Meta(gt=0)] = 60.0
+    #: sandbox, network and environment of shell commands
+    shell: ShellSettings = msgspec.field(default_factory=ShellSettings)
 
 
 class _KernelSections(msgspec.Struct, **_SECTION):

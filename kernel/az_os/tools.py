@@ -66,6 +66,12 @@ class Tool(ABC):
 
         return f"{self.spec.name} {json.dumps(arguments, ensure_ascii=False)}"
 
+    def status(self, config: AzConfig) -> dict[str, Any] | None:
+        """How the tool would run here under ``config`` (e.g. the shell's
+        sandbox: ``{"sandbox": "bubblewrap", ...}``), shown by ``az tools
+        info``; ``None`` when there is nothing to say."""
+        return None
+
 
 def validate_arguments(spec: ToolSpec, arguments: Any) -> dict[str, Any]:
     """Check ``arguments`` against the subset of JSON Schema tools use.

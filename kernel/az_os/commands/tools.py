@@ -64,7 +64,18 @@ def _to_dict(tool: Tool, dists: dict[str, str | None], full: bool) -> dict[str, 
     }
     if full:
         out["input_schema"] = spec.input_schema
+        out["status"] = _status(tool)
     return out
+
+
+def _status(tool: Tool) -> dict[str, Any] | None:
+    """What the tool says about how it runs here (``Tool.status``); a failure is shown, not raised."""
+    from az_os.config import current_config
+
+    try:
+        return tool.status(current_config())
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not break az tools info
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _print_json(data: Any) -> None:
@@ -165,6 +176,8 @@ def _print_tool(console: Any, tool: Tool, dists: dict[str, str | None]) -> None:
     )
     console.print(f"plugin: {s.plugin or '?'}" + (f" ({dist})" if dist else ""))
     console.print(s.description, highlight=False)
+    for key, value in (_status(tool) or {}).items():
+        console.print(f"{key}: {value}", highlight=False, markup=False)
     rows = _schema_rows(s.input_schema or {})
     if rows:
         table = Table(box=None, header_style="bold", title_justify="left")
@@ -191,7 +204,8 @@ def tools_info(
     an argument or with --name. A category shows each of its tools.
 
     JSON shape for a tool: {"name", "category", "read_only", "plugin",
-    "distribution", "description", "input_schema": JSON Schema}.
+    "distribution", "description", "input_schema": JSON Schema, "status":
+    how it runs here (e.g. shell.execute's sandbox) or null}.
     For a category: {"category", "tools": [<tool object>, ...]}.
 
     Examples: az tools info filesystem.read;  az tools info --name filesystem --json

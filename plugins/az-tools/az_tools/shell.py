@@ -39,6 +39,7 @@ from typing import IO, Any
 from az_os.tools import ToolContext
 from az_os.types import ToolResult, ToolSpec
 
+from az_tools import sandbox
 from az_tools.base import BuiltinTool, ToolFailure, output_limit
 from az_tools.workspace import workspace_root
 
@@ -109,9 +110,9 @@ class _Capture:
         )
 
 
-def _popen(command: str, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _popen(command: str | list[str], cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     kwargs: dict[str, Any] = {
-        "shell": True,
+        "shell": isinstance(command, str),
         "cwd": cwd,
         "env": env,
         "stdin": subprocess.DEVNULL,
@@ -166,6 +167,16 @@ def _kill_now(proc: subprocess.Popen[bytes]) -> None:
             pass
     else:  # pragma: no cover - Windows
         subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True)
+
+
+def _store_names() -> list[str]:
+    """Names the secret stores hold (``az_secret_names``); [] when none answers."""
+    try:
+        from az_os.plugins import get_host
+
+        return get_host().secret_names()
+    except Exception:  # noqa: BLE001 - a broken store must not stop the shell
+        return []
 
 
 def _env_strings(extra: dict[str, Any]) -> dict[str, str]:
@@ -223,6 +234,15 @@ class ShellTool(BuiltinTool):
         read_only=False,
     )
 
+    def status(self, config: Any) -> dict[str, Any]:
+        """The sandbox, network and process limit commands get here (``az tools info``)."""
+        if os.name != "posix":
+            return {"sandbox": "none", "sandbox_reason": "bubblewrap needs Linux"}
+        try:
+            return sandbox.plan(config).to_dict()
+        except ToolFailure as exc:
+            return {"sandbox": "unavailable", "sandbox_reason": str(exc)}
+
     def describe_call(self, arguments: dict[str, Any]) -> str:
         """The exact command, plus the extra environment and timeout when given."""
         text = f"shell.execute: {arguments.get('command', '')}"
@@ -260,13 +280,33 @@ class ShellTool(BuiltinTool):
         if timeout <= 0:
             raise ToolFailure(f"timeout must be more than 0 seconds, got {timeout}")
         cwd = workspace_root(ctx)
-        env = dict(os.environ)
+        settings = sandbox.shell_settings(ctx.config)
+        env, _removed = sandbox.scrub_env(dict(os.environ), list(settings.pass_env), _store_names())
         env.update(_env_strings(args.get("env") or {}))
         limit = output_limit(ctx)
+        p = sandbox.plan(ctx.config) if os.name == "posix" else None
+        cgroup = None
+        argv: str | list[str] = command
+        if p is not None:
+            cgroup = sandbox.make_pids_cgroup(p.max_processes) if os.geteuid() == 0 else None
+            argv = sandbox.command_argv(command, cwd, p, env, ctx.config.home, cgroup)
         try:
-            proc = _popen(command, str(cwd), env)
+            proc = _popen(argv, str(cwd), env)
         except OSError as exc:
+            sandbox.remove_cgroup(cgroup)
             raise ToolFailure(f"cannot start the shell: {exc.strerror or exc}") from None
+        try:
+            return self._wait(proc, timeout, limit, p)
+        finally:
+            sandbox.remove_cgroup(cgroup)
+
+    def _wait(
+        self,
+        proc: subprocess.Popen[bytes],
+        timeout: float,
+        limit: int,
+        p: sandbox.Plan | None,
+    ) -> Any:
         holder = _started.get()
         if holder is not None:
             holder.append(proc)
@@ -291,12 +331,17 @@ class ShellTool(BuiltinTool):
                 "\n[az: background processes started by the command are still running and "
                 "holding its output; it was not waited for]"
             )
+        stderr = err.text()
+        hint = sandbox.sandbox_hint(p, stderr) if p is not None else None
+        if hint:
+            stderr += f"\n[az: {hint}]"
         result = {
             "exit_code": proc.returncode,
             "stdout": stdout,
-            "stderr": err.text(),
+            "stderr": stderr,
             "timed_out": timed_out,
             "truncated": out.truncated or err.truncated,
+            "sandbox": p.sandbox if p is not None else "none",
         }
         if timed_out:
             return ToolResult(

@@ -76,6 +76,14 @@ def test_info_for_a_tool(az_home):
     out = az("tools", "info", "shell.execute")
     assert out.returncode == 0
     assert "needs approval" in out.stdout and "timeout" in out.stdout and "az-tools" in out.stdout
+    assert "sandbox: " in out.stdout and "process_limit: " in out.stdout
+    out = az(
+        "tools", "info", "shell.execute", "--json", env_extra={"AZ_TOOLS__SHELL__SANDBOX": "none"}
+    )
+    status = json.loads(out.stdout)["status"]
+    assert (
+        status["sandbox"] == "none" and status["sandbox_reason"] == 'tools.shell.sandbox = "none"'
+    )
 
 
 def test_info_for_a_category(az_home):

@@ -16,6 +16,28 @@ import pytest
 posix_only = pytest.mark.skipif(os.name != "posix", reason="uses sh syntax")
 
 
+# These tests follow processes by their host pid, which a sandbox hides (it has its
+# own PID namespace): they run unsandboxed; test_tools_sandbox.py covers the sandbox.
+@pytest.fixture
+def ctx(workspace, make_ctx):  # type: ignore[no-untyped-def]
+    return make_ctx(workspace)
+
+
+@pytest.fixture
+def make_ctx():  # type: ignore[no-untyped-def]
+    from az_os.config import AzConfig
+    from az_os.tools import ToolContext
+
+    def make(workspace, **settings):  # type: ignore[no-untyped-def]
+        config = AzConfig()
+        for key, value in settings.items():
+            setattr(config.tools, key, value)
+        config.tools.shell.sandbox = "none"
+        return ToolContext(workspace=workspace, task_id="t-test", approval="auto", config=config)
+
+    return make
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -33,6 +55,7 @@ def test_stdout_stderr_and_exit_code(tools, ctx, call):
         "stderr": "err\n",
         "timed_out": False,
         "truncated": False,
+        "sandbox": "none",
     }
     res = call(tools["shell.execute"], {"command": "ls does-not-exist"}, ctx)
     assert res.success and res.result["exit_code"] != 0 and "does-not-exist" in res.result["stderr"]
