@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import has_plugin, has_storage
-
 from az_os.redact import Redactor, is_secret_name, mask, redact, redact_text
+from conftest import has_plugin, has_storage
 
 pytestmark_e2e = pytest.mark.skipif(
     not (has_storage() and has_plugin("tools")), reason="needs az-sqlite and az-tools installed"
@@ -101,7 +100,7 @@ STEPS: list[dict[str, Any]] = [
     {
         "tool": "shell.execute",
         "arguments": {
-            "command": "cat .env; echo \"env=$ANTHROPIC_API_KEY\"; "
+            "command": 'cat .env; echo "env=$ANTHROPIC_API_KEY"; '
             "tr '\\0' '\\n' < /proc/$PPID/environ | grep API_KEY; env | grep API_KEY; true"
         },
     },
