@@ -383,8 +383,11 @@ def create_app(
 
     def _workspace(raw: str | None) -> Path:
         if raw is None:
-            path = Path(settings.default_workspace or roots[0]).expanduser().resolve()
-            path.mkdir(parents=True, exist_ok=True)
+            if "default_workspace" not in state:
+                default = Path(settings.default_workspace or roots[0]).expanduser().resolve()
+                default.mkdir(parents=True, exist_ok=True)
+                state["default_workspace"] = default
+            path = state["default_workspace"]
         else:
             path = Path(raw).expanduser()
             if not path.is_absolute():

@@ -17,6 +17,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from az_os.errors import AzError
@@ -101,6 +102,9 @@ class TaskManager:
         self._drain: asyncio.Task[None] | None = None
         self.started_at = time.time()
         self.finished: dict[str, int] = {}
+        self._writes: list[tuple[Task, dict[str, Any], asyncio.Future[None]]] = []
+        self._writing = False
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="az-submit")
         #: (monotonic end, seconds) of recently finished tasks
         self.durations: deque[tuple[float, float]] = deque(maxlen=10_000)
 
@@ -119,6 +123,12 @@ class TaskManager:
                 task = await asyncio.to_thread(self.storage.get_task, task_id)
                 if task is not None:
                     self._enqueue(task)
+        # running tasks hold worker threads (storage, local models): keep some for requests
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=self.settings.concurrency + 16, thread_name_prefix="az-server"
+            )
+        )
         for n in range(self.settings.concurrency):
             self._workers.append(asyncio.create_task(self._worker(), name=f"az-worker-{n}"))
         return requeued
@@ -206,11 +216,7 @@ class TaskManager:
         task.status = TaskStatus.PENDING
         state = {"model_fixed": task.model is not None, "tools": tools, "server": {}}
 
-        def store() -> None:
-            self.storage.create_task(task)
-            self.storage.save_state(task.id, state)
-
-        await asyncio.to_thread(store)
+        await self._store(task, state)
         event = TaskEvent(type="created", task_id=task.id, data={"description": task.description})
         self.engine.host.task_event(task=task, event=event)
         self._check_room()  # a shutdown may have begun while storing
@@ -231,6 +237,55 @@ class TaskManager:
         self.channels.pop(task.id, None)
         self._enqueue(task)
         return task
+
+    async def _store(self, task: Task, state: dict[str, Any]) -> None:
+        """Store a submitted task and its state. Submissions arriving together
+        are written together by one writer thread, not each through the shared
+        thread pool the running tasks keep busy: a burst of submissions costs
+        one bulk insert where the backend has one (``create_tasks``)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._writes.append((task, state, done))
+        if not self._writing:
+            self._writing = True
+            loop.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._writes:
+                batch, self._writes = self._writes, []
+                results = await loop.run_in_executor(self._writer, self._write, batch)
+                for (_, _, done), err in zip(batch, results, strict=True):
+                    if done.done():
+                        continue
+                    if err is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(err)
+        finally:
+            self._writing = False
+
+    def _write(self, batch: list[tuple[Task, dict[str, Any], Any]]) -> list[Exception | None]:
+        storage = self.storage
+        results: list[Exception | None] = [None] * len(batch)
+        bulk = getattr(storage, "create_tasks", None)
+        created = False
+        if bulk is not None and len(batch) > 1:
+            try:
+                bulk([t for t, _, _ in batch])
+                created = True
+            except Exception:  # noqa: BLE001 - one bad row: store them one by one below
+                created = False
+        for n, (task, state, _) in enumerate(batch):
+            try:
+                if not created:
+                    storage.create_task(task)
+                storage.save_state(task.id, state)
+            except Exception as exc:  # noqa: BLE001 - given back to that submission
+                results[n] = exc
+        return results
 
     def _enqueue(self, task: Task) -> None:
         self.waiting.add(task.id)
