@@ -179,6 +179,10 @@ def test_startup_imports_nothing_heavy(az, args, also_not):
         "starlette",
         "prometheus_client",
         "opentelemetry",
+        "keyring",
+        "keyrings",
+        "secretstorage",
+        "jeepney",
     }
     if args == ["task", "list"]:
         heavy.discard("peewee")  # the sqlite backend's own library

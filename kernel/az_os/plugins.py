@@ -70,6 +70,7 @@ FEATURE_PLUGINS: dict[str, str] = {
     "rag": "az-rag",
     "memory": "az-memory",
     "state": "az-git",
+    "secrets": "az-keyring",
     "undo": "az-git",
     "health": "az-telemetry",
     "metrics": "az-telemetry",
