@@ -10,9 +10,10 @@ answers at once: one model call, one turn), then measures:
   tasks (submitted but not completed in storage);
 * ``GET /api/tasks?limit=20`` p50/p95 with 100,000 tasks stored (filled in
   bulk through the storage backend, then the server restarted);
-* ``az health --json`` end to end (process start to exit) with every check
-  local: only telemetry and sqlite loaded, then every installed plugin
-  (no API keys: hosted providers are not probed).
+* ``az health --json`` end to end (process start to exit; wall and CPU
+  time, user + system, since a shared machine's load inflates the wall
+  time) with every check local: only telemetry and sqlite loaded, then
+  every installed plugin (no API keys: hosted providers are not probed).
 
 Run: ``python benchmarks/server.py`` (``--tasks``, ``--stored``, ``--runs`` to change sizes).
 Targets (issue 17): 0 errors, 0 lost, p95 submit < 50 ms; list p50 < 20 ms; az health < 300 ms.
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,7 +50,12 @@ def _site(tmp: Path) -> Path:
 
 
 def _env(home: Path, site: Path, plugins: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZ_")}
+    # bytecode caches as an installed az has them (pip writes them at install time)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AZ_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         {
             "AZ_HOME": str(home),
@@ -64,32 +71,26 @@ def _env(home: Path, site: Path, plugins: str | None) -> dict[str, str]:
 class _Server:
     def __init__(self, env: dict[str, str], concurrency: int, queue: int) -> None:
         env = {**env, "AZ_SERVER__QUEUE_SIZE": str(queue), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "az_os.cli",
-                "serve",
-                "--port",
-                "0",
-                "--concurrency",
-                str(concurrency),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stderr is not None
+        self.log = Path(env["AZ_HOME"]) / f"server-{time.monotonic_ns()}.log"
+        cmd = [sys.executable, "-m", "az_os.cli", "serve", "--port", "0"]
+        with self.log.open("w") as err:  # a file, not a pipe nobody reads (it would fill)
+            self.proc = subprocess.Popen(
+                [*cmd, "--concurrency", str(concurrency)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+            )
         self.url = ""
         deadline = time.monotonic() + 120
         while not self.url:
-            line = self.proc.stderr.readline()
-            if not line or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start: {line}")
-            if "serving on " in line:
-                self.url = line.split("serving on ", 1)[1].strip()
+            text = self.log.read_text()
+            if "serving on " in text:
+                self.url = text.split("serving on ", 1)[1].split()[0]
+            elif self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start: {text[-2000:]}")
+            else:
+                time.sleep(0.05)
         self.token = subprocess.run(
             [sys.executable, "-m", "az_os.cli", "serve", "token"],
             env=env, capture_output=True, text=True, check=True,
@@ -113,7 +114,10 @@ async def _submit_all(
 
         async def one(i: int) -> tuple[float, int, str]:
             t = time.perf_counter()
-            r = await c.post("/api/tasks", json={"description": f"benchmark task {i}"})
+            try:
+                r = await c.post("/api/tasks", json={"description": f"benchmark task {i}"})
+            except httpx.HTTPError as exc:  # a refused or reset connection is an error too
+                return (time.perf_counter() - t) * 1000, 0, f"{type(exc).__name__}: {exc}"
             ms = (time.perf_counter() - t) * 1000
             return ms, r.status_code, r.json().get("id", "") if r.status_code == 202 else r.text
 
@@ -230,17 +234,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             henv = _env(home, site, plugins)
             henv.pop("PYTHONPATH", None)  # no scripted plugin: only real providers
             times = []
+            cpu = []
             codes = set()
+            subprocess.run(  # warm-up: writes the bytecode caches
+                [sys.executable, "-m", "az_os.cli", "health", "--json"],
+                env=henv,
+                capture_output=True,
+            )
             for _ in range(args.runs):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
                 p = subprocess.run(
                     [sys.executable, "-m", "az_os.cli", "health", "--json"],
                     env=henv, capture_output=True, text=True,
                 )  # fmt: skip
                 times.append((time.perf_counter() - t) * 1000)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(
+                    (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+                )
                 codes.add(p.returncode)
                 checks = [c["name"] for c in json.loads(p.stdout)["checks"]]
             results[f"health_{label}_median_ms"] = statistics.median(times)
+            results[f"health_{label}_cpu_median_ms"] = statistics.median(cpu)
             results[f"health_{label}_checks"] = checks
             results[f"health_{label}_exit_codes"] = sorted(codes)
     if args.json:
@@ -268,7 +284,8 @@ def _print(r: dict[str, Any]) -> None:
     for label in ("telemetry_sqlite", "all_plugins"):
         print(
             f"az health --json ({label.replace('_', ' + ' if label.startswith('tel') else ' ')}): "
-            f"median {r[f'health_{label}_median_ms']:.0f} ms, "
+            f"median {r[f'health_{label}_median_ms']:.0f} ms "
+            f"(CPU {r[f'health_{label}_cpu_median_ms']:.0f} ms), "
             f"{len(r[f'health_{label}_checks'])} checks, exit codes {r[f'health_{label}_exit_codes']}"
         )
 
