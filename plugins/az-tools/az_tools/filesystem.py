@@ -28,7 +28,7 @@ from az_tools.base import (
     os_error_line,
     output_limit,
 )
-from az_tools.workspace import WorkspacePath, resolve
+from az_tools.workspace import WorkspacePath, confirm_opened, resolve
 
 #: A recursive listing stops after this many entries (the result says
 #: ``"truncated": true``), so a huge tree cannot stall a task.
@@ -239,6 +239,7 @@ class ReadTool(BuiltinTool):
         lineno = 0
         try:
             with open(where.path, encoding=encoding, newline="") as f:
+                confirm_opened(f.fileno(), where)
                 for lineno, line in enumerate(f, 1):  # noqa: B007 - lineno used after the loop
                     if lineno < start:
                         continue
@@ -363,11 +364,17 @@ class WriteTool(BuiltinTool):
             target.parent.mkdir(parents=True, exist_ok=True)
             if append:
                 with open(target, "ab") as f:
+                    confirm_opened(f.fileno(), where)
                     f.write(data)
             elif existed:
-                self._replace(target, data)
+                self._replace(target, data, where)
             else:
                 with open(target, "xb") as f:
+                    try:
+                        confirm_opened(f.fileno(), where)
+                    except ToolFailure:
+                        os.unlink(os.readlink(f"/proc/self/fd/{f.fileno()}"))
+                        raise
                     f.write(data)
             size = target.stat().st_size
         except NotADirectoryError:
@@ -383,11 +390,12 @@ class WriteTool(BuiltinTool):
         }
 
     @staticmethod
-    def _replace(target: Path, data: bytes) -> None:
+    def _replace(target: Path, data: bytes, where: WorkspacePath) -> None:
         """Write to a temp file next to ``target`` and rename it over, so a
         crash never leaves a half-written file; keeps the old file's mode."""
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".az-tmp", dir=target.parent)
         try:
+            confirm_opened(fd, where)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))

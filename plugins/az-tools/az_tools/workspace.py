@@ -8,9 +8,14 @@ result must still be inside the resolved workspace. So ``../x``,
 outside are refused with a one-line :class:`~az_tools.base.ToolFailure`
 the model can read.
 
-Limits: the check happens before the file is opened; a process that swaps a
-directory for a symlink between the check and the open (a race) is not
-guarded against. Tools run with the user's own permissions.
+Races: a process that swaps a directory for a symlink between the check and
+the open is caught after the open: :func:`confirm_opened` reads where the
+open file descriptor really points (``/proc/self/fd`` on Linux) and refuses
+it when that is outside the workspace, before a byte is read or written.
+Elsewhere that second check is skipped. Hard links are the file itself: a
+hard link inside the workspace to a file outside cannot be told apart (the
+sandbox keeps commands from making one). Tools run with the user's own
+permissions.
 """
 
 from __future__ import annotations
@@ -92,3 +97,19 @@ def resolve(ctx: ToolContext, raw: str | None) -> WorkspacePath:
     else:
         shown = _shown(resolved, root)
     return WorkspacePath(path=resolved, shown=shown, root=root)
+
+
+def confirm_opened(fd: int, where: WorkspacePath) -> None:
+    """Refuse (ToolFailure) a file descriptor that points outside the
+    workspace: a directory swapped for a symlink after :func:`resolve`
+    checked the path. Linux only (``/proc/self/fd``); a no-op elsewhere."""
+    link = f"/proc/self/fd/{fd}"
+    try:
+        real = Path(os.readlink(link))
+    except OSError:
+        return
+    if real != where.root and not real.is_relative_to(where.root):
+        raise ToolFailure(
+            f"'{where.shown}' changed while it was opened and now leads outside the "
+            f"workspace (to {real}); refused"
+        )
