@@ -38,6 +38,7 @@ import os
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -172,7 +173,7 @@ def redact(obj: T) -> T:
     return out
 
 
-_learned: set[int] = set()
+_learned: weakref.WeakSet[PluginHost] = weakref.WeakSet()
 
 
 def learn_store(host: PluginHost) -> None:
@@ -180,9 +181,9 @@ def learn_store(host: PluginHost) -> None:
     then :meth:`~az_os.plugins.PluginHost.get_secret` for each) so they are
     masked even if a command reads them from the store itself. Once per host;
     a store that fails is skipped (its error is logged by the host)."""
-    if id(host) in _learned:
+    if host in _learned:
         return
-    _learned.add(id(host))
+    _learned.add(host)
     for name in host.secret_names():
         host.get_secret(name)  # remembers the value
 

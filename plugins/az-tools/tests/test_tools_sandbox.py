@@ -287,3 +287,20 @@ def test_deny_list_bypasses_are_harmless_in_the_sandbox(sh, workspace, tmp_path,
     assert keep.read_text() == "still here"
     assert Path("/etc/hostname").exists() or Path("/etc/passwd").exists()
     assert Path(sys.executable).exists()
+
+
+def test_health_check_reports_the_sandbox(az_home, monkeypatch):
+    from az_os.plugins import get_host
+
+    check = get_host().health_checks()["tools.sandbox"]
+    result = check()
+    if BWRAP_OK:
+        assert result.status == "ok" and result.detail.startswith("bubblewrap")
+    else:
+        assert result.status == "degraded" and "auto:" in result.detail
+    monkeypatch.setenv("AZ_TOOLS__SHELL__SANDBOX", "none")
+    assert check().status == "ok" and 'tools.shell.sandbox = "none"' in check().detail
+    monkeypatch.setenv("AZ_TOOLS__SHELL__SANDBOX", "bubblewrap")
+    monkeypatch.setattr(sandbox, "probe_bwrap", lambda: (False, "bwrap is not installed"))
+    bad = check()
+    assert bad.status == "unhealthy" and "tools.shell.sandbox" in bad.detail
