@@ -61,6 +61,7 @@ def test_set_list_get_delete_through_the_secret_service(az, az_home, secret_serv
 
 def test_a_stored_key_never_reaches_a_shell_command(az, az_home, secret_service, scripted_env):
     pytest.importorskip("az_tools")
+    pytest.importorskip("az_sqlite")
     env = dict(secret_service)
     assert (
         az("secrets", "set", "DEPLOY_TOKEN", input="tok-1234567890abcdef", env=env).returncode == 0

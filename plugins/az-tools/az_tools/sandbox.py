@@ -320,10 +320,15 @@ def command_argv(
             hidden.append(Path(runtime))
         if az_home is not None and az_home.is_dir():
             hidden.append(az_home)
+        # a hidden directory around the workspace is covered before the workspace is bound
+        # back in; one inside the workspace (AZ_HOME=./.az) is covered after
+        inside = [h for h in hidden if h != workspace and h.is_relative_to(workspace)]
         for h in hidden:
-            if not (workspace == h or h.is_relative_to(workspace)):
+            if h != workspace and h not in inside:
                 argv += ["--tmpfs", str(h)]
         argv += ["--bind", str(workspace), str(workspace)]
+        for h in inside:
+            argv += ["--tmpfs", str(h)]
         if not p.network:
             argv.append("--unshare-net")
         argv += ["--die-with-parent", "--chdir", str(workspace), "--", *inner]

@@ -304,3 +304,19 @@ def test_health_check_reports_the_sandbox(az_home, monkeypatch):
     monkeypatch.setattr(sandbox, "probe_bwrap", lambda: (False, "bwrap is not installed"))
     bad = check()
     assert bad.status == "unhealthy" and "tools.shell.sandbox" in bad.detail
+
+
+@needs_bwrap
+def test_az_home_inside_the_workspace_is_hidden_too(tools, call, workspace, monkeypatch):
+    home = workspace / ".az"
+    home.mkdir()
+    (home / "az.db").write_text("database")
+    monkeypatch.setenv("AZ_HOME", str(home))
+    res = call(
+        tools["shell.execute"],
+        {"command": "ls -A .az; echo x > .az/az.db; echo made > kept.txt"},
+        _ctx(workspace),
+    )
+    assert "az.db" not in res.result["stdout"]
+    assert (home / "az.db").read_text() == "database"
+    assert (workspace / "kept.txt").read_text() == "made\n"
