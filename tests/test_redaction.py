@@ -169,6 +169,10 @@ def test_injected_model_leaks_no_key_anywhere(
         r = az(*args, env=env)
         assert r.returncode == 0, (args, r)
         outputs += [r.stdout, r.stderr]
+    # an error message that would quote the key
+    err = az("task", "show", KEY, env=env)
+    assert err.returncode != 0 and mask(KEY) in err.stderr
+    outputs += [err.stdout, err.stderr]
     blob = "\n".join(outputs)
     assert mask(KEY) in blob  # the masked form is there: the tools did read the key
     assert KEY not in blob
