@@ -205,9 +205,11 @@ class ShellTool(BuiltinTool):
         name="shell.execute",
         description=(
             "Run a shell command with the workspace as the current directory. Returns "
-            '{"exit_code", "stdout", "stderr", "timed_out", "truncated"}; a non-zero exit_code '
-            "means the command failed; read stderr. The command and every process it starts are "
-            "killed when the timeout (seconds) runs out. Long output is cut in the middle."
+            '{"exit_code", "stdout", "stderr", "timed_out", "truncated", "sandbox"}; a non-zero '
+            "exit_code means the command failed; read stderr. The command and every process it "
+            "starts are killed when the timeout (seconds) runs out. Long output is cut in the "
+            'middle. With "sandbox": "bubblewrap" only the workspace and /tmp are writable and '
+            "there is no network; API keys are never in the environment."
         ),
         input_schema={
             "type": "object",
