@@ -188,8 +188,8 @@ class Memory:
     def search(self, query: str, k: int = 5) -> list[Lesson]:
         """Semantic + keyword: relevance = 0.7 x cosine + 0.3 x keyword overlap,
         over the 4k nearest lessons and every lesson sharing a keyword."""
-        if not query.strip():
-            return []
+        if not query.strip() or self.coll.count() == 0:
+            return []  # (an empty store never loads the embedding model)
         found: dict[str, Lesson] = {}
         cos: dict[str, float] = {}
         for h in self.coll.query(query, k=max(k * 4, 10)):
