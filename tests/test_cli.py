@@ -155,10 +155,18 @@ def test_startup_imports_nothing_heavy(az, args, also_not):
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # Drivers az_os.sqlstore.driverless hides from peewee show up as import
+    # attempts refused in a few microseconds; they are not imported.
+    hidden = {"psycopg", "psycopg2", "psycopg2cffi", "pymysql", "MySQLdb", "mysql"}
     imported = {
         line.split("|")[-1].strip().split(".")[0]
         for line in proc.stderr.splitlines()
         if "|" in line
+        and not (
+            line.split("|")[-1].strip() in hidden
+            and line.split("|")[1].strip().isdigit()
+            and int(line.split("|")[1]) < 50
+        )
     }
     heavy = {
         "litellm",
@@ -183,6 +191,10 @@ def test_startup_imports_nothing_heavy(az, args, also_not):
         "keyrings",
         "secretstorage",
         "jeepney",
+        "psycopg",
+        "celery",
+        "kombu",
+        "redis",
     }
     if args == ["task", "list"]:
         heavy.discard("peewee")  # the sqlite backend's own library

@@ -396,10 +396,11 @@ def test_claim_is_exclusive_until_its_heartbeat_goes_stale(storage: Any) -> None
     assert storage.heartbeat_claim(t.id, "w1") is True
     assert storage.stale_claims(30.0) == []
     time.sleep(0.3)
-    assert storage.stale_claims(0.2) == [t.id]
+    assert storage.stale_claims(0.2) == [(t.id, "w1")]
     assert storage.claim_task(t.id, "w2", stale_after_s=0.2) is True  # w1 died
     assert storage.heartbeat_claim(t.id, "w1") is False
-    storage.release_claim(t.id, "w2")
+    assert storage.release_claim(t.id, "w2") is True
+    assert storage.release_claim(t.id, "w2") is False
     assert storage.claim_task(t.id, "w3") is True
     with pytest.raises(NotFoundError):
         storage.claim_task("missing", "w1")

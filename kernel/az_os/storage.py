@@ -276,13 +276,14 @@ class Storage(ABC):
         """Refresh ``owner``'s claim (unix now); False if it lost the claim."""
         raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
 
-    def release_claim(self, task_id: str, owner: str) -> None:
-        """Drop ``owner``'s claim of the task (no-op if it holds none)."""
+    def release_claim(self, task_id: str, owner: str) -> bool:
+        """Drop ``owner``'s claim of the task; False if it held none (so of
+        several processes releasing one stale claim, exactly one gets True)."""
         raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
 
-    def stale_claims(self, stale_after_s: float = 30.0) -> list[str]:
-        """Ids of unfinished tasks whose claim's heartbeat is older than
-        ``stale_after_s`` seconds (their worker died), oldest first."""
+    def stale_claims(self, stale_after_s: float = 30.0) -> list[tuple[str, str]]:
+        """``(task id, owner)`` of unfinished tasks whose claim's heartbeat is
+        older than ``stale_after_s`` seconds (their worker died), oldest first."""
         raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
 
     def reserve_budget(

@@ -8,15 +8,60 @@ its imports light: heavy work is imported inside the command function.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
+import typer.core
+
+
+class PluginExtensibleGroup(typer.core.TyperGroup):
+    """A kernel command group that plugins may add subcommands to.
+
+    A plugin does it in ``az_register_commands``:
+    ``from az_os.commands import task_app; task_app.command("submit")(fn)``.
+    The plugins' hooks run on the first subcommand name the kernel does not
+    know (or when the list is asked for, ``az task --help``), so
+    ``az task list`` still loads no plugin."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self, ctx: Any) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        from az_os.cli import plugin_commands
+
+        plugin_commands()
+        source = _GROUPS.get(self.name or "")
+        if source is None:
+            return
+        for name, cmd in typer.main.get_group(source).commands.items():
+            self.commands.setdefault(name, cmd)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:
+            self._add_plugin_commands(ctx)
+            cmd = super().get_command(ctx, cmd_name)
+        return cmd
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._add_plugin_commands(ctx)
+        return super().list_commands(ctx)
+
 
 task_app = typer.Typer(
-    help="Run, inspect and manage tasks.", no_args_is_help=True, rich_markup_mode=None
+    help="Run, inspect and manage tasks.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    cls=PluginExtensibleGroup,
 )
 log_app = typer.Typer(
     help="Show and export task logs.", no_args_is_help=True, rich_markup_mode=None
 )
+
+#: Kernel groups plugins may extend, by the name they have under ``az``.
+_GROUPS: dict[str, typer.Typer] = {"task": task_app}
 
 #: Modules that add commands to the groups above or to the root app.
 #: Each defines ``register(app)`` (root app) and may use ``task_app``/``log_app``.

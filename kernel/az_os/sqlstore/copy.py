@@ -28,9 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import peewee as pw
-
 from az_os.errors import StorageError
+from az_os.sqlstore.driverless import peewee as pw
 from az_os.sqlstore.schema import TABLES
 from az_os.sqlstore.store import SQLStorage
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import peewee as pw
+from az_os.sqlstore.driverless import peewee as pw
 
 
-def bind_models(db: pw.Database) -> Any:
+def bind_models(db: Any) -> Any:
     """A namespace of model classes (``Task``, ``Turn``, ``TaskLog``,
     ``CostRecord``, ``TaskState``, ``ToolUsage``, ``Checkpoint``, ``TaskClaim``,
     ``BudgetReservation``) bound to ``db``."""

@@ -33,9 +33,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import peewee as pw
-
 from az_os.errors import AzError, NotFoundError, StorageError
+from az_os.sqlstore.driverless import peewee as pw
 from az_os.sqlstore.schema import bind_models
 from az_os.storage import BudgetCheck, Storage
 from az_os.types import (
@@ -447,7 +446,7 @@ class SQLStorage(Storage):
         cols = list(rows[0])
         marks = ", ".join([self.db.param] * len(cols))
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})"
-        with self.db.atomic(), pw.__exception_wrapper__:  # type: ignore[attr-defined]
+        with self.db.atomic(), pw.__exception_wrapper__:
             self.db.cursor().executemany(sql, [tuple(r[c] for c in cols) for r in rows])
 
     @_guard
@@ -547,7 +546,8 @@ class SQLStorage(Storage):
         the (task, tool) row. Unknown task → NotFoundError."""
         U = self.m.ToolUsage
         task_match = U.task_id.is_null() if task_id is None else U.task_id == task_id
-        with self.db.atomic():
+        # serialised: two writers must not both find no row and both insert
+        with self._serialized(f"tool_usage:{task_id}:{tool_name}"):
             n = (
                 U.update(
                     invocation_count=U.invocation_count + 1,
@@ -851,24 +851,24 @@ class SQLStorage(Storage):
         return bool(n)
 
     @guard
-    def release_claim(self, task_id: str, owner: str) -> None:
-        """Drop ``owner``'s claim (no-op if it holds none)."""
+    def release_claim(self, task_id: str, owner: str) -> bool:
+        """Drop ``owner``'s claim; False if it held none."""
         C = self.m.TaskClaim
-        C.delete().where((C.task_id == task_id) & (C.owner == owner)).execute()
+        return bool(C.delete().where((C.task_id == task_id) & (C.owner == owner)).execute())
 
     @guard
-    def stale_claims(self, stale_after_s: float = 30.0) -> list[str]:
-        """Unfinished tasks whose claim's heartbeat is older than
-        ``stale_after_s`` seconds, oldest first."""
+    def stale_claims(self, stale_after_s: float = 30.0) -> list[tuple[str, str]]:
+        """``(task id, owner)`` of unfinished tasks whose claim's heartbeat is
+        older than ``stale_after_s`` seconds, oldest first."""
         T, C = self.m.Task, self.m.TaskClaim
         query = (
-            C.select(C.task_id)
+            C.select(C.task_id, C.owner)
             .join(T, on=(T.id == C.task_id))
             .where((C.heartbeat_at < time.time() - stale_after_s) & T.status.not_in(FINISHED))
             .order_by(C.heartbeat_at)
             .tuples()
         )
-        return [r[0] for r in query]
+        return [(r[0], r[1]) for r in query]
 
     @guard
     def reserve_budget(

@@ -23,9 +23,11 @@ estimates the *worst case* of the call and refuses it with
     written at that price.
 
 * the period budget (``[cost] budget_usd`` per ``budget_period``) refuses
-  when spent-in-period + worst cases of other calls in flight (in any az
-  process using the same az home, see :class:`SharedReservations`) + this
-  worst case > budget;
+  when spent-in-period + worst cases of other calls in flight + this worst
+  case > budget. Calls in flight are reserved in the storage backend when it
+  can (``Storage.reserve_budget``: one transaction that every process
+  sharing the database serialises on, so workers on several hosts cannot
+  overspend together), else in the az home (:class:`SharedReservations`);
 * the per-task cap (``task.max_cost_usd``, ``az task run --max-cost``)
   refuses when the task's spend so far + worst case > cap.
 
@@ -313,6 +315,37 @@ def _pid_alive(pid: int) -> bool:
     return bool(psutil.pid_exists(pid))
 
 
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _reserving_storage(tracker: CostTracker) -> Any:
+    """The storage backend when it reserves budget atomically for every
+    process sharing it (``Storage.reserve_budget``, e.g. the SQL backends:
+    workers on several hosts), else None (the az home's reservation file)."""
+    from az_os.storage import Storage
+
+    try:
+        storage = tracker.storage
+    except Exception:  # noqa: BLE001 - no backend: the file it is
+        return None
+    if type(storage).reserve_budget is Storage.reserve_budget:
+        return None
+    return storage
+
+
+def _drop_reservation(task_id: str, config: AzConfig, tracker: CostTracker | None) -> None:
+    """Release the task's reservation wherever it was made."""
+    storage = _reserving_storage(tracker or _tracker(config, None))
+    if storage is not None:
+        storage.release_budget(task_id)
+    SharedReservations(config.home).drop(task_id)
+
+
 def check_call(
     task: Task,
     request: ModelRequest,
@@ -336,7 +369,7 @@ def check_call(
             earlier = _inflight.get(task.id)
             _inflight[task.id] = Reservation(info.id, info, 0.0)
         if earlier is not None and earlier.worst_usd > 0:
-            SharedReservations(_config(config).home).drop(task.id)
+            _drop_reservation(task.id, _config(config), tracker)
         return None
     with _lock:
         _inflight.pop(task.id, None)  # the task's earlier call is no longer in flight
@@ -368,13 +401,27 @@ def check_call(
         if settings.budget_usd is None:
             _inflight[task.id] = Reservation(info.id, info, est.usd)
             return est
+        storage = _reserving_storage(tracker)
         shared = SharedReservations(config.home)
-        with shared.lock:
+        with _NoLock() if storage is not None else shared.lock:
             period = settings.budget_period
             budget = settings.budget_usd
-            spent = tracker.total(period, now)
-            others = shared.others(task.id)
-            if spent + others + est.usd > budget + EPSILON_USD:
+            if storage is not None:
+                # one transaction every process sharing the database serialises on
+                check = storage.reserve_budget(
+                    task.id,
+                    est.usd,
+                    model=info.id,
+                    budget_usd=budget,
+                    since=period_start(period, now),
+                    ttl_s=RESERVATION_TTL_S,
+                )
+                spent, others, ok = check.spent_usd, check.reserved_usd, check.ok
+            else:
+                spent = tracker.total(period, now)
+                others = shared.others(task.id)
+                ok = spent + others + est.usd <= budget + EPSILON_USD
+            if not ok:
                 need = nice_amount(spent + others + est.usd)
                 start = period_start(period, now)
                 end = period_end(period, now)
@@ -387,7 +434,8 @@ def check_call(
                     f"'az cost budget set --amount {need:g} --period {period}' "
                     "or use a free local model"
                 )
-            shared.put(task.id, info.id, est.usd)
+            if storage is None:
+                shared.put(task.id, info.id, est.usd)
         _inflight[task.id] = Reservation(info.id, info, est.usd)
     maybe_alert(settings, spent, config=config, task=task, now=now)
     return est
@@ -399,7 +447,7 @@ def release(task_id: str, config: AzConfig | None = None) -> None:
     with _lock:
         _inflight.pop(task_id, None)
     try:
-        SharedReservations(_config(config).home).drop(task_id)
+        _drop_reservation(task_id, _config(config), None)
     except Exception as exc:  # noqa: BLE001 - a stale entry expires by itself
         log.debug("cannot release the reservation of %s: %s", task_id, exc)
 
@@ -461,7 +509,7 @@ def record_call(
             # keep the money in the books, without the task link.
             log.info("task %s is not stored; cost recorded without a task", task.id)
             tracker.record(record.replace(task_id=None))
-        SharedReservations(config.home).drop(task.id)
+        _drop_reservation(task.id, config, tracker)
     settings = load_settings(config)
     if settings.budget_usd is not None and settings.alert_usd is not None:
         now = _clock()

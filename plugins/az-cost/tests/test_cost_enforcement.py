@@ -287,11 +287,14 @@ def test_fallback_to_a_free_model_is_recorded_as_free(storage: Any, az_home: Pat
     request = ModelRequest(messages=[Message(role="user", content="hi")])
     assert budget.check_call(task, request, paid) is not None
     assert budget.inflight_usd() > 0
-    shared = json.loads((az_home / "cost-inflight.json").read_text())
-    assert shared[task.id]["model"] == "cost-test/sonnet"
+    # the reservation is held where every process sharing the database sees it
+    reserved = storage.db.execute_sql(
+        "SELECT model FROM budget_reservations WHERE task_id = ?", (task.id,)
+    ).fetchall()
+    assert reserved == [("cost-test/sonnet",)]
     assert budget.check_call(task, request, local) is None
     assert budget.inflight_usd() == 0
-    assert json.loads((az_home / "cost-inflight.json").read_text()) == {}
+    assert storage.db.execute_sql("SELECT COUNT(*) FROM budget_reservations").fetchone() == (0,)
     response = ModelResponse(
         model="cost-test/local", message=Message(role="assistant", content="ok")
     )

@@ -52,7 +52,7 @@ PASSWORD_SECRET = "AZ_POSTGRES_PASSWORD"
 
 def _connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` means the connection is gone (not a bad query)."""
-    import peewee as pw
+    from az_os.sqlstore.driverless import peewee as pw
 
     low = str(exc).lower()
     if isinstance(exc, pw.InterfaceError):
@@ -93,9 +93,29 @@ def redacted(params: dict[str, Any]) -> str:
     return f"postgresql://{user + '@' if user else ''}{host}:{port}/{db}"
 
 
+def _attach_psycopg(pw: Any) -> None:
+    """Give peewee psycopg 3 when it was imported without drivers
+    (:mod:`az_os.sqlstore.driverless`): set the module names and adapter
+    constants its import would have set (peewee 4)."""
+    if getattr(pw, "psycopg", False) is not None or not hasattr(pw, "Psycopg3Adapter"):
+        return  # peewee 3 (playhouse.psycopg3_ext imports it) or already there
+    import psycopg
+    from psycopg.pq import TransactionStatus
+    from psycopg.types.json import Json, Jsonb
+
+    pw.psycopg, pw.TransactionStatus = psycopg, TransactionStatus
+    pw.Json_pg3, pw.Jsonb_pg3 = Json, Jsonb
+    adapter = pw.Psycopg3Adapter
+    adapter.txn_idle = TransactionStatus.IDLE
+    adapter.txn_inerror = TransactionStatus.INERROR
+    adapter.txn_unknown = TransactionStatus.UNKNOWN
+
+
 def _database(params: dict[str, Any]) -> Any:
     """A peewee PostgreSQL database on psycopg 3."""
-    import peewee as pw
+    from az_os.sqlstore.driverless import peewee as pw
+
+    _attach_psycopg(pw)
 
     params = dict(params)
     dbname = params.pop("dbname", None) or params.get("user") or "postgres"
@@ -215,7 +235,7 @@ class PostgresStorage(SQLStorage):
             yield
 
     def _id_prefix(self, T: Any, prefix: str) -> Any:
-        import peewee as pw
+        from az_os.sqlstore.driverless import peewee as pw
 
         return pw.fn.LEFT(T.id, len(prefix)) == prefix
 

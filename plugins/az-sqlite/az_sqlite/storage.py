@@ -39,8 +39,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import peewee as pw
 from az_os.errors import StorageError
+from az_os.sqlstore.driverless import peewee as pw
 from az_os.sqlstore.schema import TABLES
 from az_os.sqlstore.store import (
     PID_REUSE_SLACK_S,

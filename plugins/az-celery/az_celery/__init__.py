@@ -1,0 +1,1 @@
+"""az-celery: distributed execution of az tasks on Celery with a Redis broker."""

@@ -1,0 +1,196 @@
+"""Running az tasks from a Celery queue, exactly once, through the kernel's
+:class:`~az_os.engine.ExecutionEngine` and the shared storage backend.
+
+One message per task (``az.run_task(task_id)``), acknowledged late: a worker
+that dies before finishing leaves it unacknowledged, so the broker may hand
+it out again. What makes a run happen once is the database, not the broker:
+
+1. **Claim.** Before running, the worker calls
+   :meth:`~az_os.storage.Storage.claim_task` (one transaction). A finished
+   task, or one another worker holds with a live heartbeat, is skipped, so a
+   redelivered or duplicated message never runs a task twice.
+2. **Heartbeat.** While it runs, a thread refreshes the claim every
+   ``heartbeat_s`` seconds.
+3. **Take-over.** Every worker sweeps for claims whose heartbeat is older
+   than ``stale_after_s`` (their worker was killed or its host died): exactly
+   one sweeper drops the stale claim (``release_claim`` returns True once),
+   marks the task ``interrupted`` and puts its message back on its queue.
+   The worker that claims it next resumes it from its last complete turn
+   (the engine rebuilds the conversation from the stored turns).
+
+Cost limits hold across workers because az-cost checks them with the
+storage's atomic ``reserve_budget`` (one transaction for every process
+sharing the database), not with anything local to a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+log = logging.getLogger("az.celery")
+
+#: Task priority → queue (workers consume them in this order).
+QUEUES = {"urgent": "az.urgent", "high": "az.high", "medium": "az.medium", "low": "az.low"}
+DEFAULT_QUEUES = ("az.urgent", "az.high", "az.medium", "az.low")
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def queue_for(priority: str) -> str:
+    """The queue of a task priority (``urgent`` → ``az.urgent``...)."""
+    return QUEUES.get(str(priority), "az.medium")
+
+
+def settings(config: Any = None) -> dict[str, Any]:
+    """The ``[celery]`` section with defaults: ``broker_url``
+    (``redis://127.0.0.1:6379/0``), ``heartbeat_s`` (5), ``stale_after_s``
+    (30), ``visibility_timeout_s`` (3600)."""
+    from az_os.config import load_config
+
+    config = config or load_config()
+    raw = config.section("celery")
+    return {
+        "broker_url": str(raw.get("broker_url") or "redis://127.0.0.1:6379/0"),
+        "heartbeat_s": float(raw.get("heartbeat_s", 5.0)),
+        "stale_after_s": float(raw.get("stale_after_s", 30.0)),
+        "visibility_timeout_s": float(raw.get("visibility_timeout_s", 3600.0)),
+    }
+
+
+def make_app(config: Any = None) -> Any:
+    """The Celery app: Redis broker, late acks, one message prefetched per
+    worker thread, queues consumed in priority order, no result backend (the
+    storage is where results are)."""
+    from celery import Celery
+
+    s = settings(config)
+    app = Celery("az", broker=s["broker_url"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_default_queue="az.medium",
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "queue_order_strategy": "priority",
+            "visibility_timeout": s["visibility_timeout_s"],
+        },
+    )
+    app.task(name="az.run_task", acks_late=True, ignore_result=True)(run_task)
+    return app
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, storage: Any, task_id: str, owner: str, every_s: float) -> None:
+        super().__init__(daemon=True, name=f"az-heartbeat-{task_id}")
+        self.storage, self.task_id, self.owner, self.every_s = storage, task_id, owner, every_s
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            try:
+                if not self.storage.heartbeat_claim(self.task_id, self.owner):
+                    log.warning("task %s: claim lost to another worker", self.task_id)
+                    return
+            except Exception as exc:  # noqa: BLE001 - the next beat may work
+                log.warning("task %s: heartbeat failed: %s", self.task_id, exc)
+
+
+_engine_lock = threading.Lock()
+_engine: Any = None
+
+
+def _get_engine() -> Any:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from az_os.default_plugins import policy
+            from az_os.engine import ExecutionEngine
+
+            policy.set_prompter(None)  # nobody to ask on a worker
+            _engine = ExecutionEngine()
+        return _engine
+
+
+def run_task(task_id: str) -> str:
+    """Claim and run one task (the body of the ``az.run_task`` Celery task).
+
+    Returns ``"skipped"`` (finished, or claimed by a live worker) or the
+    task's final status."""
+    from az_os.drivers import get_storage
+
+    s = settings()
+    storage = get_storage()
+    owner = _owner()
+    if not storage.claim_task(task_id, owner, s["stale_after_s"]):
+        log.info("task %s: finished or claimed elsewhere; skipped", task_id)
+        return "skipped"
+    beat = _Heartbeat(storage, task_id, owner, s["heartbeat_s"])
+    beat.start()
+    try:
+        task = storage.get_task(task_id)
+        if task is None or task.status.value in FINISHED:
+            return "skipped"
+        engine = _get_engine()
+        try:
+            final = asyncio.run(engine.execute(task))
+        except Exception as exc:  # noqa: BLE001 - recorded on the task by the engine
+            log.warning("task %s: %s", task_id, exc)
+            stored = storage.get_task(task_id)
+            return stored.status.value if stored else "interrupted"
+        return str(final.status.value)
+    finally:
+        beat.stop.set()
+
+
+def sweep(app: Any, storage: Any, stale_after_s: float) -> list[str]:
+    """Put the tasks of dead workers back on their queues: for each stale
+    claim that this process manages to drop, mark the task ``interrupted``
+    and send its message again. Returns the ids sent."""
+    from az_os.types import LogRecord, TaskStatus
+
+    sent = []
+    for task_id, holder in storage.stale_claims(stale_after_s):
+        task = storage.get_task(task_id)
+        if task is None or not storage.release_claim(task_id, holder):
+            continue  # another sweeper got it
+        why = f"interrupted: worker {holder} stopped (no heartbeat for {stale_after_s:g} s)"
+        if task.status == TaskStatus.RUNNING:
+            task.status = TaskStatus.INTERRUPTED
+            task.error = why
+            storage.update_task(task)
+        storage.add_log(LogRecord(task_id=task_id, level="warning", message=why + "; requeued"))
+        app.send_task("az.run_task", args=[task_id], queue=queue_for(task.priority.value))
+        sent.append(task_id)
+    return sent
+
+
+class Sweeper(threading.Thread):
+    """Runs :func:`sweep` every ``every_s`` seconds in a worker process."""
+
+    def __init__(self, app: Any, every_s: float, stale_after_s: float) -> None:
+        super().__init__(daemon=True, name="az-sweeper")
+        self.app, self.every_s, self.stale_after_s = app, every_s, stale_after_s
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from az_os.drivers import get_storage
+
+        while True:
+            try:
+                for task_id in sweep(self.app, get_storage(), self.stale_after_s):
+                    log.warning("task %s: its worker died; requeued", task_id)
+            except Exception as exc:  # noqa: BLE001 - try again next round
+                log.warning("sweep failed: %s", exc)
+            if self.stop.wait(self.every_s):
+                return

@@ -1,0 +1,129 @@
+"""Distributed execution with real processes: 3 `az worker start` workers,
+Redis, PostgreSQL, the scripted model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: Tasks in the exactly-once test (the issue's 200 took too long for CI on
+#: two shared cores; each task still goes through the whole path).
+N_TASKS = 60
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "one.txt").write_text("1")
+    return ws
+
+
+def _completed_logs(storage: Any, task_id: str) -> int:
+    return sum(1 for r in storage.list_logs(task_id=task_id) if r.message == "task completed")
+
+
+@pytest.mark.slow
+def test_many_tasks_on_three_workers_each_run_exactly_once(cluster: Any, ws: Path) -> None:
+    import redis
+
+    c = cluster([{"sleep": 0.2, "answer": "ok"}] * N_TASKS)
+    storage = c.storage()
+    for _ in range(3):
+        c.start_worker(concurrency=4)
+    ids = c.submit(storage, N_TASKS, ws)
+    # every message is delivered twice, as a broker redelivering would
+    from az_celery.worker import make_app
+    from az_os.config import load_config
+
+    app = make_app(load_config())
+    for task_id in ids:
+        app.send_task("az.run_task", args=[task_id], queue="az.medium")
+    c.wait_finished(storage, ids, timeout=240)
+    tasks = [storage.get_task(i) for i in ids]
+    assert Counter(t.status.value for t in tasks) == {"completed": N_TASKS}
+    assert all(_completed_logs(storage, i) == 1 for i in ids)  # ran once each
+    assert all(len(storage.list_turns(i)) == 1 for i in ids)
+    claims = {
+        r[0]: r[1]
+        for r in storage.db.execute_sql("SELECT task_id, attempts FROM task_claims").fetchall()
+    }
+    assert claims == dict.fromkeys(ids, 1)
+    assert len({t.pid for t in tasks}) == 3  # the three workers shared the work
+    deadline = time.time() + 30
+    r = redis.Redis.from_url(c.env["AZ_CELERY__BROKER_URL"])
+    while r.llen("az.medium") and time.time() < deadline:
+        time.sleep(0.5)
+    assert r.llen("az.medium") == 0  # the duplicates were consumed, and skipped
+
+
+@pytest.mark.slow
+def test_a_killed_worker_task_is_resumed_by_another_from_its_last_turn(
+    cluster: Any, ws: Path
+) -> None:
+    steps = [
+        {"tool": "filesystem.list", "arguments": {"path": "."}},
+        {"sleep": 8, "answer": "finished"},
+    ]
+    c = cluster(steps)
+    storage = c.storage()
+    a = c.start_worker(concurrency=2)
+    (task_id,) = c.submit(storage, 1, ws)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if storage.list_turns(task_id):
+            break
+        time.sleep(0.2)
+    first = storage.list_turns(task_id)
+    assert len(first) == 1 and storage.get_task(task_id).pid == a.pid
+    b = c.start_worker(concurrency=2)
+    os.kill(a.pid, signal.SIGKILL)  # mid-task: the slow second call is in flight
+    a.wait(10)
+    c.wait_finished(storage, [task_id], timeout=120)
+    task = storage.get_task(task_id)
+    assert task.status.value == "completed" and task.result == "finished"
+    assert task.pid == b.pid
+    turns = storage.list_turns(task_id)
+    assert turns[0] == first[0]  # the complete turn was kept, not redone
+    assert len(turns) == 3  # resumed: B's own tool turn and its answer
+    messages = [r.message for r in storage.list_logs(task_id=task_id)]
+    assert any("stopped (no heartbeat" in m and "requeued" in m for m in messages)
+    attempts = storage.db.execute_sql(
+        "SELECT attempts FROM task_claims WHERE task_id = %s", (task_id,)
+    ).fetchone()[0]
+    assert attempts in (1, 2)  # a fresh claim after the sweep dropped the dead one
+    assert _completed_logs(storage, task_id) == 1
+
+
+@pytest.mark.slow
+def test_a_budget_shared_by_three_workers_is_never_exceeded(
+    cluster: Any, ws: Path, az_home: Path
+) -> None:
+    budget = 0.003  # USD a day: about 9 of the 30 calls' worst cases at once
+    (az_home / "config.toml").write_text(
+        f'[cost]\nbudget_usd = {budget}\nbudget_period = "daily"\n'
+    )
+    c = cluster([{"sleep": 0.5, "answer": "ok"}] * 30)
+    storage = c.storage()
+    for _ in range(3):
+        c.start_worker(concurrency=4)
+    ids = c.submit(storage, 30, ws)
+    c.wait_finished(storage, ids, timeout=240)
+    tasks = [storage.get_task(i) for i in ids]
+    spent = storage.total_cost()
+    assert 0 < spent <= budget + 1e-9
+    done = [t for t in tasks if t.status.value == "completed"]
+    refused = [t for t in tasks if t.status.value == "failed"]
+    assert len(done) + len(refused) == 30 and done and refused
+    assert all("budget reached" in (t.error or "") for t in refused)
+    assert len({t.pid for t in done}) >= 2  # the money was spent by several workers
+    # reservations lived in the shared database and were all released
+    left = storage.db.execute_sql("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    assert left == 0
+    assert not (az_home / "cost-inflight.json").exists()
