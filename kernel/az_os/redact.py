@@ -283,8 +283,23 @@ def _redacting_class() -> Any:
         def mark_interrupted(self) -> list[str]:
             return self.backend.mark_interrupted()
 
+    # The contract's optional methods (watching, checkpoints, claims, budget
+    # reservations) have defaults on Storage, which would shadow __getattr__:
+    # every public method not wrapped above goes to the backend as it is.
+    for name, member in vars(Storage).items():
+        if callable(member) and not name.startswith("_") and name not in vars(RedactingStorage):
+            setattr(RedactingStorage, name, _delegate(name))
+
     _cls = RedactingStorage
     return _cls
+
+
+def _delegate(name: str) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.backend, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
 
 
 def unwrap(storage: Storage) -> Storage:

@@ -144,13 +144,30 @@ def run_task(task_id: str) -> str:
         engine = _get_engine()
         try:
             final = asyncio.run(engine.execute(task))
-        except Exception as exc:  # noqa: BLE001 - recorded on the task by the engine
-            log.warning("task %s: %s", task_id, exc)
-            stored = storage.get_task(task_id)
-            return stored.status.value if stored else "interrupted"
+        except Exception as exc:  # noqa: BLE001 - the task records it
+            return _failed_run(storage, task_id, owner, exc)
         return str(final.status.value)
     finally:
         beat.stop.set()
+
+
+def _failed_run(storage: Any, task_id: str, owner: str, exc: Exception) -> str:
+    """The engine raised: a task that never started (bad workspace, unknown
+    model) is marked ``failed`` with the reason; one the engine marked
+    ``interrupted`` stays so for ``az task resume``. Either way the claim is
+    dropped, so the sweep does not requeue it over and over: only a worker
+    that stops heartbeating gets its task requeued."""
+    from az_os.types import TaskStatus, utcnow
+
+    log.warning("task %s: %s", task_id, exc)
+    stored = storage.get_task(task_id)
+    if stored is not None and stored.status in (TaskStatus.PENDING, TaskStatus.INITIALIZED):
+        stored.status = TaskStatus.FAILED
+        stored.error = str(exc) or type(exc).__name__
+        stored.completed_at = utcnow()
+        storage.update_task(stored)
+    storage.release_claim(task_id, owner)
+    return stored.status.value if stored else "failed"
 
 
 def sweep(app: Any, storage: Any, stale_after_s: float) -> list[str]:

@@ -127,3 +127,28 @@ def test_a_budget_shared_by_three_workers_is_never_exceeded(
     left = storage.db.execute_sql("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
     assert left == 0
     assert not (az_home / "cost-inflight.json").exists()
+
+
+@pytest.mark.slow
+def test_submit_wait_and_a_cancelled_queued_task_through_the_cli(
+    cluster: Any, ws: Path, az: Any
+) -> None:
+    c = cluster([{"answer": "42"}] * 3)
+    run = ["-m", "cheap", "-w", str(ws), "--approve", "auto", "--json"]
+    r = az("task", "submit", "cancel me", *run, env=c.env)
+    assert r.returncode == 0, r
+    queued = r.json()
+    assert queued["status"] == "pending" and queued["queue"] == "az.medium"
+    shown = az("task", "list", "--status", "pending", "--json", env=c.env).json()
+    assert queued["id"] in str(shown)
+    assert az("task", "cancel", queued["id"], env=c.env).returncode == 0
+    c.start_worker(concurrency=2)
+    r = az("task", "submit", "answer", *run, "-p", "urgent", "--wait", env=c.env, timeout=120)
+    assert r.returncode == 0, r
+    out = r.json()
+    assert (out["status"], out["result"], out["turns"]) == ("completed", "42", 1)
+    storage = c.storage()
+    assert storage.get_task(queued["id"]).status.value == "cancelled"
+    assert storage.list_turns(queued["id"]) == []  # its message was taken and skipped
+    bad = az("task", "submit", "x", "--approve", "ask", env=c.env)
+    assert bad.returncode == 2 and "--approve" in bad.stderr and bad.stderr.count("\n") == 1
