@@ -97,6 +97,7 @@ def cluster(
 ) -> Iterator[Callable[..., Cluster]]:
     """``cluster(steps, **settings) -> Cluster``: environment for workers on
     the scripted model (``steps``), PostgreSQL storage and the Redis broker."""
+    pytest.importorskip("az_postgres", reason="the workers share a PostgreSQL database")
     made: list[Cluster] = []
     queue_db = (
         redis_url.rsplit("/", 1)[0] + f"/{len(os.environ.get('PYTEST_XDIST_WORKER', '')) + 1}"

@@ -105,7 +105,8 @@ def test_a_killed_worker_task_is_resumed_by_another_from_its_last_turn(
 def test_a_budget_shared_by_three_workers_is_never_exceeded(
     cluster: Any, ws: Path, az_home: Path
 ) -> None:
-    budget = 0.003  # USD a day: about 9 of the 30 calls' worst cases at once
+    pytest.importorskip("az_cost", reason="az-cost enforces the budget")
+    budget = 0.001  # USD a day: well under what the 30 calls would cost
     (az_home / "config.toml").write_text(
         f'[cost]\nbudget_usd = {budget}\nbudget_period = "daily"\n'
     )
