@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from az_os import hookimpl
@@ -32,6 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
 Prompter = Callable[["Task", str], bool]
 
 _prompter: Prompter | None = None
+
+#: The tool call being asked about while a prompter runs (``None`` otherwise),
+#: for prompters that show its arguments in full (the dashboard's modal).
+asking: ContextVar[ToolCall | None] = ContextVar("asking", default=None)
 _prompt_lock = threading.Lock()
 _deny_cache: tuple[tuple[str, ...], list[re.Pattern[str]]] | None = None
 
@@ -103,6 +108,10 @@ def az_before_tool_call(task: Task, call: ToolCall, tool: Tool) -> None:
             "(run with --approve auto to allow writes and shell commands)"
         )
     with _prompt_lock:
-        approved = prompter(task, tool.describe_call(call.arguments))
+        token = asking.set(call)
+        try:
+            approved = prompter(task, tool.describe_call(call.arguments))
+        finally:
+            asking.reset(token)
     if not approved:
         raise ToolRefusedError(f"refused by the user: {tool.spec.name}")

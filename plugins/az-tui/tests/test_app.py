@@ -1,0 +1,314 @@
+"""The dashboard driven with Textual's pilot on a real SQLite database:
+navigation, filter and search, lazy loading, tasks run from the Run view
+through the kernel's approval policy, cancel, and a task started by a
+separate ``az task run`` process appearing live."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import az_os.scripted
+from az_os.types import TaskStatus
+from az_tui.app import Dashboard
+from az_tui.data import Source
+from az_tui.detail import DetailScreen
+from az_tui.run_view import ApprovalModal
+from conftest import METRICS, NOW, HealthPlugin, seed, wait_for
+from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent
+
+
+def _app(**kw: Any) -> Dashboard:
+    kw.setdefault("metrics_fn", lambda: METRICS)
+    return Dashboard(**kw)
+
+
+def _rows(app: Dashboard) -> list[str]:
+    table = app.query_one("#tasks-table", DataTable)
+    return [str(k.value) for k in table.rows]
+
+
+def _text(app: Any, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+async def test_navigation_keys_mouse_and_detail(storage: Any) -> None:
+    tasks = seed(storage)
+    app = _app(source=Source(now=lambda: NOW))
+    async with app.run_test(size=(80, 24)) as pilot:
+        views = app.query_one("#views", TabbedContent)
+        assert views.active == "tasks"
+        assert _rows(app)[:2] == [tasks[-1].id, tasks[-2].id]
+        for key, name in (("3", "cost"), ("4", "health"), ("2", "run"), ("1", "tasks")):
+            if name == "tasks":
+                await pilot.press("escape")  # leave the prompt of the Run view first
+            await pilot.press(key)
+            await pilot.pause()
+            assert views.active == name
+        await pilot.click("#views Tab#--content-tab-cost")
+        await pilot.pause()
+        assert views.active == "cost"
+        await pilot.press("1")
+        await pilot.pause()
+        # Enter opens the highlighted task: every turn with its tool call and observation
+        await pilot.press("enter")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen)
+        await wait_for(pilot, lambda: screen.shown == 3)
+        log = screen.query_one("#turns", RichLog)
+        text = "\n".join(line.text for line in log.lines)
+        assert "I should look at the files (1)" in text
+        assert 'filesystem.list {"path": "."}' in text
+        assert "README.md" in text and "There are 2 files." in text
+        assert "420+20 tokens" in text and "$0.0000" in text
+        assert "3 turns" in _text(screen, "#detail-head")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, DetailScreen)
+
+
+async def test_filter_and_search(storage: Any) -> None:
+    seed(storage)
+    app = _app(source=Source(now=lambda: NOW))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert "40 of 40" in _text(app, "#count")
+        await pilot.press("f")  # all → initialized (none)
+        await wait_for(pilot, lambda: "initialized" in _text(app, "#filter") and not _rows(app))
+        for _ in range(4):  # → pending, running, completed, failed
+            await pilot.press("f")
+        await wait_for(pilot, lambda: "failed" in _text(app, "#filter"))
+        await wait_for(pilot, lambda: len(_rows(app)) == 7)
+        assert {storage.get_task(i).status for i in _rows(app)} == {TaskStatus.FAILED}
+        assert "7 of 7" in _text(app, "#count")
+        await pilot.press("slash")
+        await pilot.press(*"parser")
+        await wait_for(pilot, lambda: "4 found" in _text(app, "#count"))
+        rows = _rows(app)  # failed tasks #1, #13, #25, #37 are the parser ones
+        assert rows == ["a0375e7c0d1f", "a0255e7c0d1f", "a0135e7c0d1f", "a0015e7c0d1f"]
+        assert all("parser" in storage.get_task(i).description for i in rows)
+        await pilot.press("escape")  # clears the search
+        await wait_for(pilot, lambda: len(_rows(app)) == 7)
+
+
+async def test_rows_load_lazily(storage: Any) -> None:
+    from az_os.types import Task
+
+    for i in range(260):
+        storage.create_task(Task(id=f"b{i:011d}", description=f"bulk {i}"))
+    app = _app(source=Source())
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert len(_rows(app)) == 100 and "100 of 260" in _text(app, "#count")
+        table = app.query_one("#tasks-table", DataTable)
+        table.focus()
+        await pilot.press("ctrl+end")  # the cursor to the last row read
+        await wait_for(pilot, lambda: len(_rows(app)) == 200)
+        table.scroll_end(animate=False)  # the scroll bar or the wheel does the same
+        await wait_for(pilot, lambda: len(_rows(app)) == 260)
+        assert len(set(_rows(app))) == 260
+
+
+async def _start_run(app: Dashboard, pilot: Any, prompt: str, workspace: Path) -> str:
+    await pilot.press("2")
+    select = app.query_one("#model", Select)
+    await wait_for(pilot, lambda: len(select._options) > 1)
+    select.value = "scripted/cheap"
+    app.query_one("#workspace", Input).value = str(workspace)
+    app.query_one("#prompt", Input).focus()
+    app.query_one("#prompt", Input).value = prompt
+    await pilot.press("enter")
+    run_view = app.query_one("#run-view")
+    return await wait_for(pilot, lambda: run_view.task_id)  # type: ignore[attr-defined]
+
+
+async def test_run_view_approval_modal_approve_and_deny(storage: Any, tmp_path: Path) -> None:
+    az_os.scripted.set_script(
+        [
+            {
+                "tool": "filesystem.write",
+                "arguments": {"path": "yes.txt", "content": "approved"},
+                "thought": "write it",
+            },
+            {"tool": "filesystem.write", "arguments": {"path": "no.txt", "content": "denied"}},
+            {"answer": "one written, one refused"},
+        ]
+    )
+    app = _app(source=Source(), workspace=str(tmp_path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        task_id = await _start_run(app, pilot, "write two files", tmp_path)
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal) and app.screen)
+        # exactly what will run: the tool's own description and the full arguments
+        assert "filesystem.write" in _text(modal, "#approval-call")
+        assert "'yes.txt'" in _text(modal, "#approval-call")
+        assert '"content": "approved"' in _text(modal, "#approval-args")
+        assert not (tmp_path / "yes.txt").exists()
+        await pilot.press("y")
+        modal2 = await wait_for(
+            pilot, lambda: isinstance(app.screen, ApprovalModal) and app.screen is not modal
+        )
+        assert modal2 and (tmp_path / "yes.txt").read_text() == "approved"
+        await pilot.click("#deny")
+        await wait_for(pilot, lambda: storage.get_task(task_id).status == TaskStatus.COMPLETED)
+        assert not (tmp_path / "no.txt").exists()
+        turns = storage.list_turns(task_id)
+        assert turns[0].tool_results[0].success
+        assert "refused by the user" in (turns[1].tool_results[0].error or "")
+        log = app.query_one("#run-log", RichLog)
+        await wait_for(pilot, lambda: "completed" in "\n".join(x.text for x in log.lines))
+
+
+async def test_always_for_this_task_asks_once(storage: Any, tmp_path: Path) -> None:
+    az_os.scripted.set_script(
+        [
+            {"tool": "filesystem.write", "arguments": {"path": "a.txt", "content": "1"}},
+            {"tool": "filesystem.write", "arguments": {"path": "b.txt", "content": "2"}},
+            {"answer": "both"},
+        ]
+    )
+    asked: list[str] = []
+    app = _app(source=Source(), workspace=str(tmp_path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        original = app._ask
+
+        def counting(task: Any, description: str, arguments: Any, reply: Any) -> None:
+            asked.append(description)
+            original(task, description, arguments, reply)
+
+        app.runner.ask = counting
+        task_id = await _start_run(app, pilot, "write a and b", tmp_path)
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: storage.get_task(task_id).status == TaskStatus.COMPLETED)
+        assert (tmp_path / "a.txt").read_text() == "1" and (tmp_path / "b.txt").read_text() == "2"
+        assert len(asked) == 1
+
+
+async def test_cancel_a_running_task_from_its_detail(storage: Any, tmp_path: Path) -> None:
+    az_os.scripted.set_script(
+        [
+            {"tool": "filesystem.list", "arguments": {"path": "."}},
+            {"sleep": 3.0, "answer": "too late"},
+        ]
+    )
+    app = _app(source=Source(), workspace=str(tmp_path), poll_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        task_id = await _start_run(app, pilot, "list slowly", tmp_path)
+        await wait_for(pilot, lambda: len(storage.list_turns(task_id)) == 1)
+        app.open_task(task_id)
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen)
+        await wait_for(pilot, lambda: screen.shown == 1)
+        await wait_for(pilot, lambda: app.screen.check_action("cancel", ()))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: storage.get_task(task_id).status == TaskStatus.CANCELLED)
+        await wait_for(pilot, lambda: "cancelled" in _text(screen, "#detail-head"))
+        # a cancelled task can be resumed; it was cancelled, so cancel is no longer offered
+        await wait_for(pilot, lambda: screen.check_action("resume", ()))
+        assert not screen.check_action("cancel", ())
+        assert not screen.check_action("undo", ())  # no checkpoint plugin installed
+
+
+async def test_task_from_another_process_appears_live(
+    storage: Any, home: Path, scripted_env: Any, tmp_path: Path
+) -> None:
+    seed(storage, 5)
+    env = {
+        **os.environ,
+        **scripted_env(
+            [
+                {"sleep": 1.5, "tool": "filesystem.list", "arguments": {"path": "."}},
+                {"answer": "listed"},
+            ]
+        ),
+        "AZ_HOME": str(home),
+    }
+    app = _app(source=Source())
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert len(_rows(app)) == 5
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "az_os.cli",
+                "task",
+                "run",
+                "list from outside",
+                "--model",
+                "scripted/cheap",
+                "--approve",
+                "auto",
+                "--workspace",
+                str(tmp_path),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            found = await wait_for(
+                pilot,
+                lambda: next(
+                    (
+                        t
+                        for t in storage.list_tasks(limit=1)
+                        if t.description == "list from outside"
+                    ),
+                    None,
+                ),
+                timeout=60,
+            )
+            stored_at = time.monotonic()
+            await wait_for(pilot, lambda: found.id in _rows(app), timeout=5)
+            delay = time.monotonic() - stored_at
+            assert delay < 1.0, f"appeared after {delay:.2f} s"
+            assert _rows(app)[0] == found.id
+            table = app.query_one("#tasks-table", DataTable)
+            await wait_for(
+                pilot,
+                lambda: "completed" in str(table.get_cell(found.id, "status")),
+                timeout=60,
+            )
+            await wait_for(pilot, lambda: str(table.get_cell(found.id, "turns")).strip() == "2")
+        finally:
+            out = proc.communicate(timeout=60)[0]
+        assert proc.returncode == 0, out
+
+
+async def test_health_view_with_and_without_a_health_plugin(storage: Any) -> None:
+    app = _app(source=Source(now=lambda: NOW), metrics="health", health_s=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "CPU 12%" in _text(app, "#metrics"))
+        assert "No health checks" in _text(app, "#no-health")
+        assert not app.query_one("#checks", DataTable).display
+        from az_os.plugins import get_host
+
+        get_host().register(HealthPlugin(), "health-test")
+        table = app.query_one("#checks", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, timeout=5)
+        assert table.display and _text(app, "#no-health") == ""
+        assert "degraded" in str(table.get_row_at(1)[1])
+
+
+async def test_cost_view_spend_budget_and_alert(storage: Any, home: Path) -> None:
+    seed(storage, 3)
+    (home / "config.toml").write_text(
+        '[cost]\nbudget_usd = 20\nbudget_period = "monthly"\nalert_pct = 50\n'
+    )
+    app = _app(source=Source(now=lambda: NOW), metrics="cost")
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one("#cost-view")
+        await wait_for(pilot, lambda: view.summary is not None)  # type: ignore[attr-defined]
+        s = view.summary  # type: ignore[attr-defined]
+        # November 19..30 (12 days), both models, from the cost_tracking rows
+        assert len(s.by_day) == 30 and s.calls == 24
+        assert [m for m, _, _ in s.by_model] == ["anthropic/claude-sonnet-4-5", "scripted/cheap"]
+        assert abs(s.total_usd - sum(c for _, c in s.by_day)) < 1e-9
+        budget = _text(app, "#budget")
+        assert "Budget $20.00 monthly" in budget and "alert at 50%" in budget
+        assert f"{s.budget.percent_used:.0f}% used" in budget
+        assert s.budget.percent_used >= 50 and "ALERT" in budget
+        await pilot.press("p")  # → all
+        await wait_for(pilot, lambda: view.summary.period == "all")  # type: ignore[attr-defined]
+        assert "all time" in _text(app, "#cost-head")
