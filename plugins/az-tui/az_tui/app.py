@@ -198,5 +198,11 @@ class Dashboard(App[None]):
 
 
 def run_dashboard(theme: str = "dark", metrics: str = "all") -> None:
-    """Run the dashboard in this terminal until the user quits."""
-    Dashboard(theme=theme, metrics=metrics).run()
+    """Run the dashboard in this terminal until the user quits.
+
+    Raises the kernel's one-line errors before the screen is taken over: a
+    broken config (ConfigError), no storage backend (PluginMissingError), a
+    database that cannot be opened (StorageError)."""
+    source = Source()
+    source.storage.count_tasks()
+    Dashboard(source=source, theme=theme, metrics=metrics).run()

@@ -108,8 +108,9 @@ class CostView(Vertical):
             values = [v for _, v in days]
             if labels:
                 plt.bar(labels, values, width=0.6)
-                step = max(1, len(labels) // 6)
-                plt.xticks(list(range(1, len(labels) + 1))[::step], labels[::step])
+                # first, middle and last day only: labels never crowd each other out
+                ticks = sorted({1, (len(labels) + 1) // 2, len(labels)})
+                plt.xticks(ticks, [labels[i - 1] for i in ticks])
             plt.title("USD by day")
             self._plot.refresh()
 

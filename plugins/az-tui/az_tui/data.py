@@ -225,22 +225,12 @@ class Source:
 
     # -- health ------------------------------------------------------------
     def health(self) -> list[HealthResult]:
-        """Every registered ``az_health_checks`` check run once (a check
-        that raises is reported unhealthy); empty when no plugin registers any."""
-        out = []
-        for name, check in sorted(self.host.health_checks().items()):
-            try:
-                result = check()
-                if not isinstance(result, HealthResult):
-                    result = HealthResult.from_dict(result)
-                if not result.name:
-                    result.name = name
-            except Exception as exc:  # noqa: BLE001 - a broken check is a finding
-                result = HealthResult(
-                    name=name, status="unhealthy", detail=f"{type(exc).__name__}: {exc}"
-                )
-            out.append(result)
-        return out
+        """Every registered ``az_health_checks`` check, run at once with the
+        kernel's :func:`~az_os.health.host_health` (5 s bound; a check that
+        raises or hangs is reported unhealthy); empty when no plugin registers any."""
+        from az_os.health import host_health
+
+        return host_health(self.host)[1]
 
     @staticmethod
     def system_metrics() -> dict[str, float]:

@@ -25,6 +25,10 @@ def test_help_and_bad_options(az: Any) -> None:
     assert r.returncode == 2 and "--theme must be dark or light" in r.stderr, r
     r = az("dashboard", "--metrics", "everything")
     assert r.returncode == 2 and "--metrics must be" in r.stderr, r
+    # no backend: one line before the screen is taken over, not a traceback in the TUI
+    r = az("dashboard", env={"AZ_STORAGE__BACKEND": "nosuch"})
+    assert r.returncode != 0 and "no storage backend 'nosuch'" in r.stderr, r
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_az_help_and_the_hook_module_do_not_import_textual(az_home: Path) -> None:

@@ -54,7 +54,8 @@ async def _cost(pilot: Any) -> None:
     await pilot.press("3")
     view = pilot.app.query_one("#cost-view")
     await wait_for(pilot, lambda: view.summary is not None)
-    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: pilot.app.query_one("#by-model").row_count == 2)
+    await pilot.pause(0.3)
 
 
 async def _health(pilot: Any) -> None:
