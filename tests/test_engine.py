@@ -230,6 +230,39 @@ def test_ask_mode_without_terminal_refuses_and_says_how(env):
     assert not (env.ws / "made.txt").exists()
 
 
+def test_ask_mode_prompter_sees_the_call_being_asked_about(env):
+    from az_os.default_plugins import policy
+
+    seen = []
+
+    def prompter(task, description):
+        call = policy.asking.get()
+        seen.append((description, call.name, dict(call.arguments)))
+        return False
+
+    policy.set_prompter(prompter)
+    try:
+        az_scripted.set_script(
+            [
+                {"tool": "shell.execute", "arguments": {"command": "touch made.txt"}},
+                {"answer": "ok"},
+            ]
+        )
+        task = Task(
+            description="touch", workspace=str(env.ws), approval="ask", model="scripted/cheap"
+        )
+        done = asyncio.run(env.engine.execute(task))
+    finally:
+        policy.set_prompter(None)
+    assert seen == [
+        ("shell.execute: touch made.txt", "shell.execute", {"command": "touch made.txt"})
+    ]
+    assert policy.asking.get() is None  # only while the prompter runs
+    result = env.storage.list_turns(done.id)[0].tool_results[0]
+    assert not result.success and "refused by the user" in result.error
+    assert not (env.ws / "made.txt").exists()
+
+
 def test_crash_marks_interrupted_and_resume_continues(env):
     az_scripted.set_script(
         [
