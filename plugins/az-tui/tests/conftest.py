@@ -64,6 +64,16 @@ def home(az_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return az_home
 
 
+def only_plugins(monkeypatch: pytest.MonkeyPatch, names: str) -> None:
+    """Load only ``names`` (comma-separated) from entry points, plus the scripted model."""
+    import az_os.scripted
+    from az_os.plugins import get_host, reset_host
+
+    monkeypatch.setenv("AZ_LOAD_PLUGINS", names)
+    reset_host()
+    get_host().register(az_os.scripted, "scripted")
+
+
 @pytest.fixture
 def storage(home: Path) -> Any:
     from az_os.drivers import get_storage

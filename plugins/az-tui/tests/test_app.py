@@ -18,7 +18,7 @@ from az_tui.app import Dashboard
 from az_tui.data import Source
 from az_tui.detail import DetailScreen
 from az_tui.run_view import ApprovalModal
-from conftest import METRICS, NOW, HealthPlugin, seed, wait_for
+from conftest import METRICS, NOW, HealthPlugin, only_plugins, seed, wait_for
 from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent
 
 
@@ -276,7 +276,8 @@ async def test_task_from_another_process_appears_live(
         assert proc.returncode == 0, out
 
 
-async def test_health_view_with_and_without_a_health_plugin(storage: Any) -> None:
+async def test_health_view_with_and_without_a_health_plugin(storage: Any, monkeypatch: Any) -> None:
+    only_plugins(monkeypatch, "sqlite")  # az-tools registers a sandbox check
     app = _app(source=Source(now=lambda: NOW), metrics="health", health_s=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "CPU 12%" in _text(app, "#metrics"))

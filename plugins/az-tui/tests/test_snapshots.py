@@ -12,7 +12,7 @@ from az_tui.app import Dashboard
 from az_tui.data import Source
 from az_tui.detail import DetailScreen
 from az_tui.run_view import ApprovalModal
-from conftest import METRICS, NOW, HealthPlugin, seed, wait_for
+from conftest import METRICS, NOW, HealthPlugin, only_plugins, seed, wait_for
 
 SIZES = [(80, 24), (160, 48)]
 THEMES = ["dark", "light"]
@@ -78,10 +78,17 @@ SCREENS = {
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(
-    screen: str, size: tuple[int, int], theme: str, storage: Any, home: Any, snap_compare: Any
+    screen: str,
+    size: tuple[int, int],
+    theme: str,
+    storage: Any,
+    home: Any,
+    snap_compare: Any,
+    monkeypatch: Any,
 ) -> None:
     from az_os.plugins import get_host
 
+    only_plugins(monkeypatch, "sqlite")  # no check whose answer depends on the machine
     seed(storage)
     (home / "config.toml").write_text("[cost]\nbudget_usd = 25\nalert_pct = 80\n")
     get_host().register(HealthPlugin(), "health-test")
