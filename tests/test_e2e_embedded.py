@@ -36,6 +36,9 @@ def test_how_many_files_on_the_embedded_model(az, tmp_path: Path):
         "task",
         "run",
         "How many files are in this directory?",
+        # plumbing on the small bundled model, also when a model pack is installed
+        "--model",
+        "smollm2",
         "--json",
         "--approve",
         "auto",

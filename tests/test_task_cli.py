@@ -113,6 +113,18 @@ def test_unknown_model_is_one_line(az, scripted):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("description", ["", "   ", "\n\t "])
+def test_empty_description_is_refused_and_creates_no_task(az, scripted, description):
+    env, ws = scripted
+    r = az("task", "run", description, "--workspace", str(ws), env=env([]))
+    assert r.returncode == 2, r
+    assert r.stderr.strip().count("\n") == 0 and "description is empty" in r.stderr
+    listed = az("task", "list", "--json", env=env([]))
+    assert listed.returncode == 0, listed
+    data = listed.json()
+    assert (data["tasks"] if isinstance(data, dict) else data) == []
+
+
 def _start(az_home: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full = dict(os.environ, AZ_HOME=str(az_home), **env)
     return subprocess.Popen(

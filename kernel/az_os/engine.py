@@ -38,9 +38,9 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from az_os import completion
 from az_os.errors import (
     AzError,
-    InvalidResponseError,
     ModelError,
     NotFoundError,
     ToolArgumentsError,
@@ -85,15 +85,18 @@ LIFECYCLE = {
     "interrupted",
 }
 
+#: The workspace comes last: everything before it is the same for every task
+#: with the same tools, so a local model can reuse a saved KV cache of it.
 SYSTEM_PROMPT = """You are az, an agent that completes a task by calling tools, one step at a time.
-Workspace (the current directory for every tool): {workspace}
 
 Work in steps: decide what you need to know or do, call one tool, read its result, repeat.
 Paths are relative to the workspace. When you have what the task asks for, reply with the final
 answer only: short and direct, without calling a tool.
 
 Tools:
-{tools}"""
+{tools}
+
+Workspace (the current directory for every tool): {workspace}"""
 
 #: The user note on the last turn; ``{task}`` is the task description, restated
 #: because after several tool results small models lose track of the question.
@@ -237,18 +240,6 @@ class ExecutionEngine:
         return task
 
 
-def _checked_response(model: Model, response: Any) -> ModelResponse:
-    """``response`` validated (:meth:`~az_os.types.Record.checked`): a faulty
-    plugin's answer fails this model, not the task's records. Raises
-    :class:`InvalidResponseError` naming the model and the bad field."""
-    try:
-        return ModelResponse.checked(response)
-    except InvalidData as exc:
-        raise InvalidResponseError(
-            f"model {model.info.id} returned an invalid response: {exc}", model=model.info.id
-        ) from None
-
-
 class _Run:
     """The state of one task execution."""
 
@@ -379,6 +370,7 @@ class _Run:
             task_id=task.id,
             approval=task.approval,
             config=self.config,
+            task=task,
         )
         limit = self.config.tools.output_limit_bytes
         # (tool, arguments) of failed calls → the turn they first failed in
@@ -523,16 +515,7 @@ class _Run:
 
     # -- models --------------------------------------------------------------
     def _candidates(self, request: ModelRequest) -> list[Model]:
-        out = []
-        failed = {f["model"] for f in self.failed_models}
-        for m in self.host.models().values():
-            if m.info.id in failed or not m.usable()[0]:
-                continue
-            if request.tools and not m.info.supports_tools:
-                continue
-            out.append(m)
-        out.sort(key=lambda m: m.info.input_cost_per_token + m.info.output_cost_per_token)
-        return out
+        return completion.candidates(self.host, request, (f["model"] for f in self.failed_models))
 
     def _pick(self, request: ModelRequest) -> Model:
         task = self.task
@@ -552,13 +535,9 @@ class _Run:
                 "no usable model supports this request (tools offered: "
                 f"{len(request.tools)}); see 'az models list'"
             )
-        routed_task = task.replace(model=None)
-        routed = self.host.route(task=routed_task, request=request, candidates=candidates)
-        if routed is None or routed.info.id not in {m.info.id for m in candidates}:
-            # a router may only choose among the candidates: never a model that
-            # already failed in this task (that would retry it forever)
-            return candidates[0]
-        return routed
+        # a router may only choose among the candidates: never a model that
+        # already failed in this task (that would retry it forever)
+        return completion.route(self.host, task, request, candidates)
 
     async def _call_model(
         self, request: ModelRequest, first_turn: bool
@@ -574,7 +553,7 @@ class _Run:
             self.host.before_model_call(task=task, request=request, model=model)
             start = time.perf_counter()
             try:
-                response = _checked_response(model, await model.acomplete(request))
+                response = completion.checked_response(model, await model.acomplete(request))
             except ModelError as exc:
                 await self._log("warning", f"model {model.info.id} failed: {exc}")
                 if self.model_fixed:

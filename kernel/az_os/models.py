@@ -77,6 +77,13 @@ class Model(ABC):
         """
         return None
 
+    def provenance(self) -> dict[str, str]:
+        """Where the model's weights come from and whether they are checked,
+        for ``az models list``: ``{"source": str, "verification": str}``
+        (e.g. ``"verified"``, ``"not assembled"``). Default: ``{}`` (a hosted
+        model has no weights here)."""
+        return {}
+
     def count_tokens(self, request: ModelRequest) -> int:
         """Prompt tokens the request would use. Default: 1 token per 4
         characters of message text and tool schemas (OpenAI's rule of thumb),

@@ -56,6 +56,7 @@ ENTRY_POINT_GROUP = "az"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "az_os.default_plugins.routing",
     "az_os.default_plugins.policy",
+    "az_os.default_plugins.aichat",
 )
 
 #: Which distribution provides each top-level command, for "install X" messages.

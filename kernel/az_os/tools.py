@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from az_os.config import AzConfig
 from az_os.errors import ToolArgumentsError
-from az_os.types import ToolResult, ToolSpec
+from az_os.types import Task, ToolResult, ToolSpec
 
 ApprovalMode = Literal["ask", "auto", "read-only"]
 
@@ -35,13 +35,15 @@ class ToolContext:
     by the kernel before the tool runs); ``config`` is the
     :class:`~az_os.config.AzConfig` in force (``config.tools`` holds the
     output limit and shell timeout; ``config.section(name)`` a plugin's own
-    settings).
+    settings). ``task`` is the calling task when the engine runs the tool
+    (tools that make model calls charge them to it).
     """
 
     workspace: Path
     task_id: str | None = None
     approval: ApprovalMode = "ask"
     config: AzConfig = field(default_factory=_default_config)
+    task: Task | None = None
 
 
 class Tool(ABC):

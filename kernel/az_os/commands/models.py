@@ -52,6 +52,7 @@ def model_row(model: Model, default_id: str | None = None) -> dict[str, Any]:
     """One model as ``az models list --json`` prints it (see :func:`models_list`)."""
     info = model.info
     ok, reason = model.usable()
+    prov = model.provenance()
     return {
         "id": info.id,
         "provider": info.provider,
@@ -66,6 +67,8 @@ def model_row(model: Model, default_id: str | None = None) -> dict[str, Any]:
         "plugin": info.plugin,
         "usable": ok,
         "reason": reason,
+        "source": prov.get("source", ""),
+        "verification": prov.get("verification", ""),
         "default": info.id == default_id,
     }
 
@@ -100,7 +103,9 @@ def models_list(
     "input_usd_per_1m", "output_usd_per_1m" (USD per 1,000,000 tokens),
     "price_source", "supports_tools", "supports_streaming", "local",
     "aliases": [...], "plugin", "usable" (bool), "reason" (why not usable,
-    else ""), "default" (bool)}].
+    else ""), "source" (where local weights come from, else ""),
+    "verification" (local weights: "verified", "not assembled", ...),
+    "default" (bool)}].
     """
     models = _require_models()
     default_id, _ = _default_id()
@@ -111,6 +116,7 @@ def models_list(
         _print_json(rows)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -123,11 +129,14 @@ def models_list(
         ("out $/1M", "right"),
         ("tools", "left"),
         ("plugin", "left"),
+        ("source", "left"),
         ("usable", "left"),
     ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
         usable = "[green]yes[/]" if r["usable"] else f"[red]no[/]: {r['reason']}"
+        if r["verification"]:
+            usable += f" [dim]({escape(r['verification'])})[/]"
         table.add_row(
             "*" if r["default"] else "",
             r["id"],
@@ -137,6 +146,7 @@ def models_list(
             f"{r['output_usd_per_1m']:g}",
             "yes" if r["supports_tools"] else "no",
             r["plugin"] or "",
+            escape(r["source"]),
             usable,
         )
     Console().print(table)

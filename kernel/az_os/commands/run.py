@@ -208,7 +208,8 @@ def task_run(
 ) -> None:
     """Run a task: the agent reasons, calls tools and answers; every turn is recorded.
 
-    Exit code 0 when the task completed, 1 when it failed, 130 when cancelled
+    Exit code 0 when the task completed, 1 when it failed, 2 for bad input
+    (an empty description, an unknown --approve), 130 when cancelled
     (Ctrl-C). JSON shape: {"id", "status", "result", "error", "model", "turns",
     "tool_calls", "prompt_tokens", "completion_tokens", "cost_usd", "workspace",
     "description"}.
@@ -218,6 +219,9 @@ def task_run(
     from az_os.errors import ConfigError
     from az_os.types import Task, TaskPriority
 
+    if not description.strip():
+        # checked before anything is loaded: no task is created for nothing
+        raise ConfigError("the task description is empty: say what the agent should do")
     config = load_config()
     approve = approve or config.agent.approve
     if approve not in ("ask", "auto", "read-only"):

