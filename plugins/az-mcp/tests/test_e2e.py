@@ -39,6 +39,9 @@ def test_task_run_calls_the_time_servers_tool(az_home: Path, tmp_path: Path) -> 
         "auto",
         "--max-turns",
         "3",
+        # plumbing on the small bundled model, also when a model pack is installed
+        "--model",
+        "smollm2",
         "--workspace",
         str(tmp_path),
         "--json",
