@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 
 import httpx
 import pytest
@@ -25,16 +26,21 @@ from az_os.errors import (
     ProviderDownError,
     RateLimitError,
 )
-from az_os.types import Message, ModelRequest, ToolSpec
+from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
 
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
 REQUEST = ModelRequest(messages=[Message(role="user", content="Say hi")], max_tokens=16)
 
 
+#: The catalogue as of this day: these tests are about error handling, not
+#: about which models are still offered today (deprecated ones leave it).
+CATALOGUE_DAY = date(2026, 6, 1)
+
+
 def model(mid: str, **settings: float) -> LiteLLMModel:
     s = LiteLLMSettings(**{"retries": 3, "retry_base_s": 0.01, **settings})
-    for m, _ in catalogue_models(s):
+    for m, _ in catalogue_models(s, on=CATALOGUE_DAY):
         if m.info.id == mid:
             return m
     raise AssertionError(f"{mid} not in catalogue")
@@ -534,3 +540,34 @@ def test_daily_quota_resets_at_the_providers_midnight():
     assert daily_quota_reset_seconds(gemini, "gemini/gemini-2.5-flash", noon_pst) == 12 * 3600
     assert daily_quota_reset_seconds(openrouter, "openrouter/x:free", noon_pst) == 4 * 3600
     assert daily_quota_reset_seconds(per_minute, "gemini/gemini-2.5-flash", noon_pst) is None
+
+
+@respx.mock
+def test_a_500_that_blames_the_request_is_not_retried(keys):
+    # llama.cpp's server when its chat template cannot render a message
+    route = respx.post(OPENAI_URL).mock(
+        return_value=error(500, "'dict object' has no attribute 'content'", kind="server_error")
+    )
+    m = model("openai/gpt-4.1", retries=4)
+    with pytest.raises(InvalidRequestError, match="could not process this request"):
+        m.complete(REQUEST)
+    assert route.call_count == 1
+    assert m.last_retry_delays == []
+
+
+@respx.mock
+def test_an_assistant_tool_call_message_is_sent_with_empty_text(keys):
+    route = respx.post(OPENAI_URL).mock(return_value=openai_ok({"role": "assistant", "content": "ok"}))
+    call = ToolCall(name="time_now", arguments={"city": "Paris"}, id="call_1")
+    request = ModelRequest(
+        messages=[
+            Message(role="user", content="Time in Paris?"),
+            Message(role="assistant", content=None, tool_calls=[call]),
+            Message(role="tool", content="14:05", tool_call_id="call_1", name="time_now"),
+        ],
+        max_tokens=16,
+    )
+    model("openai/gpt-4.1").complete(request)
+    sent = json.loads(route.calls[0].request.content)["messages"][1]
+    assert sent["role"] == "assistant" and sent["content"] == ""
+    assert sent["tool_calls"][0]["function"]["name"] == "time_now"

@@ -148,14 +148,35 @@ def test_tool_call_stream(local):
 
 
 def test_tool_call_async(local):
-    # (A follow-up turn with the tool's result cannot be tested here: the
-    # server's chatml-function-calling template fails on assistant messages
-    # without text and ignores tool messages.)
     resp = asyncio.run(local.find_model("smol").acomplete(ASK_TIME))
     (call,) = resp.message.tool_calls
     assert call.name == "time_now"
     assert set(call.arguments) == {"city"}
     assert resp.finish_reason == "tool_calls"
+
+
+def test_turns_after_a_tool_call_reach_the_server(local):
+    """Turns 2 and 3 of a task: the assistant's tool-call message (no text)
+    and the tool result go back to the server, which must answer, not fail
+    its chat template with HTTP 500 (nor be retried as if it were down)."""
+    model = local.find_model("smol")
+    first = model.complete(ASK_TIME)
+    (call,) = first.message.tool_calls
+    history = [
+        *ASK_TIME.messages,
+        first.message,
+        Message(role="tool", content="14:05", tool_call_id=call.id, name=call.name),
+    ]
+    second = model.complete(ModelRequest(messages=history, tools=[TIME_TOOL], max_tokens=32))
+    assert second.usage.prompt_tokens > first.usage.prompt_tokens
+    assert model.last_retry_delays == []
+    third_history = [*history, second.message, Message(role="user", content="And in Rome?")]
+    if second.message.tool_calls:
+        c = second.message.tool_calls[0]
+        third_history.insert(-1, Message(role="tool", content="14:05", tool_call_id=c.id))
+    third = model.complete(ModelRequest(messages=third_history, max_tokens=32))
+    assert third.message.role == "assistant"
+    assert third.usage.prompt_tokens > second.usage.prompt_tokens
 
 
 def test_connection_refused_is_a_network_error_after_retries():
