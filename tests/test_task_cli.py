@@ -187,3 +187,46 @@ def test_cancel_from_another_terminal(az, scripted, az_home):
     assert proc.returncode == 130
     shown = az("task", "show", task_id, "--json", env=e).json()
     assert shown.get("task", shown)["status"] == "cancelled"
+
+
+@pytest.mark.slow
+def test_sigterm_kills_the_running_command_and_leaves_the_task_resumable(az, scripted, az_home):
+    """`kill PID` (what systemd and container runtimes send) stops az like
+    Ctrl-C: the shell command's process dies with it, the task is marked
+    interrupted (not left running) and az exits 143."""
+    import psutil
+
+    env, ws = scripted
+    marker = f"sleep 600.{time.monotonic_ns() % 1_000_000:06d}"  # unique among processes
+    steps = [{"tool": "shell.execute", "arguments": {"command": marker}}]
+    e = env(steps)
+    proc = _start(
+        az_home, e, "task", "run", "slow", "-m", "cheap", "-w", str(ws), "--approve", "auto"
+    )
+    task_id = _wait_running(az, e)
+
+    def sleepers() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            if marker in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+        return found
+
+    deadline = time.monotonic() + 60
+    while not sleepers():
+        assert time.monotonic() < deadline, "the shell command never started"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, (out, err)
+    deadline = time.monotonic() + 10
+    while sleepers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sleepers(), "the shell command outlived az"
+    shown = az("task", "show", task_id, "--json", env=e).json()
+    task = shown.get("task", shown)
+    assert task["status"] == "interrupted"
+    assert "SIGTERM" in task["error"]
+    r = az("task", "resume", task_id, "--json", env=env([{"answer": "done after all"}]))
+    assert r.returncode == 0, r
+    assert r.json()["status"] == "completed"

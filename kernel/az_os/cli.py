@@ -4,14 +4,17 @@ The kernel owns ``az plugins`` and ``az config``; every other command comes
 from a plugin's ``az_register_commands`` hook. A command whose plugin is not
 installed still appears in ``az --help`` and says what to install.
 
-Errors: an :class:`~az_os.errors.AzError` prints ``az: error: <message>`` on
-stderr and exits with its ``exit_code``; an unexpected exception prints one
-line too (``AZ_DEBUG=1`` shows the traceback).
+Errors: one line on stderr, always. A usage error (unknown flag, wrong type,
+an integer beyond 64 bits, a non-finite float) prints ``az: error: <message>
+(see 'az CMD --help')`` and exits 2; an :class:`~az_os.errors.AzError` prints
+``az: error: <message>`` and exits with its ``exit_code``; an unexpected
+exception prints one line too and exits 70 (``AZ_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -19,6 +22,11 @@ from typing import Any
 import typer
 import typer.core
 import typer.main
+
+try:  # typer 0.28 parses with its own copy of click; older typer uses click itself
+    from typer import _click as click
+except ImportError:  # pragma: no cover
+    import click  # type: ignore[no-redef]
 
 from az_os import __version__
 from az_os.errors import AzError, ConfigError
@@ -251,7 +259,7 @@ class _AzGroup(typer.core.TyperGroup):
         if cmd is None:
             self._add_plugin_commands()
             cmd = super().get_command(ctx, cmd_name)
-        return cmd
+        return _harden(cmd)
 
     def list_commands(self, ctx: Any) -> list[str]:
         self._add_plugin_commands()
@@ -300,15 +308,88 @@ def build_app() -> typer.Typer:
     return app
 
 
+# -- what every option accepts ----------------------------------------------
+#: The largest integer an option takes: a signed 64-bit value, what SQLite,
+#: PostgreSQL and the OS interfaces behind every command can store.
+INT_MAX = 2**63 - 1
+
+
+class _Checked(click.types.ParamType):
+    """Wraps a number type: an integer must fit in 64 bits (an absurd
+    ``--limit`` is a usage error, exit 2, not an overflow deep inside a
+    command) and a float must be finite (a cost cap of ``nan`` compares false
+    with every price, so it would cap nothing)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        rv = self.inner.convert(value, param, ctx)
+        if isinstance(rv, float) and not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if isinstance(rv, int) and not -INT_MAX - 1 <= rv <= INT_MAX:
+            self.fail(f"{value!r} is too large (at most {INT_MAX})", param, ctx)
+        return rv
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.get_metavar(*args, **kwargs)
+
+
+def _harden(cmd: Any) -> Any:
+    """Check every integer and float option of ``cmd`` and its subcommands
+    (see :class:`_Checked`; once per command object)."""
+    if cmd is None or getattr(cmd, "_az_hardened", False):
+        return cmd
+    cmd._az_hardened = True
+    for param in cmd.params:
+        if isinstance(param.type, click.types.IntParamType | click.types.FloatParamType):
+            param.type = _Checked(param.type)
+    for sub in getattr(cmd, "commands", {}).values():
+        _harden(sub)
+    return cmd
+
+
+#: click >= 8.2 raises this for a group called with no arguments (its help is
+#: the message); older versions print the help themselves.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+#: End of input at a prompt (Ctrl-D): typer's own Abort, or click's.
+_ABORT: Any = tuple({typer.Abort, getattr(click.exceptions, "Abort", typer.Abort)})
+
+
+def _usage_error(exc: Any) -> None:
+    """Print a usage error as one line with the help hint; exit 2."""
+    where = exc.ctx.command_path if exc.ctx is not None else "az"
+    message = " ".join(exc.format_message().split())
+    sys.stderr.write(f"az: error: {message} (see '{where} --help')\n")
+    sys.exit(exc.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI, turning az errors into one line."""
+    """Console-script entry point: run the CLI, turning every error into one
+    line on stderr: usage errors (bad flags, wrong types, out-of-range
+    numbers) exit 2, az errors their ``exit_code``, anything unexpected 70."""
     from az_os.redact import guard_streams
 
     debug = bool(os.environ.get("AZ_DEBUG"))
     guard_streams()  # no known secret reaches the terminal, errors included
     try:
         app = build_app()
-        app(args=argv, prog_name="az")
+        command = _harden(typer.main.get_command(app))
+        rv = command.main(args=argv, prog_name="az", standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+    except _NO_ARGS_IS_HELP as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.UsageError as exc:
+        _usage_error(exc)
+    except _ABORT:
+        sys.stderr.write("az: aborted\n")
+        sys.exit(1)
+    except click.exceptions.ClickException as exc:
+        sys.stderr.write(f"az: error: {' '.join(exc.format_message().split())}\n")
+        sys.exit(exc.exit_code)
     except AzError as exc:
         sys.stderr.write(f"az: error: {exc}\n")
         sys.exit(exc.exit_code)

@@ -49,10 +49,10 @@ class AgentSettings(msgspec.Struct, **_SECTION):
     #: approval mode for writes and shell commands
     approve: Literal["ask", "auto", "read-only"] = "ask"
     #: completion tokens per model call
-    max_tokens: Annotated[int, Meta(ge=1)] = 1024
+    max_tokens: Annotated[int, Meta(ge=1, le=10_000_000)] = 1024
     temperature: Annotated[float, Meta(ge=0.0, le=2.0)] = 0.2
     #: tokens of plugin context per task
-    context_tokens: Annotated[int, Meta(ge=0)] = 1000
+    context_tokens: Annotated[int, Meta(ge=0, le=10_000_000)] = 1000
 
 
 class StorageSettings(msgspec.Struct, **_SECTION):
@@ -75,9 +75,9 @@ class LocalModelSettings(msgspec.Struct, **_SECTION):
     #: a GGUF file; default: the bundled SmolLM2
     path: str | None = None
     chat_format: str | None = None
-    threads: Annotated[int, Meta(ge=1)] | None = None
+    threads: Annotated[int, Meta(ge=1, le=1024)] | None = None
     #: context window in tokens
-    n_ctx: Annotated[int, Meta(ge=512)] = 8192
+    n_ctx: Annotated[int, Meta(ge=512, le=2**24)] = 8192
 
 
 class CustomModel(msgspec.Struct, **_SECTION):
@@ -87,9 +87,10 @@ class CustomModel(msgspec.Struct, **_SECTION):
     alias: str | None = None
     api_base: str | None = None
     api_key_env: str | None = None
-    input_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
-    output_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
-    context_window: Annotated[int, Meta(ge=1)] | None = None
+    #: USD per token (finite: at most 1 USD a token)
+    input_cost_per_token: Annotated[float, Meta(ge=0, le=1)] | None = None
+    output_cost_per_token: Annotated[float, Meta(ge=0, le=1)] | None = None
+    context_window: Annotated[int, Meta(ge=1, le=2**31)] | None = None
     supports_tools: bool | None = None
 
 
@@ -131,10 +132,13 @@ class ToolsSettings(msgspec.Struct, **_SECTION):
 
     #: regular expressions; a shell command matching one is always refused
     deny: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_DENY))
-    #: tool output kept per call, bytes
-    output_limit_bytes: Annotated[int, Meta(ge=256)] = 16384
-    #: seconds before a shell command is killed
-    shell_timeout_s: Annotated[float, Meta(gt=0)] = 60.0
+    #: tool output kept per call, bytes (at most 64 MiB: more would not fit a
+    #: model's context window anyway)
+    output_limit_bytes: Annotated[int, Meta(ge=256, le=64 * 2**20)] = 16384
+    #: seconds before a shell command is killed (at most one day)
+    shell_timeout_s: Annotated[float, Meta(gt=0, le=86400)] = 60.0
+    #: largest file ``filesystem.write`` writes in one call, bytes (at most 1 GiB)
+    max_write_bytes: Annotated[int, Meta(ge=1, le=2**30)] = 10 * 2**20
     #: sandbox, network and environment of shell commands
     shell: ShellSettings = msgspec.field(default_factory=ShellSettings)
 

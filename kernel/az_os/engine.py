@@ -12,7 +12,8 @@ How a task ends:
   budget refused the next call, or no model could answer (the reason is in
   ``task.error``);
 * ``cancelled`` - Ctrl-C / ``az task cancel`` (resumable);
-* ``interrupted`` - an unexpected error in this process, or the process died
+* ``interrupted`` - an unexpected error in this process, SIGTERM
+  (:func:`request_termination`), or the process died
   (found on next start by the storage backend; resumable).
 
 On the last allowed turn the model is offered no tools (``tool_choice="none"``)
@@ -33,6 +34,7 @@ import fnmatch
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -101,6 +103,18 @@ Workspace (the current directory for every tool): {workspace}"""
 #: The user note on the last turn; ``{task}`` is the task description, restated
 #: because after several tool results small models lose track of the question.
 LAST_TURN_NOTE = "Final turn, tools are done. Answer from the results above: {task}"
+
+
+_terminating = threading.Event()
+
+
+def request_termination() -> None:
+    """Say that this process is being stopped (SIGTERM from ``kill``, systemd
+    or a container runtime), not cancelled by its user: every task whose run
+    is cancelled from now on is marked ``interrupted`` (resumable with ``az
+    task resume``) instead of ``cancelled``. Call it before cancelling the
+    asyncio tasks that run the engine; it cannot be undone in this process."""
+    _terminating.set()
 
 
 def select_tools(all_tools: dict[str, Tool], patterns: Iterable[str] | None) -> dict[str, Tool]:
@@ -336,7 +350,17 @@ class _Run:
             async for event in self._loop(turns):
                 yield event
         except (asyncio.CancelledError, KeyboardInterrupt):
-            await asyncio.shield(self._finish(TaskStatus.CANCELLED, error="cancelled by the user"))
+            if _terminating.is_set():
+                await asyncio.shield(
+                    self._finish(
+                        TaskStatus.INTERRUPTED,
+                        error=f"stopped by SIGTERM; 'az task resume {task.id}' continues it",
+                    )
+                )
+            else:
+                await asyncio.shield(
+                    self._finish(TaskStatus.CANCELLED, error="cancelled by the user")
+                )
             raise
         except Exception as exc:
             await self._finish(TaskStatus.INTERRUPTED, error=f"{type(exc).__name__}: {exc}")

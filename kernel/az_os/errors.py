@@ -20,6 +20,13 @@ class ConfigError(AzError):
     exit_code = 2
 
 
+class UsageError(AzError):
+    """A command-line value is malformed or out of range (the CLI's usage
+    errors, found after parsing: an ``--since`` it cannot read, an empty task)."""
+
+    exit_code = 2
+
+
 class PluginMissingError(AzError):
     """A feature needs a plugin that is not installed; the message names it."""
 

@@ -69,7 +69,8 @@ def _show_event(console: Console, event: dict[str, Any]) -> None:
 
 
 def _run(coro_factory: Any, as_json: bool) -> None:
-    """Run the engine, showing progress; Ctrl-C cancels the task and exits 130."""
+    """Run the engine, showing progress; Ctrl-C cancels the task and exits
+    130; SIGTERM stops it the same way, marks it ``interrupted`` and exits 143."""
     import asyncio
 
     from rich.console import Console
@@ -87,10 +88,24 @@ def _run(coro_factory: Any, as_json: bool) -> None:
     import os
     import signal
 
+    from az_os.engine import request_termination
+
     loop = asyncio.new_event_loop()
     main = loop.create_task(consume())
+    terminated = False
+
+    def on_sigterm() -> None:
+        # kill, systemd, a container runtime: stop like Ctrl-C (the running
+        # tool's process group is killed), but leave the task interrupted,
+        # not cancelled, so it reads as "stopped from outside, resumable".
+        nonlocal terminated
+        terminated = True
+        request_termination()
+        main.cancel()
+
     try:
         loop.add_signal_handler(signal.SIGINT, main.cancel)
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt below
         pass
     cancelled = False
@@ -105,14 +120,14 @@ def _run(coro_factory: Any, as_json: bool) -> None:
                 pass
         cancelled = True
     if cancelled:
-        console.print(
-            f"[yellow]cancelled[/] task {task_id} ('az task resume {task_id or 'ID'}' continues it)"
-        )
+        what = "[yellow]interrupted (SIGTERM)[/]" if terminated else "[yellow]cancelled[/]"
+        console.print(f"{what} task {task_id} ('az task resume {task_id or 'ID'}' continues it)")
         sys.stdout.flush()
         sys.stderr.flush()
-        # The task is recorded as cancelled. A model call may still be running in
-        # a worker thread; do not wait for it to finish before giving the terminal back.
-        os._exit(130)
+        # The task is recorded. A model call may still be running in a worker
+        # thread; do not wait for it to finish before giving the terminal back.
+        # 128 + the signal number, as a shell reports a process it stopped.
+        os._exit(143 if terminated else 130)
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
 

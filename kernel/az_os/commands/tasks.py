@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from az_os.commands import log_app, task_app
-from az_os.errors import AzError
+from az_os.errors import AzError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.storage import Storage
@@ -51,7 +51,7 @@ def _choice(value: str | None, choices: tuple[str, ...], option: str) -> str | N
         return None
     v = value.strip().lower()
     if v not in choices:
-        raise AzError(f"invalid {option} '{value}': one of {', '.join(choices)}")
+        raise UsageError(f"invalid {option} '{value}': one of {', '.join(choices)}")
     return v
 
 
@@ -78,7 +78,7 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
       time; add ``Z`` or ``+02:00`` for an explicit offset.
     * ``90s``, ``15m``, ``2h``, ``7d``, ``1w``: that long before now.
 
-    Returns a tz-aware UTC datetime. Raises :class:`AzError` (one line) for
+    Returns a tz-aware UTC datetime. Raises :class:`UsageError` (one line, exit 2) for
     anything else.
     """
     from datetime import UTC, timedelta
@@ -86,11 +86,17 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     m = _AGE.match(value)
     if m:
-        return now - timedelta(seconds=float(m.group(1)) * _AGE_SECONDS[m.group(2).lower()])
+        try:
+            return now - timedelta(seconds=float(m.group(1)) * _AGE_SECONDS[m.group(2).lower()])
+        except (OverflowError, ValueError):
+            raise UsageError(
+                f"invalid --since '{value}': that is before the year 1 (give at most "
+                f"{(now - datetime.min.replace(tzinfo=UTC)).days}d)"
+            ) from None
     try:
         dt = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise AzError(
+        raise UsageError(
             f"invalid --since '{value}': give an ISO date/time (2026-11-21, 2026-11-21T14:30, "
             "add Z for UTC) or an age (30m, 2h, 7d)"
         ) from None

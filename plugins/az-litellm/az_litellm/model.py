@@ -204,6 +204,16 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+#: Error bodies that blame the request, not the server's health: Jinja chat
+#: template failures (llama.cpp's server, vLLM) and request validation errors.
+#: Such a 5xx is not retried.
+_REQUEST_FAULT = re.compile(
+    r"has no attribute|TemplateError|UndefinedError|jinja|chat template|"
+    r"validation error|invalid request|malformed|could not parse|unprocessable",
+    re.IGNORECASE,
+)
+
+
 def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) -> ModelError:
     """Turn a LiteLLM/httpx exception into az's typed :class:`ModelError`.
 
@@ -218,6 +228,8 @@ def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) ->
     Timeout, APIConnectionError, httpx transport errors    NetworkError
     InternalServerError, ServiceUnavailable, BadGateway    ProviderDownError
     (5xx)
+    a 5xx whose body blames the request (chat template     InvalidRequestError (not retried)
+    failure, validation error)
     BadRequest (400), NotFound (404), Unprocessable (422)  InvalidRequestError
     ====================================================  ==============================
     """
@@ -268,6 +280,14 @@ def map_error(exc: BaseException, model_id: str, key_hint: str | None = None) ->
         return NetworkError(f"{where}request timed out: {msg}", model=model_id)
     if any(isinstance(e, httpx.TransportError | ConnectionError) for e in chain):
         return NetworkError(f"{where}cannot reach the provider: {msg}", model=model_id)
+    if _REQUEST_FAULT.search(msg):
+        # A server that fails on the request itself (a chat template that
+        # cannot render it, a validation error) answers the same every time:
+        # retrying only wastes the wait.
+        return InvalidRequestError(
+            f"{where}the server could not process this request (HTTP {status or 500}): {msg}",
+            model=model_id,
+        )
     if isinstance(
         exc,
         litellm.InternalServerError | litellm.ServiceUnavailableError | litellm.BadGatewayError,
@@ -531,7 +551,7 @@ class LiteLLMModel(Model):
     def _kwargs(self, request: ModelRequest, stream: bool = False) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "model": self.call_model,
-            "messages": [m.to_openai() for m in request.messages],
+            "messages": self._messages(request),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "timeout": self.settings.timeout_s,
@@ -572,6 +592,20 @@ class LiteLLMModel(Model):
             kw["stream"] = True
             kw["stream_options"] = {"include_usage": True}
         return kw
+
+    def _messages(self, request: ModelRequest) -> list[dict[str, Any]]:
+        """The request's messages in OpenAI form. An assistant message that
+        carries only tool calls gets ``content: ""`` on OpenAI-compatible
+        servers: LiteLLM drops a ``None`` content on the way, and llama.cpp's
+        server then fails its chat template with HTTP 500 (``'dict object' has
+        no attribute 'content'``), while an explicit ``null`` is refused with
+        422; an empty string is what every such server accepts."""
+        out = [m.to_openai() for m in request.messages]
+        if self.api_base or self.call_model.startswith("openai/"):
+            for m in out:
+                if m["role"] == "assistant" and m.get("tool_calls") and m["content"] is None:
+                    m["content"] = ""
+        return out
 
     # -- retries -------------------------------------------------------------
     def _retry_args(self, waited: list[float]) -> dict[str, Any]:

@@ -372,7 +372,9 @@ def serve_cmd(
         "stdio", "--transport", "-t", help="stdio (for editors and agents that start az) or http."
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (http)."),
-    port: int = typer.Option(8000, "--port", "-p", help="TCP port (http); the endpoint is /mcp."),
+    port: int = typer.Option(
+        8000, "--port", "-p", min=1, max=65535, help="TCP port (http); the endpoint is /mcp."
+    ),
     approve: str = typer.Option(
         "read-only",
         "--approve",

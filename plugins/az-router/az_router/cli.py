@@ -63,7 +63,7 @@ def explain(
     "decision_ms"}. Prices are USD per 1M tokens (3:1 input:output blend).
     """
     from az_os.config import load_config
-    from az_os.errors import ConfigError
+    from az_os.errors import ConfigError, UsageError
     from az_os.types import Message, ModelRequest, Task, TaskPriority, ToolSpec
 
     from az_router.engine import usable_models
@@ -71,6 +71,8 @@ def explain(
 
     if priority not in PRIORITIES:
         raise ConfigError(f"--priority must be one of {', '.join(PRIORITIES)}, got '{priority}'")
+    if not task.strip():
+        raise UsageError("the task text is empty: give the task as you would to 'az task run'")
     cfg = load_config()
     engine = get_engine()
     messages = [Message(role="user", content=task)]

@@ -12,6 +12,7 @@ import difflib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,7 @@ class ReadTool(BuiltinTool):
         try:
             with open(where.path, encoding=encoding, newline="") as f:
                 confirm_opened(f.fileno(), where)
-                for lineno, line in enumerate(f, 1):  # noqa: B007 - lineno used after the loop
+                for lineno, line in _bounded_lines(f, limit + 1):  # noqa: B007 - used below
                     if lineno < start:
                         continue
                     if end is not None and lineno > end:
@@ -285,6 +286,25 @@ class ReadTool(BuiltinTool):
             "total_lines": total,
             "truncated": truncated,
         }
+
+
+def _bounded_lines(f: Any, chunk: int) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` from text file ``f``, each line cut to at most
+    ``chunk`` characters: the rest of a longer line is read and dropped in
+    ``chunk``-sized pieces, so a file with no newline never sits in memory
+    whole (a 300 MB one-line file costs ``chunk`` characters, not 300 MB)."""
+    lineno = 0
+    while True:
+        line = f.readline(chunk)
+        if not line:
+            return
+        lineno += 1
+        if len(line) == chunk and not line.endswith(("\n", "\r")):
+            while True:  # skip the rest of this line
+                more = f.readline(chunk)
+                if len(more) < chunk or more.endswith(("\n", "\r")):
+                    break
+        yield lineno, line
 
 
 def _byte_count(content: str, encoding: str) -> int | None:
@@ -354,6 +374,12 @@ class WriteTool(BuiltinTool):
                 f"the content cannot be written as {encoding}: {exc.reason} "
                 f"at character {exc.start}"
             ) from None
+        cap = int(ctx.config.tools.max_write_bytes)
+        if len(data) > cap:
+            raise ToolFailure(
+                f"{len(data):,} bytes is more than filesystem.write takes in one call "
+                f"({cap:,} bytes, tools.max_write_bytes)"
+            )
         target = where.path
         if target.is_dir():
             raise ToolFailure(f"'{where.shown}' is a directory")

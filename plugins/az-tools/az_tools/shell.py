@@ -110,6 +110,10 @@ class _Capture:
         )
 
 
+#: The longest ``timeout`` a call may ask for, seconds (one day).
+MAX_TIMEOUT_S = 86400.0
+
+
 def _popen(command: str | list[str], cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     kwargs: dict[str, Any] = {
         "shell": isinstance(command, str),
@@ -222,6 +226,8 @@ class ShellTool(BuiltinTool):
                     "type": "number",
                     "description": "Seconds before the command is killed; default "
                     "tools.shell_timeout_s from config (60).",
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_TIMEOUT_S,
                 },
                 "env": {
                     "type": "object",
@@ -279,8 +285,10 @@ class ShellTool(BuiltinTool):
         timeout = args.get("timeout")
         if timeout is None:
             timeout = float(ctx.config.tools.shell_timeout_s)
-        if timeout <= 0:
-            raise ToolFailure(f"timeout must be more than 0 seconds, got {timeout}")
+        if not 0 < timeout <= MAX_TIMEOUT_S:  # also refuses nan
+            raise ToolFailure(
+                f"timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {timeout}"
+            )
         cwd = workspace_root(ctx)
         settings = sandbox.shell_settings(ctx.config)
         env, _removed = sandbox.scrub_env(dict(os.environ), list(settings.pass_env), _store_names())

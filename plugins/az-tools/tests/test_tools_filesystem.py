@@ -180,3 +180,37 @@ def test_unreadable_file_is_a_clear_error(tools, workspace, ctx, call):
     p.chmod(0)
     res = call(tools["filesystem.read"], {"path": "locked.txt"}, ctx)
     assert not res.success and "permission denied: 'locked.txt'" in res.error
+
+
+def test_read_of_a_huge_file_without_newlines_stays_small_in_memory(tools, workspace, ctx, call):
+    """A 40 MB file with no newline: the model gets the first 16 KB, and the
+    read never holds the whole line (it used to peak at twice the file size)."""
+    import tracemalloc
+
+    with open(workspace / "blob.txt", "w") as f:
+        for _ in range(40):
+            f.write("y" * 2**20)
+        f.write("\nsecond line\n")
+    tracemalloc.start()
+    try:
+        r = call(tools["filesystem.read"], {"path": "blob.txt"}, ctx)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.success, r.error
+    assert r.result["truncated"] is True and r.result["content"].startswith("yyyy")
+    assert len(r.result["content"].encode()) < 16384 + 300
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB while reading"
+    # the line count after a long line is still right
+    r = call(tools["filesystem.read"], {"path": "blob.txt", "start_line": 2}, ctx)
+    assert r.result["content"] == "second line\n" and r.result["total_lines"] == 2
+
+
+def test_write_refuses_content_over_the_size_cap(tools, workspace, make_ctx, call):
+    ctx = make_ctx(workspace, max_write_bytes=1000)
+    r = call(tools["filesystem.write"], {"path": "big.txt", "content": "z" * 1001}, ctx)
+    assert not r.success
+    assert "tools.max_write_bytes" in r.error and "1,001 bytes" in r.error
+    assert not (workspace / "big.txt").exists()
+    r = call(tools["filesystem.write"], {"path": "ok.txt", "content": "z" * 1000}, ctx)
+    assert r.success and (workspace / "ok.txt").stat().st_size == 1000

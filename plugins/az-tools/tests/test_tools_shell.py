@@ -168,6 +168,9 @@ def test_bad_timeout_and_empty_command(tools, ctx, call):
     assert not res.success and "timeout must be more than 0" in res.error
     res = call(tools["shell.execute"], {"command": "   "}, ctx)
     assert not res.success and "empty" in res.error
+    for absurd in (1e308, float("inf"), float("nan")):
+        res = call(tools["shell.execute"], {"command": "echo hi", "timeout": absurd}, ctx)
+        assert not res.success and "at most 86400 seconds" in res.error, absurd
 
 
 @posix_only
