@@ -4,21 +4,18 @@ driven by the scripted model plugin (az_os.scripted)."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from az_os import hookimpl
+from az_os import scripted as az_scripted
+from az_os.errors import BudgetExceededError
+from az_os.types import Task, TaskStatus
 from conftest import has_plugin, has_storage
 
 pytestmark = pytest.mark.skipif(
     not (has_storage() and has_plugin("tools")), reason="needs az-sqlite and az-tools installed"
 )
-
-from az_os import scripted as az_scripted
-from az_os import hookimpl  # noqa: E402
-from az_os.errors import BudgetExceededError  # noqa: E402
-from az_os.types import Task, TaskStatus  # noqa: E402
 
 
 class Recorder:

@@ -87,7 +87,7 @@ class ScriptedModel(Model):
             raise RuntimeError(step.get("message", "scripted crash"))
         prompt = sum(len(m.content or "") for m in request.messages) // 4
         if "invalid" in step:
-            return self._invalid(step["invalid"], prompt)
+            return self._invalid(step["invalid"], prompt)  # type: ignore[no-any-return]
         if "answer" in step:
             msg = Message(role="assistant", content=step["answer"])
             completion = max(1, len(step["answer"]) // 4)

@@ -557,7 +557,9 @@ def test_a_500_that_blames_the_request_is_not_retried(keys):
 
 @respx.mock
 def test_an_assistant_tool_call_message_is_sent_with_empty_text(keys):
-    route = respx.post(OPENAI_URL).mock(return_value=openai_ok({"role": "assistant", "content": "ok"}))
+    route = respx.post(OPENAI_URL).mock(
+        return_value=openai_ok({"role": "assistant", "content": "ok"})
+    )
     call = ToolCall(name="time_now", arguments={"city": "Paris"}, id="call_1")
     request = ModelRequest(
         messages=[
