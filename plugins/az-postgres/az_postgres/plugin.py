@@ -56,8 +56,12 @@ def db_copy(
 
     if source == target:
         raise AzError(f"--from and --to are both '{source}'; nothing to copy")
-    src = _storage(source)
-    dst = _storage(target)
+    from az_os.redact import unwrap
+
+    # the SQL backends behind the kernel's redacting wrapper: rows are copied
+    # as they are stored (already masked when they were written)
+    src = unwrap(_storage(source))
+    dst = unwrap(_storage(target))
     for name, store in ((source, src), (target, dst)):
         if not isinstance(store, SQLStorage):
             raise AzError(f"az db copy works between SQL backends; '{name}' is not one")
