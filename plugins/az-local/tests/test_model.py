@@ -12,7 +12,7 @@ import pytest
 from az_local import model as local_model
 from az_local.model import BUNDLED_ID, LocalModel, bundled_gguf
 from az_os.errors import ContextWindowExceededError, ModelError
-from az_os.types import Message, ModelRequest
+from az_os.types import Message, ModelRequest, ToolSpec
 from conftest import packs_installed
 
 
@@ -174,3 +174,54 @@ def test_config_path_adds_a_model_aliased_local(az_home: Path) -> None:
     assert host.find_model("smollm2").info.id == BUNDLED_ID
     r = custom.complete(ask("Hi", max_tokens=3))
     assert r.model == "local/my-model" and r.usage.completion_tokens > 0
+
+
+def test_the_task_independent_prefix_is_saved_and_loaded_again(
+    model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a new process starts with an empty context: emulated by clearing it
+    from az_local.actions import chat_messages
+    from az_local.model import _prompt_tokens, restore_prefix
+
+    monkeypatch.setenv("AZ_MODEL_CACHE", str(tmp_path / "cache"))
+    tools = [
+        ToolSpec(
+            name=f"demo.tool{i}",
+            description=f"Demo tool number {i} that does a thing with a path.",
+            input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
+        )
+        for i in range(6)
+    ]
+    system = "You are az.\n\nTools:\n(see below)\n\nWorkspace (the current directory): /w/one"
+    msgs = [Message(role="system", content=system), Message(role="user", content="List /w/one")]
+    chat = chat_messages(msgs, tools, "auto")
+    loaded = model.load()
+    llama = loaded.llama
+    with loaded.lock:
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+        n = restore_prefix(loaded, chat, model.info.id)
+        saved = list((tmp_path / "cache" / "kv").glob("*.state"))
+        assert n > 64 and len(saved) == 1 and llama.n_tokens == n
+        full = _prompt_tokens(llama, chat)
+        assert llama._input_ids.tolist() == full[:n]
+        # another task (another workspace) in a fresh context loads the same prefix
+        other = [dict(m) for m in chat]
+        other[0]["content"] = other[0]["content"].replace("/w/one", "/w/two")
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+        assert restore_prefix(loaded, other, model.info.id) == n
+        assert llama.n_tokens == n and len(list(saved[0].parent.glob("*.state"))) == 1
+    # and the model answers from the restored cache as it does from scratch
+    req = ModelRequest(messages=msgs, tools=tools, max_tokens=64, temperature=0)
+    warm = model.complete(req)
+    with loaded.lock:
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+        monkeypatch.setenv("AZ_MODEL_CACHE", str(tmp_path / "empty"))
+    cold = model.complete(req)
+
+    def action(r: Any) -> Any:
+        return [(c.name, c.arguments) for c in r.message.tool_calls], r.message.content
+
+    assert action(warm) == action(cold)
