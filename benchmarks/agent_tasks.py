@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,12 @@ def check(spec: dict[str, Any], answer: str, ws: Path) -> tuple[bool, str]:
     """(passed, why) for a task's [check] table."""
     c = spec.get("check", {})
     low = answer.lower()
+    if "answer_number" in c:
+        # the first whole number in the answer: "13 files" does not pass for 3
+        # (a substring check did), nor does a guess that lists several numbers
+        numbers = re.findall(r"(?<![\w.])-?\d+(?![\w.]\d)", answer)
+        if not numbers or int(numbers[0]) != int(c["answer_number"]):
+            return False, f"answer's first number is not {c['answer_number']}"
     if "answer_contains_any" in c and not any(s.lower() in low for s in c["answer_contains_any"]):
         return False, f"answer lacks any of {c['answer_contains_any']}"
     if "answer_contains_all" in c and not all(s.lower() in low for s in c["answer_contains_all"]):
@@ -72,6 +79,8 @@ def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, 
             f = ws / name
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(content)
+        for command in spec.get("setup", []):
+            subprocess.run(command, cwd=ws, check=True, capture_output=True)
         bg = subprocess.Popen(spec["background"]) if spec.get("background") else None
         env = dict(os.environ, AZ_HOME=str(Path(tmp) / "home"))
         cmd = [
@@ -113,6 +122,10 @@ def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, 
             if out["status"] == "completed"
             else (False, out.get("error") or out["status"])
         )
+        if ok and not out["tool_calls"]:
+            # every example needs something from the workspace: an answer
+            # given without looking is a guess, even when it happens to match
+            ok, why = False, "answered without calling a tool"
         return {
             "task": path.stem,
             "ok": ok,
