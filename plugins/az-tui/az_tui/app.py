@@ -35,6 +35,20 @@ VIEWS = {
     "cost": ("cost",),
     "health": ("health",),
 }
+#: Engine events after which stored rows changed (worth a look right away).
+CHANGES = frozenset(
+    {
+        "created",
+        "started",
+        "resumed",
+        "turn",
+        "completed",
+        "failed",
+        "cancelled",
+        "interrupted",
+        "stopped",
+    }
+)
 TITLES = {"tasks": "Tasks", "run": "Run", "cost": "Cost", "health": "Health"}
 
 
@@ -173,13 +187,15 @@ class Dashboard(App[None]):
         event = message.event
         if "run" in self.views:
             self.query_one("#run-view", RunView).show_event(event)
+        if event["type"] == "warning":
+            self.notify(str(event["data"].get("message")), severity="warning")
+        if event["type"] not in CHANGES:
+            return  # model_call, tool_call, tool_result: the next turn event covers them
         if "tasks" in self.views:
             self.query_one("#tasks-view", TasksView).poll()
         for screen in self.screen_stack:
             if isinstance(screen, DetailScreen) and screen.task_id == event.get("task_id"):
                 screen.nudge()
-        if event["type"] == "warning":
-            self.notify(str(event["data"].get("message")), severity="warning")
 
     def _ask(
         self,
