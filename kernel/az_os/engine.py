@@ -68,6 +68,7 @@ from az_os.types import (
     openai_tool_name,
     utcnow,
 )
+from az_os.util import process_alive
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
@@ -148,18 +149,6 @@ def _call_key(call: ToolCall) -> tuple[str, str]:
     return openai_tool_name(call.name), json.dumps(call.arguments, sort_keys=True, default=str)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 class ExecutionEngine:
     """Runs tasks through the ReAct loop using only hooks and contracts.
 
@@ -238,7 +227,7 @@ class ExecutionEngine:
         if (
             task.status == TaskStatus.RUNNING
             and task.pid
-            and _process_alive(task.pid)
+            and process_alive(task.pid)
             and (task.host in (None, socket.gethostname()))
         ):
             raise AzError(

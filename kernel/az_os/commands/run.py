@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 import typer
 
 from az_os.commands import task_app
+from az_os.util import one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -37,12 +38,6 @@ def _summary(task: Task, turns: int, tool_calls: int) -> dict[str, Any]:
     }
 
 
-def _short(value: Any, width: int = 160) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _show_event(console: Console, event: dict[str, Any]) -> None:
     from rich.markup import escape
 
@@ -58,12 +53,12 @@ def _show_event(console: Console, event: dict[str, Any]) -> None:
     elif kind == "turn" and data.get("tool_calls") and data.get("thought"):
         pass  # the thought was shown with the tool call
     elif kind == "tool_call":
-        console.print(f"  [yellow]→[/] {escape(_short(data.get('description') or data['name']))}")
+        console.print(f"  [yellow]→[/] {escape(one_line(data.get('description') or data['name']))}")
     elif kind == "tool_result":
         if data["success"]:
-            console.print(f"  [green]←[/] [dim]{escape(_short(data.get('result'), 140))}[/]")
+            console.print(f"  [green]←[/] [dim]{escape(one_line(data.get('result'), 140))}[/]")
         else:
-            console.print(f"  [red]←[/] {escape(_short(data.get('error'), 140))}")
+            console.print(f"  [red]←[/] {escape(one_line(data.get('error'), 140))}")
     elif kind == "warning":
         console.print(f"[yellow]warning:[/] {escape(str(data.get('message')))}")
 

@@ -24,13 +24,13 @@ import typer
 
 from az_os.commands import log_app, task_app
 from az_os.errors import AzError, UsageError
+from az_os.util import PRIORITIES, format_usd, one_line, process_alive
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.storage import Storage
     from az_os.types import Task, Turn
 
 STATUSES = ("initialized", "pending", "running", "completed", "failed", "cancelled", "interrupted")
-PRIORITIES = ("low", "medium", "high", "urgent")
 LEVELS = ("debug", "info", "warning", "error")
 EXPORT_FORMATS = ("json", "jsonl", "csv")
 
@@ -109,15 +109,6 @@ def _local(dt: datetime | None, seconds: bool = False) -> str:
     if dt is None:
         return ""
     return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
-def _usd(value: float) -> str:
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
-
-
-def _one_line(text: str | None, width: int) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _n(count: int, noun: str) -> str:
@@ -203,10 +194,10 @@ def task_list(
                 f"[{_STATUS_STYLE[s]}]{s}[/]" if _STATUS_STYLE.get(s) else s,
                 t.priority.value,
                 t.created_at.astimezone().strftime("%m-%d %H:%M"),
-                escape(_one_line(t.model or "-", 22)),
+                escape(one_line(t.model or "-", 22)),
                 f"{t.total_tokens:,}",
-                _usd(t.cost_usd),
-                escape(_one_line(t.description, 200)),
+                format_usd(t.cost_usd),
+                escape(one_line(t.description, 200)),
             ]
         )
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -302,18 +293,18 @@ def _render_task(task: Task, turns: list[Turn], totals: dict[str, Any]) -> None:
             "usage",
             f"{_n(totals['turns'], 'turn')}, {_n(totals['tool_calls'], 'tool call')}, "
             f"{task.prompt_tokens:,} prompt + {task.completion_tokens:,} completion tokens, "
-            f"{_usd(task.cost_usd)}",
+            f"{format_usd(task.cost_usd)}",
         ),
     ]
     if task.max_cost_usd is not None:
-        rows.append(("budget", _usd(task.max_cost_usd)))
+        rows.append(("budget", format_usd(task.max_cost_usd)))
     for key, value in rows:
         console.print(f"[dim]{key:<11}[/] {escape(str(value))}")
     for t in turns:
         u = t.usage
         console.print(
             f"\n[bold cyan]turn {t.index}[/] [dim]· {escape(t.model or '-')} · "
-            f"{u.prompt_tokens:,}+{u.completion_tokens:,} tokens · {_usd(u.cost_usd)} · "
+            f"{u.prompt_tokens:,}+{u.completion_tokens:,} tokens · {format_usd(u.cost_usd)} · "
             f"model {t.model_duration_ms:,.0f} ms · tools {t.tools_duration_ms:,.0f} ms[/]"
         )
         results = {c.id: r for c, r in zip(t.tool_calls, t.tool_results, strict=False)}
@@ -324,7 +315,7 @@ def _render_task(task: Task, turns: list[Turn], totals: dict[str, Any]) -> None:
                 console.print(f"  [bold]{m.role}:[/] {escape(m.content.strip())}")
             for call in m.tool_calls:
                 args = json.dumps(call.arguments, ensure_ascii=False)
-                console.print(f"  [yellow]→ {escape(call.name)}[/] {escape(_one_line(args, 300))}")
+                console.print(f"  [yellow]→ {escape(call.name)}[/] {escape(one_line(args, 300))}")
                 r = results.get(call.id)
                 if r is not None:
                     _print_result(console, r)
@@ -332,7 +323,7 @@ def _render_task(task: Task, turns: list[Turn], totals: dict[str, Any]) -> None:
         for call, r in zip(t.tool_calls, t.tool_results, strict=False):
             if call.id not in shown:
                 args = json.dumps(call.arguments, ensure_ascii=False)
-                console.print(f"  [yellow]→ {escape(call.name)}[/] {escape(_one_line(args, 300))}")
+                console.print(f"  [yellow]→ {escape(call.name)}[/] {escape(one_line(args, 300))}")
                 _print_result(console, r)
     if task.result:
         console.print(f"\n[bold green]result[/]\n{escape(task.result)}")
@@ -350,12 +341,11 @@ def _print_result(console: Any, r: Any) -> None:
             else json.dumps(r.result, ensure_ascii=False, default=str)
         )
         console.print(
-            f"  [green]← ok[/] [dim]({r.duration_ms:,.0f} ms)[/] {escape(_one_line(text, 300))}"
+            f"  [green]← ok[/] [dim]({r.duration_ms:,.0f} ms)[/] {escape(one_line(text, 300))}"
         )
     else:
         console.print(
-            f"  [red]← failed[/] [dim]({r.duration_ms:,.0f} ms)[/] "
-            f"{escape(_one_line(r.error, 300))}"
+            f"  [red]← failed[/] [dim]({r.duration_ms:,.0f} ms)[/] {escape(one_line(r.error, 300))}"
         )
 
 
@@ -368,27 +358,19 @@ def task_delete(
     """Delete a task and everything recorded for it (turns, logs, costs,
     saved state, tool usage). Files the task changed in its workspace stay.
     A task that is still running here must be cancelled first."""
-    import os
     import socket
 
     storage = _storage()
     task = _resolve(storage, task_id)
     if task.status.value == "running" and task.pid and task.host in (None, socket.gethostname()):
-        try:
-            os.kill(task.pid, 0)
-            alive = True
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
-        if alive:
+        if process_alive(task.pid):
             raise AzError(
                 f"task {task.id} is running (pid {task.pid}); "
                 f"'az task cancel {task.id}' stops it first"
             )
     if not yes:
         typer.confirm(
-            f"Delete task {task.id} ({_one_line(task.description, 60)}) "
+            f"Delete task {task.id} ({one_line(task.description, 60)}) "
             "and its turns, logs and costs?",
             abort=True,
         )

@@ -49,11 +49,8 @@ from az_os.types import (
     to_builtins,
     utcnow,
 )
+from az_os.util import process_alive as _process_alive
 
-#: A process that started more than this long after a task's last write
-#: cannot have written it (its pid was reused). Seconds; psutil derives start
-#: times from the boot time in whole seconds, hence the slack.
-PID_REUSE_SLACK_S = 2.0
 LEVELS = ("debug", "info", "warning", "error")
 #: USD of floating-point slack in budget comparisons.
 EPSILON_USD = 1e-9
@@ -86,24 +83,9 @@ def this_host() -> str:
 
 
 def process_alive(pid: int, last_write: float | None) -> bool:
-    """Whether ``pid`` on this host is the process that last wrote the task.
-
-    A pid that is gone, a zombie, or a process started after ``last_write``
-    (unix s; the pid was reused by a newer process) does not count.
-    """
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if last_write is not None and proc.create_time() > last_write + PID_REUSE_SLACK_S:
-            return False
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-    return True
+    """Whether ``pid`` on this host is the process that last wrote the task
+    (at ``last_write``, unix s): :func:`az_os.util.process_alive`."""
+    return _process_alive(pid, started_before=last_write)
 
 
 def integrity_kind(exc: BaseException) -> str | None:

@@ -41,7 +41,6 @@ task's log and sent as a ``warning`` task event.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -53,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from az_os.errors import BudgetExceededError, NotFoundError
+from az_os.util import file_lock, format_usd, process_alive, read_json, write_json
 
 from az_cost.periods import local_now, period_end, period_label, period_start
 from az_cost.settings import CostSettings, load_settings
@@ -102,13 +102,8 @@ class Estimate:
     usd: float
 
 
-def usd(amount: float) -> str:
-    """Money for people: ``$12.34``, ``$0.0042``, ``$0.000123``."""
-    if abs(amount) >= 1 or amount == 0:
-        return f"${amount:,.2f}"
-    text = f"{amount:.6f}".rstrip("0")
-    decimals = len(text.split(".")[1])
-    return f"${amount:.{max(decimals, 2)}f}"
+#: Money for people (``$12.34``, ``$0.0042``): :func:`az_os.util.format_usd`.
+usd = format_usd
 
 
 def nice_amount(needed: float) -> float:
@@ -251,9 +246,7 @@ class SharedReservations:
         """The cross-process :class:`filelock.FileLock` (30 s timeout), made on
         first use: a call that reserved nothing (a free model) never imports filelock."""
         if self._lock is None:
-            from filelock import FileLock
-
-            self._lock = FileLock(str(self.path) + ".lock", timeout=30)
+            self._lock = file_lock(self.path, timeout=30)
         return self._lock
 
     def _read(self) -> dict[str, Any]:
@@ -266,7 +259,7 @@ class SharedReservations:
                 continue
             if now - float(entry.get("at", 0)) > RESERVATION_TTL_S:
                 continue
-            if entry.get("host") == host and not _pid_alive(int(entry.get("pid", 0))):
+            if entry.get("host") == host and not process_alive(int(entry.get("pid", 0))):
                 continue
             live[task_id] = entry
         return live
@@ -301,18 +294,6 @@ def _hostname() -> str:
     import socket
 
     return socket.gethostname()
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        import psutil  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        return True
-    return bool(psutil.pid_exists(pid))
 
 
 class _NoLock:
@@ -569,18 +550,12 @@ def _alerts_path(config: AzConfig) -> Path:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    data = read_json(path)
     return data if isinstance(data, dict) else {}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, data, indent=2)
 
 
 def alert_key(settings: CostSettings, now: datetime) -> str:
@@ -612,7 +587,8 @@ def maybe_alert(
     now = now or _clock()
     key = alert_key(settings, now)
     path = _alerts_path(config)
-    with _lock:
+    # the file lock: another process may be about to show the same alert
+    with _lock, file_lock(path):
         data = _read_json(path)
         if key in data:
             return None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from az_os.errors import AzError, NotFoundError
 from az_os.types import Checkpoint, TaskStatus, new_id
+from az_os.util import process_alive
 
 from az_git.settings import GitSettings, load_settings
 from az_git.store import Snapshot, StoreError, WorkspaceStore
@@ -57,16 +58,6 @@ class RestoreResult:
             "turns_dropped": self.turns_dropped,
             "task": self.task.to_dict() if self.task else None,
         }
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 class Checkpoints:
@@ -280,7 +271,7 @@ class Checkpoints:
             task.status == TaskStatus.RUNNING
             and task.pid
             and task.host in (None, socket.gethostname())
-            and _process_alive(task.pid)
+            and process_alive(task.pid)
         ):
             raise AzError(
                 f"task {task.id} is still running (pid {task.pid}); "

@@ -24,6 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from az_os.util import write_json
+
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 
 #: Environment variables that hold each provider's API key, in lookup order
@@ -251,12 +253,7 @@ def catalogue_entries(cache_dir: Path | None = None) -> tuple[str, dict[str, dic
     source = price_source()
     entries = {mid: entry for mid in ids if (entry := lookup(mid)) is not None}
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(
-            json.dumps({"key": key, "source": source, "entries": entries}), encoding="utf-8"
-        )
-        os.replace(tmp, path)
+        write_json(path, {"key": key, "source": source, "entries": entries})
     except OSError:
         pass
     return source, entries

@@ -66,6 +66,7 @@ from az_os.types import (
     ToolCall,
     Usage,
 )
+from az_os.util import one_line
 
 from az_litellm.settings import LiteLLMSettings
 
@@ -101,8 +102,7 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     text = re.sub(r"\s*Handle with `litellm\.\w+`\.?", "", text)
     text = re.sub(r"\blitellm\.(\w+: )", r"\1", text)
     text = re.sub(r"^(\w+: )\1+", r"\1", text)
-    text = text.strip() or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(text.strip() or type(exc).__name__, limit)
 
 
 def _header(headers: Any, name: str) -> str | None:

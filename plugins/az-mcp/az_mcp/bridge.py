@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -69,18 +68,18 @@ def read_cache(home: Path) -> dict[str, Any]:
 
 def write_entries(home: Path, entries: dict[str, dict[str, Any] | None]) -> None:
     """Update (or, for ``None``, drop) servers' entries, atomically."""
+    from az_os.util import file_lock, write_json
+
     path = cache_path(home)
-    with _file_lock:
+    # the file lock: two az processes listing servers at once keep both updates
+    with _file_lock, file_lock(path):
         servers = read_cache(home)
         for name, entry in entries.items():
             if entry is None:
                 servers.pop(name, None)
             else:
                 servers[name] = entry
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"tools.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "servers": servers}, indent=1))
-        os.replace(tmp, path)
+        write_json(path, {"version": CACHE_VERSION, "servers": servers}, indent=1)
 
 
 def fresh_entry(entry: Any, cfg: ServerConfig, now: float | None = None) -> bool:

@@ -62,8 +62,9 @@ class ServerStartError(Exception):
 
 def one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     """Collapse whitespace (newlines included) and cut to ``limit`` characters."""
-    flat = re.sub(r"\s+", " ", str(text)).strip()
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    from az_os.util import one_line as _one_line
+
+    return _one_line(str(text), limit)
 
 
 def leaf_exception(exc: BaseException) -> BaseException:
@@ -539,11 +540,12 @@ def _tool_dict(tool: Any) -> dict[str, Any]:
 def _clip(text: str, limit: int | None) -> str:
     if limit is None:
         return text
-    data = text.encode("utf-8")
-    if len(data) <= limit:
+    from az_os.util import clip_bytes
+
+    kept, dropped = clip_bytes(text, limit)
+    if not dropped:
         return text
-    cut = data[:limit].decode("utf-8", "ignore")
-    return cut + f"\n[... {len(data) - limit} more bytes cut (tools.output_limit_bytes)]"
+    return kept + f"\n[... {dropped} more bytes cut (tools.output_limit_bytes)]"
 
 
 def convert_result(result: Any, output_limit: int | None = None) -> ToolResult:

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import typer
+from az_os.util import PRIORITIES
 
 route_app = typer.Typer(
     help=(
@@ -16,8 +17,6 @@ route_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-PRIORITIES = ("low", "medium", "high", "urgent")
 
 
 def _print_json(data: Any) -> None:
@@ -66,8 +65,8 @@ def explain(
     from az_os.errors import ConfigError, UsageError
     from az_os.types import Message, ModelRequest, Task, TaskPriority, ToolSpec
 
+    from az_router.current import get_engine
     from az_router.engine import usable_models
-    from az_router.plugin import get_engine
 
     if priority not in PRIORITIES:
         raise ConfigError(f"--priority must be one of {', '.join(PRIORITIES)}, got '{priority}'")
@@ -182,7 +181,7 @@ def rules(
     "tiers": {"free": "0", "cheap": "< X", "mid": "< Y", "premium": ">= Y"}}
     (USD per 1M tokens, 3:1 input:output blend).
     """
-    from az_router.plugin import get_engine
+    from az_router.current import get_engine
 
     engine = get_engine()
     b = engine.bands

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -115,10 +114,9 @@ class Cooldowns:
     def _save(self, until: dict[str, float]) -> None:
         if self.path is None:
             return
+        from az_os.util import write_json
+
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(until), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_json(self.path, until)
         except OSError as exc:
             log.debug("router: cannot write %s: %s", self.path, exc)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -173,12 +172,11 @@ class History:
         return data if isinstance(data, dict) else {}
 
     def _write_models_cache(self, data: dict[str, dict[str, Any]]) -> None:
+        from az_os.util import write_json
+
         path = self._cache_path()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data), encoding="utf-8")
-            os.replace(tmp, path)
+            write_json(path, data)
         except OSError as exc:
             log.debug("router history: cannot write %s: %s", path, exc)
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from az_os.errors import ConfigError
+from az_os.util import PRIORITIES
 
 from az_router.complexity import CLASSES
 from az_router.tiers import TIERS
@@ -63,7 +64,6 @@ NAMES: dict[str, type | tuple[type, ...]] = {
     "escalate": bool,
     "failed": int,
 }
-PRIORITIES = ("low", "medium", "high", "urgent")
 _ENUMS = {"complexity": CLASSES, "priority": PRIORITIES}
 _RULE_KEYS = {"name", "condition", "tier", "model", "provider", "reason", "within"}
 

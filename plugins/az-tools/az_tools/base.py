@@ -53,11 +53,11 @@ def clip_text(text: str, limit: int, hint: str = "") -> tuple[str, bool]:
     Returns ``(text, truncated)``; when cut, a note at the end says how many
     bytes were dropped, followed by ``hint``.
     """
-    data = text.encode("utf-8", errors="replace")
-    if len(data) <= limit:
+    from az_os.util import clip_bytes
+
+    kept, cut = clip_bytes(text, limit)
+    if not cut:
         return text, False
-    kept = data[:limit].decode("utf-8", errors="ignore")
-    cut = len(data) - len(kept.encode("utf-8"))
     note = (
         f"\n[... truncated: {cut} more bytes not shown (tools.output_limit_bytes = {limit}){hint}]"
     )

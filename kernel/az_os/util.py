@@ -1,0 +1,283 @@
+"""Small helpers every plugin needs, so each does not write its own.
+
+Public and stable for third-party plugins. Everything here is light to
+import (the standard library and :mod:`az_os.types`); :mod:`filelock` and
+:mod:`psutil` are imported inside the functions that use them.
+
+Files
+    :func:`read_json`, :func:`write_json` (atomic: a temporary file then
+    ``os.replace``), :func:`file_lock` (a cross-process lock beside a file)
+    and :func:`update_json` (read-modify-write under that lock, so two
+    processes never lose each other's updates).
+Processes
+    :func:`process_alive`.
+Text for people
+    :func:`one_line`, :func:`error_line`, :func:`clip_bytes`,
+    :func:`format_usd`.
+Tasks
+    :data:`PRIORITIES`, :func:`priority_rank`.
+Config
+    :func:`config_stamp`, :class:`ConfigCache`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from az_os.types import TaskPriority
+
+if TYPE_CHECKING:  # pragma: no cover
+    from filelock import BaseFileLock
+
+    from az_os.config import AzConfig
+
+T = TypeVar("T")
+
+__all__ = [
+    "PID_REUSE_SLACK_S",
+    "PRIORITIES",
+    "ConfigCache",
+    "clip_bytes",
+    "config_stamp",
+    "error_line",
+    "file_lock",
+    "format_usd",
+    "one_line",
+    "priority_rank",
+    "process_alive",
+    "read_json",
+    "update_json",
+    "write_json",
+]
+
+# -- files -------------------------------------------------------------------
+
+
+def read_json(path: Path | str, default: T | None = None) -> Any:
+    """The JSON document in ``path``, or ``default`` (``{}`` when not given)
+    when the file is missing, unreadable or not valid JSON. Never raises for
+    those: caches and state files are rebuilt, not fatal."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {} if default is None else default
+
+
+def write_json(path: Path | str, data: Any, *, indent: int | None = None) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: readers see the old
+    file or the new one, never half of one. Creates the parent directory.
+
+    The temporary file is unique per process and thread, so concurrent
+    writers never share one; the last ``os.replace`` wins. For updates that
+    must not lose another process's changes use :func:`update_json`.
+    Raises :class:`OSError` when the directory cannot be written and
+    :class:`TypeError` for data JSON cannot encode.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=indent, sort_keys=indent is not None)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def file_lock(path: Path | str, timeout: float = 30.0) -> BaseFileLock:
+    """A cross-process lock for ``path`` (a :class:`filelock.FileLock` on
+    ``<path>.lock``), re-entrant within a thread. Use it as a context
+    manager; waiting longer than ``timeout`` seconds raises
+    :class:`filelock.Timeout`."""
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{path}.lock", timeout=timeout)
+
+
+@contextmanager
+def update_json(
+    path: Path | str, *, indent: int | None = None, timeout: float = 30.0
+) -> Iterator[dict[str, Any]]:
+    """Read-modify-write a JSON object file under :func:`file_lock`::
+
+        with update_json(home / "state.json") as data:
+            data["count"] = data.get("count", 0) + 1
+
+    ``data`` is ``{}`` when the file is missing or not a JSON object; it is
+    written back (atomically) when the block ends without an exception, and
+    only if it changed. Raises :class:`filelock.Timeout` after ``timeout``
+    seconds waiting for another process.
+    """
+    with file_lock(path, timeout):
+        found = read_json(path)
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
+        before = json.dumps(data, sort_keys=True, default=str)
+        yield data
+        if json.dumps(data, sort_keys=True, default=str) != before or not Path(path).exists():
+            write_json(path, data, indent=indent)
+
+
+# -- processes ---------------------------------------------------------------
+
+
+#: Seconds a process may seem to have started after ``started_before`` and
+#: still count (psutil derives start times from the boot time in whole seconds).
+PID_REUSE_SLACK_S = 2.0
+
+
+def process_alive(pid: int | None, *, started_before: float | None = None) -> bool:
+    """Whether process ``pid`` on this machine is running.
+
+    False for a missing or non-positive pid, a pid that is gone, a zombie,
+    and, when ``started_before`` (unix seconds) is given, a process created
+    more than a second after it (the pid was reused by a newer process). A
+    process that exists but belongs to another user counts as alive.
+    """
+    if pid is None or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if started_before is not None and proc.create_time() > started_before + PID_REUSE_SLACK_S:
+            return False
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+    return True
+
+
+# -- text for people ---------------------------------------------------------
+
+
+def one_line(text: Any, limit: int = 160) -> str:
+    """``text`` (a string, or anything else as compact JSON) with every run
+    of whitespace, newlines included, as one space, cut to at most ``limit``
+    characters (ending in ``…`` when cut)."""
+    if not isinstance(text, str):
+        text = "" if text is None else json.dumps(text, ensure_ascii=False, default=str)
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: max(limit - 1, 0)] + "…"
+
+
+def error_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as ``Type: message`` on one line (its lines joined with
+    ``"; "``), at most ``limit`` characters; for warnings and logs."""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    out = f"{type(exc).__name__}: {text}".rstrip(": ")
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def clip_bytes(text: str, limit: int) -> tuple[str, int]:
+    """At most ``limit`` bytes (UTF-8) of ``text``, never splitting a
+    character. Returns ``(kept, dropped)``: ``dropped`` is the number of
+    bytes cut (0 when ``text`` fits)."""
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return text, 0
+    kept = data[:limit].decode("utf-8", errors="ignore")
+    return kept, len(data) - len(kept.encode("utf-8"))
+
+
+def format_usd(amount: float) -> str:
+    """Money for people: ``$12.34`` from one dollar up (and for zero),
+    else enough decimals to show the first significant digits (``$0.0042``,
+    ``$0.000123``; at most six)."""
+    if abs(amount) >= 1 or amount == 0:
+        return f"${amount:,.2f}"
+    text = f"{amount:.6f}".rstrip("0")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"${amount:.{max(decimals, 2)}f}"
+
+
+# -- tasks -------------------------------------------------------------------
+
+#: Task priorities from lowest to highest, as strings (``"low"`` ... ``"urgent"``).
+PRIORITIES: tuple[str, ...] = tuple(p.value for p in TaskPriority)
+
+
+def priority_rank(priority: TaskPriority | str) -> int:
+    """0 for ``low`` up to 3 for ``urgent``; for sorting (``key=``) and
+    comparing. Raises :class:`ValueError` for an unknown priority, naming
+    the allowed ones."""
+    try:
+        return PRIORITIES.index(TaskPriority(priority).value)
+    except ValueError:
+        raise ValueError(
+            f"unknown priority {priority!r} (expected one of {', '.join(PRIORITIES)})"
+        ) from None
+
+
+# -- config ------------------------------------------------------------------
+
+
+def config_stamp(env: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """What :func:`~az_os.config.load_config` reads, as a value that changes
+    when the config may have: every ``AZ_*`` variable (home and overrides),
+    the config file's path, inode, size and mtime, and this process's own
+    writes through :mod:`az_os.config`. Costs a ``stat`` and an environment
+    scan (microseconds); compare two stamps to know whether to rebuild
+    anything made from the config."""
+    from az_os import config as _config
+
+    env = os.environ if env is None else env
+    variables = tuple(sorted(kv for kv in env.items() if kv[0].startswith(_config.ENV_PREFIX)))
+    path = _config.config_path(env)
+    try:
+        st = path.stat()
+        file: tuple[Any, ...] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        file = ()
+    return variables, str(path), file, _config.writes()
+
+
+class ConfigCache(Generic[T]):
+    """Something built from the config, rebuilt only when
+    :func:`config_stamp` changes (thread-safe)::
+
+        _engine = ConfigCache(RoutingEngine.from_config)
+        engine = _engine.get()     # built from current_config() on first use
+
+    ``build`` gets the :class:`~az_os.config.AzConfig` in force; what it
+    raises (e.g. :class:`~az_os.errors.ConfigError`) propagates and nothing
+    is cached.
+    """
+
+    def __init__(self, build: Callable[[AzConfig], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: tuple[tuple[Any, ...], T] | None = None
+
+    def get(self) -> T:
+        """The value for the config in force, built again if it changed."""
+        from az_os.config import current_config
+
+        stamp = config_stamp()
+        with self._lock:
+            if self._value is None or self._value[0] != stamp:
+                self._value = (stamp, self._build(current_config()))
+            return self._value[1]
+
+    def set(self, value: T) -> None:
+        """Use ``value`` until the config next changes."""
+        with self._lock:
+            self._value = (config_stamp(), value)
+
+    def clear(self) -> None:
+        """Forget the value (tests, after changing ``AZ_HOME``)."""
+        with self._lock:
+            self._value = None
