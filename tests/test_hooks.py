@@ -8,7 +8,8 @@ import pytest
 from az_os import hookimpl
 from az_os.config import load_config
 from az_os.plugins import PluginHost
-from az_os.types import HealthResult, Task
+from az_os.tools import Tool
+from az_os.types import HealthResult, Message, ModelRequest, Task, ToolResult, ToolSpec
 
 
 def make_plugin(**hooks):  # type: ignore[no-untyped-def]
@@ -24,7 +25,14 @@ def host(az_home):  # type: ignore[no-untyped-def]
     return PluginHost().load(warn=lambda msg: None)
 
 
-def test_az_configure_is_historic(host, az_home):
+@pytest.fixture
+def bare(az_home):  # type: ignore[no-untyped-def]
+    """A host with only the plugins a test registers (no installed ones)."""
+    return PluginHost()
+
+
+def test_hook_az_configure(host, az_home):
+    """Historic: a plugin registered after the call is configured on registration."""
     seen = []
     host.configure(load_config())
     # registered after the call: still configured, with the same config
@@ -34,7 +42,7 @@ def test_az_configure_is_historic(host, az_home):
     assert seen == [5]
 
 
-def test_az_health_checks_collects_named_checks(host):
+def test_hook_az_health_checks(host):
     def az_health_checks(register):
         register("disk", lambda: HealthResult(name="disk", status="degraded", detail="91% used"))
 
@@ -44,7 +52,8 @@ def test_az_health_checks_collects_named_checks(host):
     assert checks["disk"]().status == "degraded"
 
 
-def test_az_get_secret_environment_first_then_plugins(host, monkeypatch):
+def test_hook_az_get_secret(host, monkeypatch):
+    """The environment first, then plugins."""
     host.register(
         make_plugin(az_get_secret=lambda name: f"vault-{name}" if name == "X_KEY" else None),
         "vault",
@@ -56,7 +65,9 @@ def test_az_get_secret_environment_first_then_plugins(host, monkeypatch):
     assert host.get_secret("X_KEY") == "from-env"
 
 
-def test_az_context_failing_plugin_does_not_hide_others(host):
+def test_hook_az_context(host):
+    """A failing plugin does not hide the others' snippets."""
+
     def broken(task, query):
         raise RuntimeError("index missing")
 
@@ -67,7 +78,8 @@ def test_az_context_failing_plugin_does_not_hide_others(host):
     assert sorted(snippets) == ["lesson about tests", "project readme"]
 
 
-def test_az_task_event_failure_is_isolated(host):
+def test_hook_az_task_event(host):
+    """A failing plugin does not stop the others seeing the event."""
     seen = []
 
     def az_task_event(task, event):
@@ -109,20 +121,21 @@ def test_model_cost_formula_tiers_and_cache_writes():
     )
 
 
-def test_az_configure_runs_when_the_config_is_first_loaded(host, monkeypatch):
-    """Loading the config configures the process-wide host once; a command
-    that never reads the config (az --help, az plugins list) pays nothing."""
+def test_get_host_configures_the_host_it_loads(az_home, monkeypatch):
+    """Whoever loads the process-wide host gives it the config; reading the
+    config alone calls no plugin (config knows nothing of the host)."""
     from az_os import plugins
 
+    monkeypatch.setenv("AZ_AGENT__MAX_TURNS", "9")
+    plugins.reset_host()
+    load_config()
+    assert plugins._host is None
+    host = plugins.get_host(lambda msg: None)
+    assert host.configured
     seen = []
-    monkeypatch.setattr(plugins, "_host", host)
-    host.register(
-        make_plugin(az_configure=lambda config: seen.append(config.agent.max_turns)), "cfg"
-    )
-    assert seen == []
-    load_config()
-    load_config()
-    assert seen == [5]
+    host.register(make_plugin(az_configure=lambda config: seen.append(config.agent.max_turns)), "c")
+    assert seen == [9]
+    plugins.reset_host()
 
 
 def test_current_config_follows_every_change_and_reuses_an_unchanged_one(az_home, monkeypatch):
@@ -226,3 +239,261 @@ def test_get_secret_values_are_masked_from_then_on(host, monkeypatch):
     assert value in redact_text(f"x {value} y")  # not known yet
     assert host.get_secret("VAULTED") == value
     assert redact_text(f"x {value} y") == "x ****6789 y"
+
+
+# -- one test per hook not covered above ---------------------------------------
+class _Tool(Tool):
+    def __init__(self, name: str) -> None:
+        self.spec = ToolSpec(name=name, description="test tool")
+
+    def run(self, arguments, ctx):  # type: ignore[no-untyped-def]
+        return ToolResult(success=True, output="ok")
+
+
+def test_hook_az_register_commands(host):
+    import typer
+
+    def az_register_commands(app):
+        @app.command("hello")
+        def hello() -> None:
+            """Say hello."""
+
+    def broken(app):
+        raise RuntimeError("no typer here")
+
+    host.register(make_plugin(az_register_commands=az_register_commands), "hello-plugin")
+    host.register(make_plugin(az_register_commands=broken), "broken-commands")
+    app = typer.Typer()
+    warnings: list[str] = []
+    host.register_commands(app, warn=warnings.append)
+    assert [c.name for c in app.registered_commands] == ["hello"]
+    assert warnings == [
+        "plugin 'broken-commands' could not add its commands: RuntimeError: no typer here"
+    ]
+    [record] = [r for r in host.plugins() if r.name == "broken-commands"]
+    assert record.status == "failed"
+
+
+def test_hook_az_register_models(host):
+    import az_os.scripted
+
+    def broken(register):
+        raise RuntimeError("provider SDK missing")
+
+    host.register(make_plugin(az_register_models=broken), "broken-models")
+    host.register(az_os.scripted, "scripted")
+    models = host.models()
+    assert models["scripted/cheap"].info.plugin == "scripted"  # who registered it
+    assert host.find_model("cheap") is models["scripted/cheap"]
+
+
+def test_hook_az_register_tools(bare):
+    bare.register(make_plugin(az_register_tools=lambda register: register(_Tool("t.one"))), "one")
+    bare.register(make_plugin(az_register_tools=lambda register: register(_Tool("t.one"))), "dup")
+    bare.register(make_plugin(az_register_tools=lambda register: 1 / 0), "broken")
+    tools = bare.tools()
+    # pluggy calls the plugin registered last first; a name keeps its first registration
+    assert list(tools) == ["t.one"] and tools["t.one"].spec.plugin == "dup"
+
+
+def test_hook_az_route(bare):
+    import az_os.scripted
+
+    host = bare
+    host.register(az_os.scripted, "scripted")
+    cheap, premium = host.find_model("cheap"), host.find_model("premium")
+    task, request = (
+        Task(description="x"),
+        ModelRequest(messages=[Message(role="user", content="hi")]),
+    )
+    host.register(make_plugin(az_route=lambda candidates: None), "abstains")
+    assert host.route(task, request, [cheap, premium]) is None
+    host.register(make_plugin(az_route=lambda candidates: candidates[-1]), "picks-last")
+    assert host.route(task, request, [cheap, premium]) is premium
+    # a broken router is not hidden: the engine reports it
+    host.register(make_plugin(az_route=lambda task: 1 / 0), "broken-router")
+    with pytest.raises(ZeroDivisionError):
+        host.route(task, request, [cheap, premium])
+
+
+def test_hook_az_before_model_call(host):
+    import az_os.scripted
+    from az_os.errors import BudgetExceededError
+
+    host.register(az_os.scripted, "scripted")
+    model = host.find_model("cheap")
+    task, request = Task(description="x"), ModelRequest(messages=[])
+    seen = []
+    host.register(make_plugin(az_before_model_call=lambda model: seen.append(model.info.id)), "w")
+    host.before_model_call(task, request, model)
+    assert seen == ["scripted/cheap"]
+
+    def veto(task):
+        raise BudgetExceededError("over budget")
+
+    host.register(make_plugin(az_before_model_call=veto), "budget")
+    with pytest.raises(BudgetExceededError):  # a veto reaches the engine
+        host.before_model_call(task, request, model)
+
+
+def test_hook_az_after_model_call(host):
+    from az_os.types import ModelResponse, Usage
+
+    seen = []
+    host.register(make_plugin(az_after_model_call=lambda usage: 1 / 0), "broken")
+    host.register(
+        make_plugin(az_after_model_call=lambda usage: seen.append(usage.prompt_tokens)), "c"
+    )
+    response = ModelResponse(model="m", message=Message(role="assistant", content="hi"))
+    host.after_model_call(
+        Task(description="x"), ModelRequest(messages=[]), response, Usage(prompt_tokens=3)
+    )
+    assert seen == [3]
+
+
+def test_hook_az_before_tool_call(bare):
+    host = bare
+    from az_os.errors import ToolRefusedError
+    from az_os.types import ToolCall
+
+    def refuse(call):
+        if call.name == "shell.execute":
+            raise ToolRefusedError("no shell")
+
+    host.register(make_plugin(az_before_tool_call=refuse), "policy")
+    task, tool = Task(description="x"), _Tool("t")
+    host.before_tool_call(task, ToolCall(name="filesystem.read", arguments={}), tool)
+    with pytest.raises(ToolRefusedError, match="no shell"):
+        host.before_tool_call(task, ToolCall(name="shell.execute", arguments={}), tool)
+
+
+def test_hook_az_after_tool_call(host):
+    from az_os.types import ToolCall
+
+    seen = []
+    host.register(
+        make_plugin(
+            az_after_tool_call=lambda call, result: seen.append((call.name, result.success))
+        ),
+        "a",
+    )
+    host.register(make_plugin(az_after_tool_call=lambda result: result.nope), "broken")
+    host.after_tool_call(
+        Task(description="x"), ToolCall(name="t", arguments={}), ToolResult(success=True)
+    )
+    assert seen == [("t", True)]
+
+
+# -- wrappers, ordering and tracing: every hook goes through pluggy's loop ------
+class ContextWrapper:
+    """A new-style wrapper on an 'all' hook: sees (and changes) the results,
+    including when an inner implementation failed."""
+
+    @hookimpl(wrapper=True)
+    def az_context(self, task, query):  # type: ignore[no-untyped-def]
+        results = yield
+        return [*results, f"wrapped {len(results)}"]
+
+
+class OldStyleContextWrapper:
+    @hookimpl(hookwrapper=True)
+    def az_context(self, task, query):  # type: ignore[no-untyped-def]
+        outcome = yield
+        outcome.force_result([*outcome.get_result(), "old-style"])
+
+
+def test_wrapper_on_an_all_hook_sees_results_of_isolated_failures(host):
+    host.register(make_plugin(az_context=lambda query: 1 / 0), "broken")
+    host.register(make_plugin(az_context=lambda query: f"about {query}"), "rag")
+    host.register(ContextWrapper(), "wrapper")
+    host.register(OldStyleContextWrapper(), "old-wrapper")
+    snippets = host.context(Task(description="x"), "tests")
+    assert snippets[0] == "about tests"
+    assert sorted(snippets[1:]) == ["old-style", "wrapped 1"]
+
+
+def test_wrapper_on_a_firstresult_hook(host, monkeypatch):
+    class Audit:
+        asked: list[str] = []
+
+        @hookimpl(wrapper=True)
+        def az_get_secret(self, name):  # type: ignore[no-untyped-def]
+            self.asked.append(name)
+            value = yield
+            return value.upper() if value else value
+
+    monkeypatch.delenv("API_KEY", raising=False)
+    host.register(make_plugin(az_get_secret=lambda name: 1 / 0), "broken-vault")
+    host.register(make_plugin(az_get_secret=lambda name: "sekrit"), "vault")
+    host.register(Audit(), "audit")
+    assert host.get_secret("API_KEY") == "SEKRIT"
+    assert Audit.asked == ["API_KEY"]
+
+
+def test_historic_hook_orders_by_tryfirst_and_refuses_wrappers(bare):
+    """pluggy cannot wrap a historic hook (late plugins are called alone):
+    such a plugin is refused when it registers, and tryfirst/trylast order
+    the rest."""
+    import pluggy
+
+    seen = []
+
+    class Wrap:
+        @hookimpl(wrapper=True)
+        def az_configure(self, config):  # type: ignore[no-untyped-def]
+            return (yield)
+
+    class Early:
+        @hookimpl(tryfirst=True)
+        def az_configure(self, config):  # type: ignore[no-untyped-def]
+            seen.append("early")
+
+    with pytest.raises(pluggy.PluginValidationError, match="historic"):
+        bare.register(Wrap(), "wrap")
+    bare.register(Early(), "early")
+    bare.register(make_plugin(az_configure=lambda config: seen.append("plain")), "plain")
+    bare.configure(load_config())
+    assert seen == ["early", "plain"]
+
+
+def test_wrapper_on_a_register_hook_and_tryfirst_trylast(bare):
+    host = bare
+    order = []
+
+    class Wrap:
+        @hookimpl(wrapper=True)
+        def az_register_tools(self, register):  # type: ignore[no-untyped-def]
+            order.append("wrapper")
+            yield
+            register(_Tool("w.added_after"))  # wrappers may register too
+            return None
+
+    class First:
+        @hookimpl(tryfirst=True)
+        def az_register_tools(self, register):  # type: ignore[no-untyped-def]
+            order.append("first")
+            register(_Tool("f.tool"))
+
+    class Last:
+        @hookimpl(trylast=True)
+        def az_register_tools(self, register):  # type: ignore[no-untyped-def]
+            order.append("last")
+            register(_Tool("l.tool"))
+
+    host.register(Last(), "last")
+    host.register(First(), "first")
+    host.register(Wrap(), "wrap")
+    tools = host.tools()
+    assert order[:2] == ["wrapper", "first"] and order[-1] == "last"
+    assert tools["f.tool"].spec.plugin == "first" and tools["l.tool"].spec.plugin == "last"
+    assert "w.added_after" in tools
+
+
+def test_trace_plugins_prints_every_hook_call(az_home, monkeypatch, capsys):
+    monkeypatch.setenv("AZ_TRACE_PLUGINS", "1")
+    traced = PluginHost().load(warn=lambda msg: None)
+    traced.register(make_plugin(az_context=lambda query: f"about {query}"), "rag")
+    traced.context(Task(description="x"), "tests")
+    err = capsys.readouterr().err
+    assert "az: trace: az_context(task=" in err and "-> [" in err and "rag" in err
+    assert "az: trace: az_context = ['about tests']" in err

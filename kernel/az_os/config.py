@@ -406,6 +406,19 @@ def parse_section(cls: type[S], name: str, data: Mapping[str, Any] | None, sourc
         raise _error(exc, data, cls, source, section=name) from None
 
 
+#: Entry-point group where plugins declare the config sections they own.
+SECTIONS_GROUP = "az.config"
+
+
+def declared_sections() -> dict[str, Any]:
+    """Plugin config sections declared in the ``az.config`` entry-point
+    group: section name -> entry point (``ep.load()`` gives the section's
+    record type). Reads installed metadata only; imports no plugin."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in sorted(entry_points(group=SECTIONS_GROUP), key=lambda e: e.name)}
+
+
 def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
     for part in loc:
         try:
@@ -433,8 +446,8 @@ def read_file(path: Path) -> tuple[dict[str, Any], str]:
 def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) -> AzConfig:
     """Read ``config.toml`` (if any), apply ``AZ_*`` overrides, validate.
 
-    The first successful load after the plugins are loaded also calls
-    ``az_configure`` (so commands that never read the config pay nothing).
+    Only reads: this module knows nothing of plugins (the plugin host calls
+    ``az_configure`` when it loads, see :func:`az_os.plugins.get_host`).
     Raises :class:`ConfigError` on a malformed file or an invalid value.
     """
     env = os.environ if env is None else env
@@ -453,9 +466,6 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
             raise ConfigError(f"environment variable {var}: key '{key}': {problem}") from None
     cfg._home = home
     cfg._path = path
-    from az_os import plugins
-
-    plugins.configure_loaded_host(cfg)
     return cfg
 
 
@@ -466,18 +476,10 @@ _writes = 0
 _current: tuple[tuple[Any, ...], AzConfig] | None = None
 
 
-def _config_stamp() -> tuple[Any, ...]:
-    """What :func:`load_config` depends on: the ``AZ_*`` environment (az
-    home and overrides), the file's path, inode, size and mtime, and this
-    process's writes."""
-    env = tuple(sorted(kv for kv in os.environ.items() if kv[0].startswith(ENV_PREFIX)))
-    path = config_path()
-    try:
-        st = path.stat()
-        file: tuple[Any, ...] = (st.st_ino, st.st_size, st.st_mtime_ns)
-    except OSError:
-        file = ()
-    return env, str(path), file, _writes
+def writes() -> int:
+    """How many times this process wrote the config file (part of
+    :func:`az_os.util.config_stamp`)."""
+    return _writes
 
 
 def current_config() -> AzConfig:
@@ -486,8 +488,10 @@ def current_config() -> AzConfig:
     that run on every model or tool call (a stat and an environment scan,
     a few microseconds, instead of a parse). The object is shared: read it,
     do not change it. Raises :class:`ConfigError` as :func:`load_config`."""
+    from az_os.util import config_stamp
+
     global _current
-    stamp = _config_stamp()
+    stamp = config_stamp()
     cached = _current
     if cached is not None and cached[0] == stamp:
         return cached[1]

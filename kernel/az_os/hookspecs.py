@@ -14,6 +14,15 @@ Kinds used below:
 * **historic** - called once at start-up; plugins registered later are
   called on registration with the same arguments.
 
+Failures: an implementation that raises is logged and skipped (the other
+implementations still run), except in the hooks of
+:data:`PROPAGATING_HOOKS`, where the exception reaches the caller (a veto,
+a refusal, a broken router or start-up). Every hook accepts
+``tryfirst``/``trylast``, and every hook but the historic ``az_configure``
+accepts wrappers (``@hookimpl(wrapper=True)`` or ``hookwrapper=True``;
+pluggy refuses wrappers on historic hooks); a wrapper's own exceptions are
+not isolated.
+
 Single-choice backends (storage) are not hooks: they are chosen by name
 from the ``az.storage`` entry points (see :mod:`az_os.drivers`).
 """
@@ -42,6 +51,15 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 hookspec = pluggy.HookspecMarker("az")
+
+#: Hooks whose implementations' exceptions reach the caller; every other
+#: hook isolates each implementation's failure.
+PROPAGATING_HOOKS = frozenset(
+    {"az_configure", "az_route", "az_before_model_call", "az_before_tool_call"}
+)
+#: Isolated hooks that still let an :class:`~az_os.errors.AzError` reach the
+#: caller (a secrets backend that is locked or failed to store says so).
+AZ_ERRORS_PROPAGATE = frozenset({"az_get_secret", "az_set_secret"})
 
 
 @hookspec(historic=True)

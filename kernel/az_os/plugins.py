@@ -14,12 +14,24 @@ Environment switches (as in pytest and llm):
 * ``AZ_LOAD_PLUGINS=a,b`` loads only those entry-point plugins (by entry
   point or distribution name); ``AZ_LOAD_PLUGINS=`` (empty) loads none.
 * ``AZ_DISABLE_PLUGINS=a,b`` skips those.
+* ``AZ_TRACE_PLUGINS=1`` prints every hook call to stderr: the hook, its
+  arguments, the implementations in call order and the result
+  (``pm.add_hookcall_monitoring``).
+
+Every hook is called through pluggy (``pm.hook.<name>(...)``), so
+``tryfirst``/``trylast`` and wrappers (``wrapper=True``,
+``hookwrapper=True``) work on every hook. A failing implementation of an
+isolated hook (all but :data:`az_os.hookspecs.PROPAGATING_HOOKS`) is logged
+and skipped inside pluggy's own call loop, so the other implementations and
+the wrappers around them still run.
 
 Use :func:`get_host` for the process-wide :class:`PluginHost`.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib
 import logging
 import os
@@ -30,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from az_os.errors import AzError, NotFoundError
+from az_os.util import error_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import typer
@@ -125,11 +138,11 @@ def _split_env(name: str) -> list[str] | None:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """``Type: message`` on one line (lines joined with "; "), at most ``limit`` characters."""
-    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    out = f"{type(exc).__name__}: {text}".rstrip(": ")
-    return out if len(out) <= limit else out[: limit - 1] + "…"
+#: The plugin whose implementation is running (set around each isolated
+#: call), so a ``register`` callback knows who registered what.
+_calling_plugin: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "az_calling_plugin", default=None
+)
 
 
 class PluginHost:
@@ -144,6 +157,11 @@ class PluginHost:
 
         self.pm = pluggy.PluginManager("az")
         self.pm.add_hookspecs(hookspecs)
+        self._propagating = hookspecs.PROPAGATING_HOOKS
+        self._az_errors_propagate = hookspecs.AZ_ERRORS_PROPAGATE
+        self._warn: Callable[[str], None] | None = None
+        if os.environ.get("AZ_TRACE_PLUGINS", "") not in ("", "0"):
+            self.pm.add_hookcall_monitoring(_trace_before, _trace_after)
         self.records: list[PluginRecord] = []
         self._models: dict[str, Model] | None = None
         self._aliases: dict[str, str] = {}
@@ -161,6 +179,7 @@ class PluginHost:
         for modname in DEFAULT_PLUGINS:
             mod = importlib.import_module(modname)
             self.pm.register(mod, name=modname)
+            self._isolate(mod)
             self.records.append(
                 PluginRecord(
                     name=modname.rsplit(".", 1)[-1],
@@ -198,9 +217,10 @@ class PluginHost:
                 plugin = ep.load()
                 self.pm.register(plugin, name=ep.name)
                 self._check_known_hooks(plugin, ep.name)
+                self._isolate(plugin)
             except Exception as exc:  # noqa: BLE001 - any plugin failure is isolated
                 record.status = "failed"
-                record.error = _one_line(exc)
+                record.error = error_line(exc)
                 warn(f"plugin '{ep.name}' ({dist_name or ep.value}) skipped: {record.error}")
             else:
                 record.hooks = self._hooks_of(plugin)
@@ -222,6 +242,7 @@ class PluginHost:
         """Register an extra plugin object at run time (tests, embedding apps)."""
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         self.pm.register(plugin, name=name)
+        self._isolate(plugin)
         self.records.append(
             PluginRecord(
                 name=name, module=getattr(plugin, "__name__", name), hooks=self._hooks_of(plugin)
@@ -249,24 +270,57 @@ class PluginHost:
         """Every plugin seen, built-ins first."""
         return list(self.records)
 
-    # -- calling helpers ---------------------------------------------------
-    def _call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation of a hook, isolating failures: an
-        implementation that raises is logged and skipped."""
-        hook = getattr(self.pm.hook, hook_name)
-        results: list[Any] = []
-        for impl in reversed(hook.get_hookimpls()):
-            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+    # -- failure isolation -------------------------------------------------
+    def _isolate(self, plugin: Any) -> None:
+        """Wrap each of ``plugin``'s implementations (wrappers excepted) so
+        that, inside pluggy's call loop, it runs with :data:`_calling_plugin`
+        set and, for an isolated hook, an exception is reported by
+        :meth:`_failed` and the call goes on as if it returned ``None``.
+        Wrappers see the other implementations' results as usual."""
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            isolated = caller.name not in self._propagating
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin or impl.wrapper or impl.hookwrapper:
+                    continue
+                # HookImpl.function is the one attribute pluggy's loop calls
+                guarded = self._guarded(caller.name, impl.plugin_name, impl.function, isolated)
+                setattr(impl, "function", guarded)  # noqa: B010
+
+    def _guarded(
+        self, hook: str, plugin: str, fn: Callable[..., Any], isolated: bool
+    ) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def call(*args: Any) -> Any:
+            token = _calling_plugin.set(plugin)
             try:
-                res = impl.function(**args)
-            except Exception as exc:  # noqa: BLE001
-                log.warning(
-                    "plugin %s failed in %s: %s", impl.plugin_name, hook_name, _one_line(exc)
-                )
-                continue
-            if res is not None:
-                results.append(res)
-        return results
+                return fn(*args)
+            except AzError as exc:
+                if not isolated or hook in self._az_errors_propagate:
+                    raise
+                self._failed(hook, plugin, exc)
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure is isolated
+                if not isolated:
+                    raise
+                self._failed(hook, plugin, exc)
+            finally:
+                _calling_plugin.reset(token)
+            return None
+
+        return call
+
+    def _failed(self, hook: str, plugin: str, exc: BaseException) -> None:
+        """Report an isolated implementation's failure: a log warning, and
+        for ``az_register_commands`` a warning on stderr and the plugin
+        marked ``failed`` in ``az plugins list``."""
+        line = error_line(exc)
+        if hook == "az_register_commands":
+            if self._warn:
+                self._warn(f"plugin '{plugin}' could not add its commands: {line}")
+            for r in self.records:
+                if r.name == plugin:
+                    r.status, r.error = "failed", line
+            return
+        log.warning("plugin %s failed in %s: %s", plugin, hook, line)
 
     # -- typed facade ------------------------------------------------------
     def configure(self, config: AzConfig) -> None:
@@ -280,30 +334,13 @@ class PluginHost:
     def register_commands(
         self, app: typer.Typer, warn: Callable[[str], None] | None = None
     ) -> None:
-        """``az_register_commands``; a plugin that fails here is reported, not fatal."""
-        for impl in reversed(self.pm.hook.az_register_commands.get_hookimpls()):
-            try:
-                impl.function(app=app)
-            except Exception as exc:  # noqa: BLE001
-                msg = f"plugin '{impl.plugin_name}' could not add its commands: {_one_line(exc)}"
-                if warn:
-                    warn(msg)
-                for r in self.records:
-                    if r.name == impl.plugin_name:
-                        r.status, r.error = "failed", _one_line(exc)
-
-    def _register_each(self, hook_name: str, make_register: Callable[[str], Any]) -> None:
-        """Call every implementation of a ``register`` hook with a callback made
-        for its plugin (``make_register(plugin_name)``); a plugin that raises is
-        logged and skipped, and what it registered before failing is kept."""
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):
-            try:
-                impl.function(register=make_register(impl.plugin_name))
-            except Exception as exc:  # noqa: BLE001
-                log.warning(
-                    "plugin %s failed in %s: %s", impl.plugin_name, hook_name, _one_line(exc)
-                )
+        """``az_register_commands``; a plugin that fails here is reported
+        through ``warn`` and marked failed, not fatal."""
+        self._warn = warn
+        try:
+            self.pm.hook.az_register_commands(app=app)
+        finally:
+            self._warn = None
 
     def models(self) -> dict[str, Model]:
         """Every registered model by id (``az_register_models``), cached.
@@ -313,20 +350,17 @@ class PluginHost:
                 models: dict[str, Model] = {}
                 alias_map: dict[str, str] = {}
 
-                def make_register(plugin: str) -> Callable[..., None]:
-                    def register(model: Model, aliases: Iterable[str] = ()) -> None:
-                        mid = model.info.id
-                        if mid in models:
-                            return
-                        if model.info.plugin is None:
-                            model.info.plugin = plugin
-                        models[mid] = model
-                        for a in [*aliases, *model.info.aliases]:
-                            alias_map.setdefault(a, mid)
+                def register(model: Model, aliases: Iterable[str] = ()) -> None:
+                    mid = model.info.id
+                    if mid in models:
+                        return
+                    if model.info.plugin is None:
+                        model.info.plugin = _calling_plugin.get()
+                    models[mid] = model
+                    for a in [*aliases, *model.info.aliases]:
+                        alias_map.setdefault(a, mid)
 
-                    return register
-
-                self._register_each("az_register_models", make_register)
+                self.pm.hook.az_register_models(register=register)
                 self._models, self._aliases = models, alias_map
             return self._models
 
@@ -385,17 +419,14 @@ class PluginHost:
             if self._tools is None:
                 tools: dict[str, Tool] = {}
 
-                def make_register(plugin: str) -> Callable[[Tool], None]:
-                    def register(tool: Tool) -> None:
-                        if tool.spec.name in tools:
-                            return
-                        if tool.spec.plugin is None:
-                            tool.spec.plugin = plugin
-                        tools[tool.spec.name] = tool
+                def register(tool: Tool) -> None:
+                    if tool.spec.name in tools:
+                        return
+                    if tool.spec.plugin is None:
+                        tool.spec.plugin = _calling_plugin.get()
+                    tools[tool.spec.name] = tool
 
-                    return register
-
-                self._register_each("az_register_tools", make_register)
+                self.pm.hook.az_register_tools(register=register)
                 self._tools = tools
             return self._tools
 
@@ -409,7 +440,7 @@ class PluginHost:
     def context(self, task: Task, query: str) -> list[str]:
         """``az_context``: every snippet from every plugin, flattened."""
         out: list[str] = []
-        for res in self._call_each("az_context", task=task, query=query):
+        for res in self.pm.hook.az_context(task=task, query=query):
             if isinstance(res, str):
                 out.append(res)
             else:
@@ -424,9 +455,7 @@ class PluginHost:
         self, task: Task, request: ModelRequest, response: ModelResponse, usage: Usage
     ) -> None:
         """``az_after_model_call``; failures are logged and ignored."""
-        self._call_each(
-            "az_after_model_call", task=task, request=request, response=response, usage=usage
-        )
+        self.pm.hook.az_after_model_call(task=task, request=request, response=response, usage=usage)
 
     def before_tool_call(self, task: Task, call: ToolCall, tool: Tool) -> None:
         """``az_before_tool_call``; a ToolRefusedError propagates (refusal)."""
@@ -434,11 +463,11 @@ class PluginHost:
 
     def after_tool_call(self, task: Task, call: ToolCall, result: ToolResult) -> None:
         """``az_after_tool_call``; failures are logged and ignored."""
-        self._call_each("az_after_tool_call", task=task, call=call, result=result)
+        self.pm.hook.az_after_tool_call(task=task, call=call, result=result)
 
     def task_event(self, task: Task, event: TaskEvent) -> None:
         """``az_task_event``; failures are logged and ignored."""
-        self._call_each("az_task_event", task=task, event=event)
+        self.pm.hook.az_task_event(task=task, event=event)
 
     def health_checks(self) -> dict[str, Callable[[], HealthResult]]:
         """``az_health_checks``: name → check."""
@@ -447,12 +476,12 @@ class PluginHost:
         def register(name: str, check: Callable[[], HealthResult]) -> None:
             checks.setdefault(name, check)
 
-        self._call_each("az_health_checks", register=register)
+        self.pm.hook.az_health_checks(register=register)
         return checks
 
     def metrics_text(self) -> str:
         """``az_metrics``: every plugin's Prometheus text, joined (``""`` for none)."""
-        parts = [str(t).rstrip("\n") for t in self._call_each("az_metrics") if str(t).strip()]
+        parts = [str(t).rstrip("\n") for t in self.pm.hook.az_metrics() if str(t).strip()]
         return "\n".join(parts) + ("\n" if parts else "")
 
     def set_secret(self, name: str, value: str) -> bool:
@@ -468,22 +497,33 @@ class PluginHost:
         if os.environ.get(name):
             remember(os.environ[name])
             return os.environ[name]
-        try:
-            result: str | None = self.pm.hook.az_get_secret(name=name)
-        except AzError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            log.warning("secret lookup for %s failed: %s", name, _one_line(exc))
-            return None
+        result: str | None = self.pm.hook.az_get_secret(name=name)
         remember(result)
         return result
 
     def secret_names(self) -> list[str]:
         """``az_secret_names``: every name some store holds, sorted, no duplicates."""
         names: set[str] = set()
-        for res in self._call_each("az_secret_names"):
+        for res in self.pm.hook.az_secret_names():
             names.update(str(n) for n in res)
         return sorted(names)
+
+
+def _trace_before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    names = ", ".join(i.plugin_name for i in reversed(impls)) or "none"
+    args = ", ".join(f"{k}={_short_repr(v)}" for k, v in kwargs.items())
+    print(f"az: trace: {hook_name}({args}) -> [{names}]", file=sys.stderr)
+
+
+def _trace_after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    exc = outcome.exception
+    shown = f"raised {error_line(exc)}" if exc is not None else _short_repr(outcome.get_result())
+    print(f"az: trace: {hook_name} = {shown}", file=sys.stderr)
+
+
+def _short_repr(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kernel_version() -> str:
@@ -493,23 +533,28 @@ def _kernel_version() -> str:
 
 
 _host: PluginHost | None = None
-_host_lock = threading.Lock()
+_host_lock = threading.RLock()
 
 
 def get_host(warn: Callable[[str], None] | None = None) -> PluginHost:
-    """The process-wide plugin host, loaded on first use."""
+    """The process-wide plugin host, loaded on first use and given the
+    config (``az_configure``) when the config is valid; with an invalid
+    config, whatever needs the config reports the error and
+    :class:`~az_os.engine.ExecutionEngine` configures the host later."""
     global _host
     with _host_lock:
         if _host is None:
+            from az_os.config import load_config
+            from az_os.errors import ConfigError
+
             _host = PluginHost().load(warn)
+            try:
+                config = load_config()
+            except ConfigError:
+                pass
+            else:
+                _host.configure(config)
         return _host
-
-
-def configure_loaded_host(config: AzConfig) -> None:
-    """``az_configure`` on the process-wide host if it is loaded (once per host)."""
-    host = _host
-    if host is not None:
-        host.configure(config)
 
 
 def reset_host() -> None:
