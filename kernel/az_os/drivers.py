@@ -1,20 +1,26 @@
 """Single-choice backends, chosen by name from their entry-point group.
 
-Storage is one backend per install (``storage.backend`` in config, default
-``sqlite``), found in the ``az.storage`` entry-point group. Only the chosen
-backend's module is imported.
+Some parts have exactly one implementation per install, chosen in config:
+storage (``storage.backend``, group ``az.storage``) today, a vector store or
+a secrets backend from other plugins. Each is an entry point whose object,
+called with the arguments the group defines, returns the backend::
 
-The lookup reads the entry points the plugin host has already scanned
-(:func:`az_os.plugins.installed_entry_points`) and loads the one named.
-stevedore's ``DriverManager`` did the same with its own scan and cache
-check, which cost about 16 ms on every command that opens the database
-(``az task list`` has a 200 ms budget).
+    [project.entry-points."az.storage"]
+    sqlite = "az_sqlite:SQLiteStorage"
+
+:func:`get_driver` loads one by name, in the manner of stevedore's
+``DriverManager``: only the chosen entry point's module is imported, and
+its failure to start becomes one clear error. The entry points come from
+the same one-per-process scan the plugin host uses
+(:func:`az_os.plugins.installed_entry_points`); see docs/architecture.md
+("Single-choice backends") for why this, not stevedore's own scan.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from az_os.errors import AzError, PluginMissingError, StorageError
 from az_os.plugins import installed_entry_points
@@ -24,24 +30,87 @@ if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
     from az_os.storage import Storage
 
+T = TypeVar("T")
+
 STORAGE_NAMESPACE = "az.storage"
 
-_cache: dict[tuple[str, str], Storage] = {}
-_lock = threading.Lock()
+_cache: dict[tuple[str, Hashable], Any] = {}
+_lock = threading.RLock()
+
+
+def driver_names(group: str) -> list[str]:
+    """Names of the installed backends in entry-point ``group``, sorted."""
+    return sorted({ep.name for ep in installed_entry_points(group)})
+
+
+def get_driver(
+    group: str,
+    name: str,
+    *,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    cache_key: Hashable | None = None,
+    missing: str | None = None,
+    error: Callable[[str], AzError] = AzError,
+    wrap: Callable[[Any], Any] | None = None,
+) -> Any:
+    """The backend ``name`` of entry-point ``group``: its entry point is
+    loaded and called with ``args``/``kwargs`` (``invoke_on_load`` in
+    stevedore's terms).
+
+    ``wrap``, when given, is applied to the new backend (a proxy that adds
+    behaviour to every backend of the group). With ``cache_key`` the result
+    is kept per ``(group, cache_key)`` for the process and returned again
+    (close them with :func:`close_all`).
+
+    Raises :class:`~az_os.errors.PluginMissingError` when no backend of that
+    name is installed (its message is ``missing`` when given, else one that
+    lists the installed backends), and ``error`` (an
+    :class:`~az_os.errors.AzError` subclass, default AzError) when it fails
+    to import or start;
+    an AzError the backend raises itself passes through unchanged.
+    """
+    with _lock:
+        if cache_key is not None and (group, cache_key) in _cache:
+            return _cache[(group, cache_key)]
+        found = [ep for ep in installed_entry_points(group) if ep.name == name]
+        if not found:
+            installed = ", ".join(driver_names(group)) or "none"
+            raise PluginMissingError(
+                missing
+                or f"no '{group}' backend named '{name}' is installed (installed: {installed})"
+            )
+        try:
+            driver = found[0].load()(*args, **(kwargs or {}))
+            if wrap is not None:
+                driver = wrap(driver)
+        except AzError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any backend failure becomes one clear error
+            raise error(f"{_kind(group)} backend '{name}' failed to start: {exc}") from exc
+        if cache_key is not None:
+            _cache[(group, cache_key)] = driver
+        return driver
+
+
+def _kind(group: str) -> str:
+    """``az.storage`` -> ``storage``, as error messages say it."""
+    return group.rsplit(".", 1)[-1]
 
 
 def storage_backends() -> list[str]:
     """Names of the installed storage backends."""
-    return sorted({ep.name for ep in installed_entry_points(STORAGE_NAMESPACE)})
+    return driver_names(STORAGE_NAMESPACE)
 
 
 def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Storage:
-    """Open the configured storage backend.
+    """Open the configured storage backend (``storage.backend``, group
+    ``az.storage``; the entry point is called with the config).
 
     Returns a :class:`~az_os.storage.Storage` whose writes mask known
     secrets (:func:`az_os.redact.redacting`; the backend itself is
-    ``.backend``); with ``cached`` the same
-    object is returned for the same backend and home in this process.
+    ``.backend``); with ``cached`` the same object is returned for the same
+    backend and home in this process.
     Raises :class:`~az_os.errors.PluginMissingError` when no backend of that
     name is installed (the message says what to install) and
     :class:`~az_os.errors.StorageError` when it cannot be opened.
@@ -50,37 +119,26 @@ def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Stora
 
     config = config or load_config()
     name = config.storage.backend
-    key = (name, str(config.home))
-    with _lock:
-        if cached and key in _cache:
-            return _cache[key]
-        found = [ep for ep in installed_entry_points(STORAGE_NAMESPACE) if ep.name == name]
-        if not found:
-            hint = (
-                "pip install az-sqlite"
-                if name == "sqlite"
-                else f"install the '{name}' storage plugin"
-            )
-            raise PluginMissingError(
-                f"no storage backend '{name}' is installed ({hint}); "
-                f"storage.backend in {config.path} chooses it"
-            )
-        try:
-            storage = cast("Storage", found[0].load()(config))
-        except AzError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise StorageError(f"storage backend '{name}' failed to start: {exc}") from exc
+    hint = "pip install az-sqlite" if name == "sqlite" else f"install the '{name}' storage plugin"
+    storage = get_driver(
+        STORAGE_NAMESPACE,
+        name,
+        args=(config,),
+        cache_key=(name, str(config.home)) if cached else None,
+        missing=f"no storage backend '{name}' is installed ({hint}); "
+        f"storage.backend in {config.path} chooses it",
+        error=StorageError,
         # every write masks the secrets az knows (az_os.redact)
-        storage = redacting(storage)
-        if cached:
-            _cache[key] = storage
-        return storage
+        wrap=redacting,
+    )
+    return cast("Storage", storage)
 
 
 def close_all() -> None:
-    """Close every cached backend (tests, process exit)."""
+    """Close every cached backend that has a ``close()`` (tests, process exit)."""
     with _lock:
-        for s in _cache.values():
-            s.close()
+        for driver in _cache.values():
+            close = getattr(driver, "close", None)
+            if callable(close):
+                close()
         _cache.clear()
