@@ -1,8 +1,12 @@
 """The ``az`` command line: a typer root that plugins extend.
 
-The kernel owns ``az plugins`` and ``az config``; every other command comes
-from a plugin's ``az_register_commands`` hook. A command whose plugin is not
-installed still appears in ``az --help`` and says what to install.
+The kernel's own commands are ``az plugins`` and ``az config`` (here) and
+the commands over its contracts (``az task``, ``az log``, ``az models``,
+``az ask``, ``az tools``: :mod:`az_os.commands`). Every other command comes
+from a plugin's ``az_register_commands`` hook, added only when a command
+name is not the kernel's or the command list is shown. A feature command
+whose plugin is not installed (:data:`az_os.plugins.FEATURE_PLUGINS`) still
+appears in ``az --help`` and says what to install.
 
 Errors: one line on stderr, always. A usage error (unknown flag, wrong type,
 an integer beyond 64 bits, a non-finite float) prints ``az: error: <message>
