@@ -193,15 +193,16 @@ def clip_bytes(text: str, limit: int) -> tuple[str, int]:
     return kept, len(data) - len(kept.encode("utf-8"))
 
 
-def format_usd(amount: float) -> str:
-    """Money for people: ``$12.34`` from one dollar up (and for zero),
-    else enough decimals to show the first significant digits (``$0.0042``,
-    ``$0.000123``; at most six)."""
-    if abs(amount) >= 1 or amount == 0:
+def format_usd(amount: float, min_decimals: int = 2) -> str:
+    """Money for people: ``$1,234.50`` from one dollar up; below it at least
+    ``min_decimals`` decimals and as many more (up to six) as the first
+    significant digits need: ``$0.60``, ``$0.0125``, ``$0.000123``. Tables
+    pass ``min_decimals=4`` so small amounts line up (``$0.0020``)."""
+    if abs(amount) >= 1:
         return f"${amount:,.2f}"
     text = f"{amount:.6f}".rstrip("0")
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return f"${amount:.{max(decimals, 2)}f}"
+    return f"${amount:.{max(decimals, min_decimals)}f}"
 
 
 # -- tasks -------------------------------------------------------------------

@@ -196,7 +196,7 @@ def task_list(
                 t.created_at.astimezone().strftime("%m-%d %H:%M"),
                 escape(one_line(t.model or "-", 22)),
                 f"{t.total_tokens:,}",
-                format_usd(t.cost_usd),
+                format_usd(t.cost_usd, min_decimals=4),
                 escape(one_line(t.description, 200)),
             ]
         )
@@ -293,18 +293,18 @@ def _render_task(task: Task, turns: list[Turn], totals: dict[str, Any]) -> None:
             "usage",
             f"{_n(totals['turns'], 'turn')}, {_n(totals['tool_calls'], 'tool call')}, "
             f"{task.prompt_tokens:,} prompt + {task.completion_tokens:,} completion tokens, "
-            f"{format_usd(task.cost_usd)}",
+            f"{format_usd(task.cost_usd, min_decimals=4)}",
         ),
     ]
     if task.max_cost_usd is not None:
-        rows.append(("budget", format_usd(task.max_cost_usd)))
+        rows.append(("budget", format_usd(task.max_cost_usd, min_decimals=4)))
     for key, value in rows:
         console.print(f"[dim]{key:<11}[/] {escape(str(value))}")
     for t in turns:
         u = t.usage
         console.print(
             f"\n[bold cyan]turn {t.index}[/] [dim]· {escape(t.model or '-')} · "
-            f"{u.prompt_tokens:,}+{u.completion_tokens:,} tokens · {format_usd(u.cost_usd)} · "
+            f"{u.prompt_tokens:,}+{u.completion_tokens:,} tokens · {format_usd(u.cost_usd, min_decimals=4)} · "
             f"model {t.model_duration_ms:,.0f} ms · tools {t.tools_duration_ms:,.0f} ms[/]"
         )
         results = {c.id: r for c, r in zip(t.tool_calls, t.tool_results, strict=False)}

@@ -69,7 +69,7 @@ def test_bad_arguments_become_a_failed_result_not_an_exception(tools, ctx, call)
     assert "missing required argument 'content'" in res.error
     assert "\n" not in res.error
     res = call(tools["shell.execute"], {"command": "true", "env": {"A": {"nested": 1}}}, ctx)
-    assert res.success is False and "environment variable A must be a string" in res.error
+    assert res.success is False and "argument 'env.A' must be string" in res.error
 
 
 def test_plugin_module_imports_without_psutil_or_the_tool_modules():
