@@ -43,12 +43,12 @@ from az_os.errors import StorageError
 from az_os.sqlstore.driverless import peewee as pw
 from az_os.sqlstore.schema import TABLES
 from az_os.sqlstore.store import (
-    PID_REUSE_SLACK_S,
     SQLStorage,
     guard,
     process_alive,
     this_host,
 )
+from az_os.util import PID_REUSE_SLACK_S
 
 from az_sqlite import migrations
 
