@@ -8,12 +8,12 @@ called with the arguments the group defines, returns the backend::
     [project.entry-points."az.storage"]
     sqlite = "az_sqlite:SQLiteStorage"
 
-:func:`get_driver` loads one by name, in the manner of stevedore's
-``DriverManager``: only the chosen entry point's module is imported, and
-its failure to start becomes one clear error. The entry points come from
-the same one-per-process scan the plugin host uses
-(:func:`az_os.plugins.installed_entry_points`); see docs/architecture.md
-("Single-choice backends") for why this, not stevedore's own scan.
+:func:`get_driver` loads one by name with stevedore's ``DriverManager``:
+only the chosen entry point's module is imported, stevedore's entry-point
+cache (a file under the user cache directory, checked against the
+``sys.path`` entries' mtimes) spares a scan of every installed
+distribution, and a failure to start becomes one clear error. Measured
+cost on ``az task list``: docs/architecture.md ("Single-choice backends").
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from az_os.errors import AzError, PluginMissingError, StorageError
-from az_os.plugins import installed_entry_points
 from az_os.redact import redacting
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,6 +39,8 @@ _lock = threading.RLock()
 
 def driver_names(group: str) -> list[str]:
     """Names of the installed backends in entry-point ``group``, sorted."""
+    from az_os.plugins import installed_entry_points
+
     return sorted({ep.name for ep in installed_entry_points(group)})
 
 
@@ -73,24 +74,37 @@ def get_driver(
     with _lock:
         if cache_key is not None and (group, cache_key) in _cache:
             return _cache[(group, cache_key)]
-        found = [ep for ep in installed_entry_points(group) if ep.name == name]
-        if not found:
+        from stevedore import driver, exception
+
+        def failed(_manager: Any, _ep: Any, exc: BaseException) -> None:
+            raise exc
+
+        try:
+            manager = driver.DriverManager(
+                namespace=group,
+                name=name,
+                invoke_on_load=True,
+                invoke_args=args,
+                invoke_kwds=kwargs or {},
+                on_load_failure_callback=failed,
+                on_missing_entrypoints_callback=lambda names: None,
+            )
+        except exception.NoMatches:
             installed = ", ".join(driver_names(group)) or "none"
             raise PluginMissingError(
                 missing
                 or f"no '{group}' backend named '{name}' is installed (installed: {installed})"
-            )
-        try:
-            driver = found[0].load()(*args, **(kwargs or {}))
-            if wrap is not None:
-                driver = wrap(driver)
+            ) from None
         except AzError:
             raise
         except Exception as exc:  # noqa: BLE001 - any backend failure becomes one clear error
             raise error(f"{_kind(group)} backend '{name}' failed to start: {exc}") from exc
+        backend = manager.driver
+        if wrap is not None:
+            backend = wrap(backend)
         if cache_key is not None:
-            _cache[(group, cache_key)] = driver
-        return driver
+            _cache[(group, cache_key)] = backend
+        return backend
 
 
 def _kind(group: str) -> str:
@@ -134,11 +148,11 @@ def get_storage(config: AzConfig | None = None, *, cached: bool = True) -> Stora
     return cast("Storage", storage)
 
 
-def close_all() -> None:
-    """Close every cached backend that has a ``close()`` (tests, process exit)."""
+def close_all(group: str | None = None) -> None:
+    """Close every cached backend (of ``group`` only, when given) that has
+    a ``close()``, and forget it (tests, process exit)."""
     with _lock:
-        for driver in _cache.values():
-            close = getattr(driver, "close", None)
+        for key in [k for k in _cache if group is None or k[0] == group]:
+            close = getattr(_cache.pop(key), "close", None)
             if callable(close):
                 close()
-        _cache.clear()

@@ -564,3 +564,6 @@ def reset_host() -> None:
     with _host_lock:
         _host = None
         _ENTRY_POINTS = None
+        stevedore = sys.modules.get("stevedore.extension")
+        if stevedore is not None:  # get_driver's lookups, kept per process by stevedore
+            stevedore.ExtensionManager.ENTRY_POINT_CACHE.clear()

@@ -28,14 +28,13 @@ embedding model). Nothing here imports a backend's libraries.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from az_os.errors import AzError, PluginMissingError
+from az_os.errors import AzError
 from az_os.plugins import installed_entry_points
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -183,10 +182,6 @@ class VectorStore(ABC):
         """Release files and connections. Safe to call twice."""
 
 
-_cache: dict[tuple[str, str, str], VectorStore] = {}
-_lock = threading.Lock()
-
-
 def vectorstore_backends() -> list[str]:
     """Names of the installed vector-store backends."""
     return sorted({ep.name for ep in installed_entry_points(VECTORSTORE_NAMESPACE)})
@@ -206,31 +201,25 @@ def get_vectorstore(config: AzConfig | None = None, *, cached: bool = True) -> V
     config = config or load_config()
     settings = vectorstore_settings(config)
     name = settings.backend
-    key = (name, str(vectorstore_path(config)), settings.embedding_model)
-    with _lock:
-        if cached and key in _cache:
-            return _cache[key]
-        found = [ep for ep in installed_entry_points(VECTORSTORE_NAMESPACE) if ep.name == name]
-        if not found:
-            hint = "pip install az-chroma" if name == "chroma" else f"install the '{name}' plugin"
-            raise PluginMissingError(
-                f"no vector-store backend '{name}' is installed ({hint}); "
-                f"vectorstore.backend in {config.path} chooses it"
-            )
-        try:
-            store: VectorStore = found[0].load()(config)
-        except AzError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise VectorStoreError(f"vector-store backend '{name}' failed to start: {exc}") from exc
-        if cached:
-            _cache[key] = store
-        return store
+    from az_os.drivers import get_driver
+
+    hint = "pip install az-chroma" if name == "chroma" else f"install the '{name}' plugin"
+    store = get_driver(
+        VECTORSTORE_NAMESPACE,
+        name,
+        args=(config,),
+        cache_key=(name, str(vectorstore_path(config)), settings.embedding_model)
+        if cached
+        else None,
+        missing=f"no vector-store backend '{name}' is installed ({hint}); "
+        f"vectorstore.backend in {config.path} chooses it",
+        error=VectorStoreError,
+    )
+    return cast("VectorStore", store)
 
 
 def close_all() -> None:
-    """Close every cached backend (tests, process exit)."""
-    with _lock:
-        for store in _cache.values():
-            store.close()
-        _cache.clear()
+    """Close every cached vector-store backend (tests, process exit)."""
+    from az_os.drivers import close_all as close_drivers
+
+    close_drivers(VECTORSTORE_NAMESPACE)
