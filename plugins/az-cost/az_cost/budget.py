@@ -7,10 +7,9 @@ estimates the *worst case* of the call and refuses it with
 * worst case (USD) = prompt tokens × input price + completion-token cap ×
   output price, where
 
-  - prompt tokens are counted with the model's own tokenizer
-    (:meth:`az_os.models.Model.count_tokens`) and, for LiteLLM models when
-    LiteLLM is installed, with ``litellm.token_counter``; the larger count
-    is used;
+  - prompt tokens are the model's own count
+    (:meth:`az_os.models.Model.count_tokens`: each model plugin counts with
+    its tokenizer; az-litellm with ``litellm.token_counter``);
   - the completion-token cap is ``request.max_tokens``, lowered to the
     model's ``max_output_tokens`` when that is smaller;
   - prices are the model's (:class:`~az_os.types.ModelInfo`, USD per
@@ -128,12 +127,6 @@ def is_free(info: ModelInfo) -> bool:
     )
 
 
-def is_litellm(info: ModelInfo) -> bool:
-    """Whether the model is served through LiteLLM (its plugin or its prices
-    say so): its prompt is then also counted with ``litellm.token_counter``."""
-    return "litellm" in (info.plugin or "").lower() or litellm_priced(info)
-
-
 def litellm_priced(info: ModelInfo) -> bool:
     """Whether the model's prices come from LiteLLM's price map (then
     ``litellm.cost_per_token`` may know a higher, tiered price). Prices the
@@ -152,23 +145,10 @@ def _litellm() -> Any | None:
 
 
 def count_prompt_tokens(model: Model, request: ModelRequest) -> int:
-    """Prompt tokens of ``request`` for ``model``: the model's own count,
-    or LiteLLM's ``token_counter`` when that is larger (LiteLLM models)."""
-    count = int(model.count_tokens(request))
-    if is_litellm(model.info):
-        litellm = _litellm()
-        if litellm is not None:
-            try:
-                tools = [t.to_openai() for t in request.tools] or None
-                other = litellm.token_counter(
-                    model=model.info.id,
-                    messages=[m.to_openai() for m in request.messages],
-                    tools=tools,
-                )
-                count = max(count, int(other))
-            except Exception as exc:  # noqa: BLE001 - keep the model's own count
-                log.debug("litellm.token_counter failed for %s: %s", model.info.id, exc)
-    return count
+    """Prompt tokens of ``request`` for ``model``: the model's own count
+    (:meth:`~az_os.models.Model.count_tokens`, the contract every model
+    plugin implements with its tokenizer)."""
+    return int(model.count_tokens(request))
 
 
 def estimate(model: Model, request: ModelRequest) -> Estimate:

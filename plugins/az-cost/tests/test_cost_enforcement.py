@@ -244,18 +244,21 @@ def _gemini_pro_case() -> tuple[Any, ScriptedModel, ModelRequest, int]:
         price_source="litellm model_prices_and_context_window.json",
     )
 
-    class Undercounting(ScriptedModel):
-        def count_tokens(self, request: ModelRequest) -> int:
-            return 1
+    class LiteLLMCounted(ScriptedModel):
+        """Counts as az-litellm's models do (its count_tokens contract)."""
 
-    model = Undercounting(info)
+        def count_tokens(self, request: ModelRequest) -> int:
+            messages = [m.to_openai() for m in request.messages]
+            return int(litellm.token_counter(model=self.info.id, messages=messages))
+
+    model = LiteLLMCounted(info)
     text = "token " * 210_000  # about 210k tokens: above Gemini 2.5 Pro's 200k price tier
     request = ModelRequest(messages=[Message(role="user", content=text)], max_tokens=2000)
     counted = litellm.token_counter(model=info.id, messages=[{"role": "user", "content": text}])
     return litellm, model, request, counted
 
 
-def test_worst_case_uses_litellm_tiered_prices_and_token_counter(az_home: Path) -> None:
+def test_worst_case_uses_litellm_tiered_prices_and_the_models_count(az_home: Path) -> None:
     litellm, model, request, counted = _gemini_pro_case()
     info = model.info
     est = budget.estimate(model, request)

@@ -680,6 +680,24 @@ class LiteLLMModel(Model):
             raise self._gave_up(exc, waited) from exc.__cause__
 
     # -- the contract ----------------------------------------------------------
+    def count_tokens(self, request: ModelRequest) -> int:
+        """Prompt tokens with LiteLLM's ``token_counter`` (the provider's
+        tokenizer where LiteLLM has it, tool schemas included); the kernel's
+        characters / 4 when LiteLLM cannot count for this model. Never
+        below the kernel's estimate (budgets must not undercount)."""
+        estimate = super().count_tokens(request)
+        try:
+            litellm = import_litellm()
+            counted = litellm.token_counter(
+                model=self.info.id,
+                messages=[m.to_openai() for m in request.messages],
+                tools=[t.to_openai() for t in request.tools] or None,
+            )
+        except Exception as exc:  # noqa: BLE001 - keep the estimate
+            log.debug("litellm.token_counter failed for %s: %s", self.info.id, exc)
+            return estimate
+        return max(int(counted), estimate)
+
     def complete(self, request: ModelRequest) -> ModelResponse:
         """One chat completion (see the module docstring for errors and retries)."""
         litellm = import_litellm()

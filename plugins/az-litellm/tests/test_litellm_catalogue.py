@@ -256,3 +256,24 @@ def test_catalogue_entries_are_cached_and_rebuilt_when_the_price_map_changes(tmp
     cache.write_text("{not json")
     assert catalog.catalogue_entries(tmp_path)[1] == fresh
     assert json.loads(cache.read_text())["entries"] == fresh
+
+
+def test_count_tokens_uses_litellms_counter_and_never_undercounts(monkeypatch):
+    """Model.count_tokens is the one contract az-cost counts with: a LiteLLM
+    model counts with litellm.token_counter (tools included), never below
+    the kernel's characters / 4."""
+    import litellm
+    from az_os.models import Model
+    from az_os.types import Message, ModelRequest, ToolSpec
+
+    model = next(m for mid, m in litellm_models(monkeypatch).items() if mid.startswith("openai/"))
+    text = "Count the tokens of this sentence, please. " * 50
+    tool = ToolSpec(name="fs.read", description="Read a file.", input_schema={"type": "object"})
+    request = ModelRequest(messages=[Message(role="user", content=text)], tools=[tool])
+    counted = litellm.token_counter(
+        model=model.info.id,
+        messages=[m.to_openai() for m in request.messages],
+        tools=[tool.to_openai()],
+    )
+    assert model.count_tokens(request) == max(counted, Model.count_tokens(model, request))
+    assert model.count_tokens(request) > 0
