@@ -476,10 +476,22 @@ _writes = 0
 _current: tuple[tuple[Any, ...], AzConfig] | None = None
 
 
-def writes() -> int:
-    """How many times this process wrote the config file (part of
-    :func:`az_os.util.config_stamp`)."""
-    return _writes
+def config_stamp(env: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """What :func:`load_config` reads, as a value that changes when the
+    config may have: every ``AZ_*`` variable (home and overrides), the
+    config file's path, inode, size and mtime, and this process's own writes
+    through this module. Costs a ``stat`` and an environment scan
+    (microseconds); compare two stamps to know whether to rebuild anything
+    made from the config (:class:`az_os.util.ConfigCache` does)."""
+    env = os.environ if env is None else env
+    variables = tuple(sorted(kv for kv in env.items() if kv[0].startswith(ENV_PREFIX)))
+    path = config_path(env)
+    try:
+        st = path.stat()
+        file: tuple[Any, ...] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        file = ()
+    return variables, str(path), file, _writes
 
 
 def current_config() -> AzConfig:
@@ -488,8 +500,6 @@ def current_config() -> AzConfig:
     that run on every model or tool call (a stat and an environment scan,
     a few microseconds, instead of a parse). The object is shared: read it,
     do not change it. Raises :class:`ConfigError` as :func:`load_config`."""
-    from az_os.util import config_stamp
-
     global _current
     stamp = config_stamp()
     cached = _current

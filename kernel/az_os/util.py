@@ -25,11 +25,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from az_os.config import config_stamp
 from az_os.types import TaskPriority
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -224,26 +225,6 @@ def priority_rank(priority: TaskPriority | str) -> int:
 
 
 # -- config ------------------------------------------------------------------
-
-
-def config_stamp(env: Mapping[str, str] | None = None) -> tuple[Any, ...]:
-    """What :func:`~az_os.config.load_config` reads, as a value that changes
-    when the config may have: every ``AZ_*`` variable (home and overrides),
-    the config file's path, inode, size and mtime, and this process's own
-    writes through :mod:`az_os.config`. Costs a ``stat`` and an environment
-    scan (microseconds); compare two stamps to know whether to rebuild
-    anything made from the config."""
-    from az_os import config as _config
-
-    env = os.environ if env is None else env
-    variables = tuple(sorted(kv for kv in env.items() if kv[0].startswith(_config.ENV_PREFIX)))
-    path = _config.config_path(env)
-    try:
-        st = path.stat()
-        file: tuple[Any, ...] = (st.st_ino, st.st_size, st.st_mtime_ns)
-    except OSError:
-        file = ()
-    return variables, str(path), file, _config.writes()
 
 
 class ConfigCache(Generic[T]):
