@@ -6,7 +6,7 @@ machine needs is Python and `pip install nox`.
 - kernel     the kernel alone (no plugins): its tests, minimal-install behaviour
 - tests      the full install (requirements.txt): kernel, cross-plugin and every plugin's tests
 - plugin     one plugin with the kernel: `nox -s "plugin(name='az-sqlite')"`
-- lint       ruff over everything
+- lint       ruff over everything, import-linter's layer contracts (pyproject.toml)
 - typecheck  mypy --strict over the kernel
 - build      a wheel of every distribution into dist/
 - server     (not default) the minimal headless install and the server's tests against it
@@ -100,10 +100,13 @@ def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the kernel, plugins, tests and
     benchmarks (ruff pinned to one minor version: its formatting style changes
     between them)."""
-    session.install("ruff>=0.17,<0.18")
+    session.install("ruff>=0.17,<0.18", "import-linter>=2.1")
     paths = ["kernel", "plugins", "tests", "benchmarks", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    # import-linter reads the sources; PYTHONPATH lets it find every package uninstalled
+    sources = ["kernel", *[f"plugins/{p}" for p in PLUGINS]]
+    session.run("lint-imports", env={"PYTHONPATH": ":".join(str(ROOT / s) for s in sources)})
 
 
 @nox.session

@@ -72,12 +72,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "az_os.default_plugins.aichat",
 )
 
-#: Which distribution provides each top-level command, for "install X" messages.
+#: Which distribution provides each top-level command, for "install X" messages
+#: (a command shown in ``az --help`` as not installed). Only plugins' commands:
+#: ``az models``/``az ask``/``az tools`` are the kernel's. tests/test_layers.py
+#: checks each entry names a plugin under plugins/.
 FEATURE_PLUGINS: dict[str, str] = {
     "db": "az-sqlite",
-    "models": "az-local (embedded) or az-litellm (hosted providers)",
-    "ask": "az-local (embedded) or az-litellm (hosted providers)",
-    "tools": "az-tools",
     "cost": "az-cost",
     "route": "az-router",
     "mcp": "az-mcp",
@@ -88,7 +88,6 @@ FEATURE_PLUGINS: dict[str, str] = {
     "undo": "az-git",
     "health": "az-telemetry",
     "metrics": "az-telemetry",
-    "dashboard": "az-tui",
     "serve": "az-server",
 }
 
