@@ -12,11 +12,12 @@ repetitive text that cost tokens and time and that it then copied).
 
 where ``arguments`` follows that tool's own ``input_schema`` (required keys
 present, no other keys, enum values, numbers as numbers). :func:`action_schema`
-builds the JSON Schema of that union; llama-cpp-python turns it into a GBNF
-grammar (``LlamaGrammar.from_json_schema``), so the sampler can only pick
-tokens that keep the output inside the union: invalid output cannot be
-produced, only cut off (by ``max_tokens``), which :func:`parse_action`
-reports as an error.
+builds the JSON Schema of that union and :func:`action_gbnf` turns it into
+GBNF grammar text with this module's own converter (:class:`_Grammar`, for
+the subset :func:`bounded_schema` leaves); llama-cpp-python compiles that
+text, so the sampler can only pick tokens that keep the output inside the
+union: invalid output cannot be produced, only cut off (by ``max_tokens``),
+which :func:`parse_action` reports as an error.
 
 Every free-form string gets a ``maxLength`` (in characters) so that a tiny
 model cannot ramble until ``max_tokens``: :data:`ANSWER_MAX_CHARS`,
