@@ -37,7 +37,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -508,13 +508,15 @@ class PluginHost:
         return sorted(names)
 
 
-def _trace_before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+def _trace_before(hook_name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
     names = ", ".join(i.plugin_name for i in reversed(impls)) or "none"
     args = ", ".join(f"{k}={_short_repr(v)}" for k, v in kwargs.items())
     print(f"az: trace: {hook_name}({args}) -> [{names}]", file=sys.stderr)
 
 
-def _trace_after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+def _trace_after(
+    outcome: Any, hook_name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]
+) -> None:
     exc = outcome.exception
     shown = f"raised {error_line(exc)}" if exc is not None else _short_repr(outcome.get_result())
     print(f"az: trace: {hook_name} = {shown}", file=sys.stderr)
