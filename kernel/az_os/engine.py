@@ -368,157 +368,207 @@ class _Run:
         return prompt
 
     async def _loop(self, turns: list[Turn]) -> AsyncIterator[dict[str, Any]]:
+        """The ReAct protocol, one named step each: set up the conversation,
+        then per turn check for cancellation, :meth:`build_request`,
+        :meth:`_call_model`, :meth:`begin_turn`, and either finish (an
+        answer, or the last turn) or :meth:`run_tool_calls` and
+        :meth:`end_turn`."""
         task = self.task
-        tools = select_tools(self.host.tools(), self.patterns)
-        provider_names = {openai_tool_name(n): n for n in tools}
-        context = redact(self.host.context(task=task, query=task.description)) if not turns else []
-        messages: list[Message] = [
-            Message(role="system", content=self._system_prompt(tools, context)),
-            Message(role="user", content=task.description),
-        ]
-        for t in turns:
-            messages.extend(t.messages)
-        ctx = ToolContext(
-            workspace=Path(task.workspace or "."),
-            task_id=task.id,
-            approval=task.approval,
-            config=self.config,
-            task=task,
-        )
-        limit = self.config.tools.output_limit_bytes
-        # (tool, arguments) of failed calls → the turn they first failed in
-        failed_calls: dict[tuple[str, str], int] = {}
-        for t in turns:
-            for c, r in zip(t.tool_calls, t.tool_results, strict=False):
-                if not r.success:
-                    failed_calls.setdefault(_call_key(c), t.index)
+        self.setup(turns)
         index = len(turns)
         while index < task.max_turns:
             index += 1
-            # _save() after each turn already picked up a cancellation made elsewhere;
-            # only the first turn of this run needs its own look.
-            current = (
-                await self._db(self.storage.get_task, task.id) if index == len(turns) + 1 else None
-            )
-            if task.status == TaskStatus.CANCELLED or (
-                current is not None and current.status == TaskStatus.CANCELLED
-            ):
+            if await self.cancelled(first_of_run=index == len(turns) + 1):
                 yield await self._finish(
                     TaskStatus.CANCELLED, error="cancelled with 'az task cancel'"
                 )
                 return
             last = index == task.max_turns
-            specs = [t.spec for t in tools.values()]
-            request = ModelRequest(
-                messages=messages
-                + (
-                    [Message(role="user", content=LAST_TURN_NOTE.format(task=task.description))]
-                    if last and specs
-                    else []
-                ),
-                tools=[] if last else specs,
-                tool_choice="auto",
-                max_tokens=self.config.agent.max_tokens,
-                temperature=self.config.agent.temperature,
-                metadata={
-                    "turn": index,
-                    "max_turns": task.max_turns,
-                    "failed_models": list(self.failed_models),
-                },
-            )
+            request = self.build_request(index, last)
             try:
                 model, response = await self._call_model(request, first_turn=index == 1)
             except AzError as exc:
                 yield await self._finish(TaskStatus.FAILED, error=str(exc))
                 return
             yield self._event("model_call", model=model.info.id, turn=index)
-            usage = response.usage
-            task.prompt_tokens += usage.prompt_tokens
-            task.completion_tokens += usage.completion_tokens
-            task.cost_usd += usage.cost_usd
-            task.model = model.info.id
-            assistant = response.message
-            calls = assistant.tool_calls
-            turn = Turn(
-                task_id=task.id,
-                index=index,
-                model=model.info.id,
-                messages=[assistant],
-                tool_calls=calls,
-                usage=usage,
-                model_duration_ms=response.duration_ms,
-            )
-            if not calls:
-                await self._db(self.storage.add_turn, turn)
-                yield self._event(
-                    "turn",
-                    turn=index,
-                    model=model.info.id,
-                    thought=None,
-                    tool_calls=[],
-                    usage=usage.to_dict(),
-                )
-                answer = (assistant.content or "").strip()
-                yield await self._finish(TaskStatus.COMPLETED, result=answer)
+            turn = self.begin_turn(index, model, response)
+            if not turn.tool_calls:
+                async for event in self.finish_with_answer(turn, response):
+                    yield event
                 return
             if last:
                 await self._db(self.storage.add_turn, turn)
                 yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
                 return
-            tools_start = time.perf_counter()
-            for call in calls:
-                tool = tools.get(call.name) or tools.get(provider_names.get(call.name, ""))
-                if tool is not None and tool.spec.name != call.name:
-                    # the provider's form of the name (filesystem__list): run, record and
-                    # show the tool under its own name; the transcript keeps the provider's
-                    call = call.replace(name=tool.spec.name)
-                yield self._event(
-                    "tool_call",
-                    name=call.name,
-                    arguments=call.arguments,
-                    description=tool.describe_call(call.arguments) if tool else call.name,
-                )
-                result = await self._run_tool(call, tool, tools, ctx)
-                turn.tool_results.append(result)
-                observation = _observation(result, limit)
-                key = _call_key(call)
-                if not result.success:
-                    if key in failed_calls:
-                        observation += (
-                            f"\n(This exact call already failed in turn {failed_calls[key]}. "
-                            "Change the arguments, use another tool, or answer.)"
-                        )
-                    failed_calls.setdefault(key, index)
-                turn.messages.append(
-                    Message(
-                        role="tool",
-                        tool_call_id=call.id,
-                        name=openai_tool_name(call.name),
-                        content=observation,
-                    )
-                )
-                yield self._event(
-                    "tool_result",
-                    name=call.name,
-                    success=result.success,
-                    result=result.result if result.success else None,
-                    error=result.error,
-                    duration_ms=result.duration_ms,
-                )
-            turn.tools_duration_ms = (time.perf_counter() - tools_start) * 1000
-            await self._db(self.storage.add_turn, turn)
-            messages.extend(turn.messages)
-            await self._save()
-            yield self._event(
-                "turn",
-                turn=index,
-                model=model.info.id,
-                thought=assistant.content,
-                tool_calls=[c.to_dict() for c in calls],
-                usage=usage.to_dict(),
-            )
+            async for event in self.run_tool_calls(turn):
+                yield event
+            yield await self.end_turn(turn, response)
         # only reached when a stored task has no turns left to run
         yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
+
+    def setup(self, turns: list[Turn]) -> None:
+        """The tools on offer, the conversation so far (system prompt with
+        plugin context on a new task, the task, earlier turns), the tool
+        context, and the calls that already failed."""
+        task = self.task
+        self.tools = select_tools(self.host.tools(), self.patterns)
+        self.provider_names = {openai_tool_name(n): n for n in self.tools}
+        context = redact(self.host.context(task=task, query=task.description)) if not turns else []
+        self.messages: list[Message] = [
+            Message(role="system", content=self._system_prompt(self.tools, context)),
+            Message(role="user", content=task.description),
+        ]
+        for t in turns:
+            self.messages.extend(t.messages)
+        self.ctx = ToolContext(
+            workspace=Path(task.workspace or "."),
+            task_id=task.id,
+            approval=task.approval,
+            config=self.config,
+            task=task,
+        )
+        # (tool, arguments) of failed calls → the turn they first failed in
+        self.failed_calls: dict[tuple[str, str], int] = {}
+        for t in turns:
+            for c, r in zip(t.tool_calls, t.tool_results, strict=False):
+                if not r.success:
+                    self.failed_calls.setdefault(_call_key(c), t.index)
+
+    async def cancelled(self, first_of_run: bool) -> bool:
+        """Whether the task was cancelled. :meth:`_save` after each turn
+        already picks up a cancellation made elsewhere; only the first turn
+        of this run reads the stored task itself."""
+        if self.task.status == TaskStatus.CANCELLED:
+            return True
+        if not first_of_run:
+            return False
+        current = await self._db(self.storage.get_task, self.task.id)
+        return current is not None and current.status == TaskStatus.CANCELLED
+
+    def build_request(self, index: int, last: bool) -> ModelRequest:
+        """The model request of turn ``index``: the conversation and the
+        tools, except on the last turn, which asks for an answer instead."""
+        task = self.task
+        specs = [t.spec for t in self.tools.values()]
+        note = (
+            [Message(role="user", content=LAST_TURN_NOTE.format(task=task.description))]
+            if last and specs
+            else []
+        )
+        return ModelRequest(
+            messages=self.messages + note,
+            tools=[] if last else specs,
+            tool_choice="auto",
+            max_tokens=self.config.agent.max_tokens,
+            temperature=self.config.agent.temperature,
+            metadata={
+                "turn": index,
+                "max_turns": task.max_turns,
+                "failed_models": list(self.failed_models),
+            },
+        )
+
+    def begin_turn(self, index: int, model: Model, response: ModelResponse) -> Turn:
+        """Count the call's tokens and USD on the task and start the turn
+        record with the model's message and tool calls."""
+        task, usage = self.task, response.usage
+        task.prompt_tokens += usage.prompt_tokens
+        task.completion_tokens += usage.completion_tokens
+        task.cost_usd += usage.cost_usd
+        task.model = model.info.id
+        assistant = response.message
+        return Turn(
+            task_id=task.id,
+            index=index,
+            model=model.info.id,
+            messages=[assistant],
+            tool_calls=assistant.tool_calls,
+            usage=usage,
+            model_duration_ms=response.duration_ms,
+        )
+
+    async def finish_with_answer(
+        self, turn: Turn, response: ModelResponse
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A turn without tool calls: record it, then complete the task with
+        the model's text as the result (the ``turn`` event, then the
+        ``completed`` one)."""
+        await self._db(self.storage.add_turn, turn)
+        yield self._event(
+            "turn",
+            turn=turn.index,
+            model=turn.model,
+            thought=None,
+            tool_calls=[],
+            usage=response.usage.to_dict(),
+        )
+        answer = (response.message.content or "").strip()
+        yield await self._finish(TaskStatus.COMPLETED, result=answer)
+
+    async def run_tool_calls(self, turn: Turn) -> AsyncIterator[dict[str, Any]]:
+        """Run each tool call of the turn in order (policy, validation and
+        the tool itself in :meth:`_run_tool`), adding each result and its
+        observation to the turn."""
+        limit = self.config.tools.output_limit_bytes
+        tools_start = time.perf_counter()
+        for call in turn.tool_calls:
+            tool = self.tools.get(call.name) or self.tools.get(
+                self.provider_names.get(call.name, "")
+            )
+            if tool is not None and tool.spec.name != call.name:
+                # the provider's form of the name (filesystem__list): run, record and
+                # show the tool under its own name; the transcript keeps the provider's
+                call = call.replace(name=tool.spec.name)
+            yield self._event(
+                "tool_call",
+                name=call.name,
+                arguments=call.arguments,
+                description=tool.describe_call(call.arguments) if tool else call.name,
+            )
+            result = await self._run_tool(call, tool, self.tools, self.ctx)
+            turn.tool_results.append(result)
+            observation = _observation(result, limit)
+            key = _call_key(call)
+            if not result.success:
+                if key in self.failed_calls:
+                    observation += (
+                        f"\n(This exact call already failed in turn {self.failed_calls[key]}. "
+                        "Change the arguments, use another tool, or answer.)"
+                    )
+                self.failed_calls.setdefault(key, turn.index)
+            turn.messages.append(
+                Message(
+                    role="tool",
+                    tool_call_id=call.id,
+                    name=openai_tool_name(call.name),
+                    content=observation,
+                )
+            )
+            yield self._event(
+                "tool_result",
+                name=call.name,
+                success=result.success,
+                result=result.result if result.success else None,
+                error=result.error,
+                duration_ms=result.duration_ms,
+            )
+        turn.tools_duration_ms = (time.perf_counter() - tools_start) * 1000
+
+    async def end_turn(self, turn: Turn, response: ModelResponse) -> dict[str, Any]:
+        """Record the turn, extend the conversation with it, save the task
+        (picking up a cancellation made elsewhere) and return the ``turn``
+        event."""
+        await self._db(self.storage.add_turn, turn)
+        self.messages.extend(turn.messages)
+        await self._save()
+        return self._event(
+            "turn",
+            turn=turn.index,
+            model=turn.model,
+            thought=response.message.content,
+            tool_calls=[c.to_dict() for c in turn.tool_calls],
+            usage=response.usage.to_dict(),
+        )
 
     def _turn_limit_error(self) -> str:
         return (
