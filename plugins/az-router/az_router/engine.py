@@ -250,7 +250,7 @@ def no_progress(turns: list[Turn]) -> str | None:
 
 
 class RoutingEngine:
-    """The design brief's ``RoutingEngine``: rules, tiers, cascade, scores.
+    """Routing by rules, tiers, cascade and scores, one decision per model call.
 
     ``rules`` are dicts in the form of :mod:`az_router.rules` (default:
     :data:`~az_router.rules.DEFAULT_RULES`); ``bands`` are the tier price
@@ -370,7 +370,7 @@ class RoutingEngine:
         return list(self._rules)
 
     async def update_routing_rules(self, new_rules: list[dict[str, Any]]) -> None:
-        """Replace the rules at run time (the design brief's API).
+        """Replace the rules at run time (async, for callers in an event loop).
 
         The whole list is checked first; on the first invalid rule a
         :class:`RuleError` names it and the reason, and the rules in force
@@ -395,45 +395,17 @@ class RoutingEngine:
         tokens: int | None = None,
     ) -> Decision:
         """Choose a model for one call; see the module docstring for the
-        steps. ``tokens`` overrides the prompt-size estimate. Never raises
-        for routing reasons: with no eligible model, ``Decision.model`` is
-        None and ``reason`` says why."""
+        steps, one method each: :meth:`_classify`, :meth:`_screen`,
+        :meth:`_match_rule`, :meth:`_escalation_level`, :meth:`_pick` and
+        :meth:`_explain`. ``tokens`` overrides the prompt-size estimate.
+        Never raises for routing reasons: with no eligible model,
+        ``Decision.model`` is None and ``reason`` says why."""
         t0 = time.perf_counter()
         meta = request.metadata or {}
-        est = estimate_tokens(request) if tokens is None else tokens
-        needed = est + request.max_tokens
-        text = task.description
-        for m in request.messages:
-            if m.role == "user" and m.content and m.content not in text:
-                text = f"{text}\n{m.content}"
-                break
-        cx = estimate(text, est, self.long_tokens)
+        est, needed, cx = self._classify(task, request, tokens)
         failed = _failed_ids(meta)
-        tools = bool(request.tools)
-        cooling: dict[str, float] = {}
-        if self.cooldowns is not None:
-            self.cooldowns.note_failures(meta.get("failed_models") or [])
-            cooling = self.cooldowns.active()
-
-        cands: list[Candidate] = []
-        for model in candidates:
-            info = model.info
-            c = Candidate(model, info.id, tier_of(info, self.bands), blended_price(info))
-            if info.id in failed:
-                c.excluded = f"failed earlier in this task: {failed[info.id]}"
-            elif info.context_window < needed:
-                c.excluded = f"context window {info.context_window} < {needed} tokens needed"
-            elif tools and not (info.supports_tools or info.local):
-                c.excluded = "no tool support and tools are offered"
-            cands.append(c)
-        if cooling and any(c.excluded is None and c.id not in cooling for c in cands):
-            for c in cands:
-                if c.excluded is None and c.id in cooling:
-                    c.excluded = (
-                        f"rate limited by the provider: cooling down for {cooling[c.id]:.0f} s more"
-                    )
+        cands = self._screen(candidates, request, needed, failed, meta)
         eligible = [c for c in cands if c.excluded is None]
-
         hist_source = "priors"
         if eligible:
             p_min = min(c.price for c in eligible)
@@ -441,48 +413,8 @@ class RoutingEngine:
                 self._score(c, cx.cls, p_min)
             if self.history is not None:
                 hist_source = self.history.outcomes().source
-
-        priority = getattr(task.priority, "value", task.priority)
-        turn = int(meta.get("turn") or 1)
-        max_turns = int(meta.get("max_turns") or task.max_turns)
-        env: dict[str, Any] = {
-            "tokens": est,
-            "complexity": cx.cls,
-            "priority": priority,
-            "tools": tools,
-            "capabilities": frozenset({"tools"} if tools else ()),
-            "turn": turn,
-            "max_turns": max_turns,
-            "escalate": bool(meta.get("escalate")),
-            "failed": len(failed),
-        }
-        rules_checked: list[dict[str, Any]] = []
-        rule: Rule | None = None
-        start: int | None = None
-        chosen: Candidate | None = None
-        with self._lock:
-            rules = self._rules
-        for r in rules:
-            if not r.matches(env):
-                rules_checked.append({"name": r.name, "matched": False})
-                continue
-            if r.target_kind == "model":
-                hit = self._find(r.target, eligible)
-                if hit is None:
-                    rules_checked.append(
-                        {
-                            "name": r.name,
-                            "matched": True,
-                            "note": f"model '{r.target}' is not an eligible candidate; next rule",
-                        }
-                    )
-                    continue
-                rule, start, chosen = r, TIERS.index(hit.tier), hit
-            else:
-                rule, start = r, TIERS.index(r.target)
-            rules_checked.append({"name": r.name, "matched": True})
-            break
-
+        env = self._rule_env(task, request, est, cx, meta, failed)
+        rule, start, chosen, rules_checked = self._match_rule(env, eligible)
         decision = Decision(
             model=None,
             tokens=est,
@@ -500,9 +432,133 @@ class RoutingEngine:
                 "; ".join(f"{c.id}: {c.excluded}" for c in cands) or "no usable models"
             )
             return self._finish(decision, t0)
+        level = self._escalation_level(decision, task, env, failed, cands, start)
+        if level != start or chosen is None or decision.escalation:
+            chosen = self._pick(decision, level, eligible, rule, cx.cls)
+        self._explain(decision, chosen, rule, cx.cls)
+        if decision.escalation:
+            self._record(task, decision)
+        return self._finish(decision, t0)
 
-        # cascade
+    def _classify(
+        self, task: Task, request: ModelRequest, tokens: int | None
+    ) -> tuple[int, int, Complexity]:
+        """Step 1: the prompt's size in tokens (estimated unless given), the
+        tokens the call needs (prompt + completion cap) and the task's
+        complexity class, from its description and first new user message."""
+        est = estimate_tokens(request) if tokens is None else tokens
+        needed = est + request.max_tokens
+        text = task.description
+        for m in request.messages:
+            if m.role == "user" and m.content and m.content not in text:
+                text = f"{text}\n{m.content}"
+                break
+        return est, needed, estimate(text, est, self.long_tokens)
+
+    def _screen(
+        self,
+        candidates: list[Model],
+        request: ModelRequest,
+        needed: int,
+        failed: dict[str, str],
+        meta: dict[str, Any],
+    ) -> list[Candidate]:
+        """Step 2: every candidate with its tier and price, and why it is
+        excluded, if it is: failed earlier in the task, too small a context
+        window, no tool support when tools are offered, or cooling down
+        after a rate limit (only while another candidate is not)."""
+        tools = bool(request.tools)
+        cooling: dict[str, float] = {}
+        if self.cooldowns is not None:
+            self.cooldowns.note_failures(meta.get("failed_models") or [])
+            cooling = self.cooldowns.active()
+        cands: list[Candidate] = []
+        for model in candidates:
+            info = model.info
+            c = Candidate(model, info.id, tier_of(info, self.bands), blended_price(info))
+            if info.id in failed:
+                c.excluded = f"failed earlier in this task: {failed[info.id]}"
+            elif info.context_window < needed:
+                c.excluded = f"context window {info.context_window} < {needed} tokens needed"
+            elif tools and not (info.supports_tools or info.local):
+                c.excluded = "no tool support and tools are offered"
+            cands.append(c)
+        if cooling and any(c.excluded is None and c.id not in cooling for c in cands):
+            for c in cands:
+                if c.excluded is None and c.id in cooling:
+                    c.excluded = (
+                        f"rate limited by the provider: cooling down for {cooling[c.id]:.0f} s more"
+                    )
+        return cands
+
+    def _rule_env(
+        self,
+        task: Task,
+        request: ModelRequest,
+        est: int,
+        cx: Complexity,
+        meta: dict[str, Any],
+        failed: dict[str, str],
+    ) -> dict[str, Any]:
+        """The names a rule's condition can use (see :mod:`az_router.rules`)."""
+        tools = bool(request.tools)
+        return {
+            "tokens": est,
+            "complexity": cx.cls,
+            "priority": getattr(task.priority, "value", task.priority),
+            "tools": tools,
+            "capabilities": frozenset({"tools"} if tools else ()),
+            "turn": int(meta.get("turn") or 1),
+            "max_turns": int(meta.get("max_turns") or task.max_turns),
+            "escalate": bool(meta.get("escalate")),
+            "failed": len(failed),
+        }
+
+    def _match_rule(
+        self, env: dict[str, Any], eligible: list[Candidate]
+    ) -> tuple[Rule | None, int | None, Candidate | None, list[dict[str, Any]]]:
+        """Step 3: the first rule whose condition holds: ``(rule, start tier
+        index, the model a model rule names, what each rule checked said)``.
+        A model rule whose model is not eligible passes to the next rule."""
+        rules_checked: list[dict[str, Any]] = []
+        with self._lock:
+            rules = self._rules
+        for r in rules:
+            if not r.matches(env):
+                rules_checked.append({"name": r.name, "matched": False})
+                continue
+            if r.target_kind == "model":
+                hit = self._find(r.target, eligible)
+                if hit is None:
+                    rules_checked.append(
+                        {
+                            "name": r.name,
+                            "matched": True,
+                            "note": f"model '{r.target}' is not an eligible candidate; next rule",
+                        }
+                    )
+                    continue
+                rules_checked.append({"name": r.name, "matched": True})
+                return r, TIERS.index(hit.tier), hit, rules_checked
+            rules_checked.append({"name": r.name, "matched": True})
+            return r, TIERS.index(r.target), None, rules_checked
+        return None, None, None, rules_checked
+
+    def _escalation_level(
+        self,
+        decision: Decision,
+        task: Task,
+        env: dict[str, Any],
+        failed: dict[str, str],
+        cands: list[Candidate],
+        start: int,
+    ) -> int:
+        """Step 4, the cascade: the tier index to pick from, above ``start``
+        when a model failed earlier in the task (above the highest failed
+        tier), the engine asked to escalate, or the last turns make no
+        progress; each reason goes on ``decision.escalation``."""
         level = start
+        turn, max_turns = env["turn"], env["max_turns"]
         if failed:
             failed_tiers = [self._tier_index_of(m, cands) for m in failed]
             known = [i for i in failed_tiers if i is not None]
@@ -520,55 +576,70 @@ class RoutingEngine:
             if why:
                 level += 1
                 decision.escalation.append(f"turn {turn} of {max_turns} with no progress: {why}")
-        if level != start or chosen is None or decision.escalation:
-            chosen = None
-            pool_tier = self._nearest_tier(level, eligible)
-            # capability skip: the absolute bar, or the rule's 'within' bar
-            bar, wanted = self.min_success_rate, f"{self.min_success_rate:.0%} of {cx.cls} tasks"
-            if rule is not None and rule.within is not None:
-                best = max(eligible, key=lambda c: (self._expected(c), -c.price))
-                top = self._expected(best)
-                if top - rule.within > bar:
-                    bar = top - rule.within
-                    wanted = (
-                        f"{cx.cls} tasks within {rule.within * 100:g} points of the best "
-                        f"({best.id} {top:.0%})"
+        return level
+
+    def _pick(
+        self,
+        decision: Decision,
+        level: int,
+        eligible: list[Candidate],
+        rule: Rule | None,
+        cls: str,
+    ) -> Candidate:
+        """Step 5: the best-scoring model of the nearest tier at or above
+        ``level``, skipping up a tier while no model of it is expected to
+        succeed on this class (the absolute bar, or the rule's ``within``
+        bar); skips go on ``decision.skipped`` or ``decision.escalation``."""
+        pool_tier = self._nearest_tier(level, eligible)
+        # capability skip: the absolute bar, or the rule's 'within' bar
+        bar, wanted = self.min_success_rate, f"{self.min_success_rate:.0%} of {cls} tasks"
+        if rule is not None and rule.within is not None:
+            best = max(eligible, key=lambda c: (self._expected(c), -c.price))
+            top = self._expected(best)
+            if top - rule.within > bar:
+                bar = top - rule.within
+                wanted = (
+                    f"{cls} tasks within {rule.within * 100:g} points of the best "
+                    f"({best.id} {top:.0%})"
+                )
+        while True:
+            pool = [c for c in eligible if c.tier == pool_tier]
+            learned_bad = [
+                c
+                for c in pool
+                if c.samples >= self.min_samples and self._upper(c) < bar - BAR_EPSILON
+            ]
+            prior_bad = [
+                c for c in pool if c.samples < self.min_samples and c.prior < bar - BAR_EPSILON
+            ]
+            higher = [c for c in eligible if TIERS.index(c.tier) > TIERS.index(pool_tier)]
+            if pool and len(learned_bad) + len(prior_bad) == len(pool) and higher:
+                if learned_bad:
+                    decision.escalation.append(
+                        f"learned: no {pool_tier} model succeeds on {wanted} "
+                        f"({', '.join(_rate(c) for c in pool)}; upper bound "
+                        f"{max(self._upper(c) for c in learned_bad):.0%})"
                     )
-            while True:
-                pool = [c for c in eligible if c.tier == pool_tier]
-                learned_bad = [
-                    c
-                    for c in pool
-                    if c.samples >= self.min_samples and self._upper(c) < bar - BAR_EPSILON
-                ]
-                prior_bad = [
-                    c for c in pool if c.samples < self.min_samples and c.prior < bar - BAR_EPSILON
-                ]
-                higher = [c for c in eligible if TIERS.index(c.tier) > TIERS.index(pool_tier)]
-                if pool and len(learned_bad) + len(prior_bad) == len(pool) and higher:
-                    if learned_bad:
-                        decision.escalation.append(
-                            f"learned: no {pool_tier} model succeeds on {wanted} "
-                            f"({', '.join(_rate(c) for c in pool)}; upper bound "
-                            f"{max(self._upper(c) for c in learned_bad):.0%})"
-                        )
-                    else:
-                        decision.skipped.append(
-                            f"no {pool_tier} model is expected to succeed on {wanted} "
-                            f"({', '.join(f'{c.id} {c.prior:.0%}' for c in pool)})"
-                        )
-                    pool_tier = self._nearest_tier(TIERS.index(pool_tier) + 1, eligible)
-                    continue
-                break
-            if bar > self.min_success_rate:
-                # a 'within' rule: among the tier's models, only those near the best
-                pool = [c for c in pool if c not in learned_bad and c not in prior_bad] or pool
-            chosen = max(pool, key=lambda c: (c.score, -c.price))
+                else:
+                    decision.skipped.append(
+                        f"no {pool_tier} model is expected to succeed on {wanted} "
+                        f"({', '.join(f'{c.id} {c.prior:.0%}' for c in pool)})"
+                    )
+                pool_tier = self._nearest_tier(TIERS.index(pool_tier) + 1, eligible)
+                continue
+            break
+        if bar > self.min_success_rate:
+            # a 'within' rule: among the tier's models, only those near the best
+            pool = [c for c in pool if c not in learned_bad and c not in prior_bad] or pool
+        return max(pool, key=lambda c: (c.score, -c.price))
+
+    def _explain(self, decision: Decision, chosen: Candidate, rule: Rule | None, cls: str) -> None:
+        """Step 6: the chosen model, its tier, and the one-line reason."""
         decision.model = chosen.model
         decision.tier = chosen.tier
         parts = [
             f"rule '{rule.name}' ({rule.reason})" if rule else "no rule",
-            f"class {cx.cls}",
+            f"class {cls}",
             f"tier {chosen.tier}",
             f"score {chosen.score:.3f}",
         ]
@@ -577,9 +648,6 @@ class RoutingEngine:
         if decision.escalation:
             parts.append("escalated: " + "; ".join(decision.escalation))
         decision.reason = ", ".join(parts)
-        if decision.escalation:
-            self._record(task, decision)
-        return self._finish(decision, t0)
 
     def _finish(self, decision: Decision, t0: float) -> Decision:
         decision.decision_ms = (time.perf_counter() - t0) * 1000.0
@@ -676,72 +744,6 @@ class RoutingEngine:
                 storage.add_log(LogRecord(task_id=task.id, level="warning", message=msg))
         except Exception as exc:  # noqa: BLE001 - logging must not break routing
             log.debug("router: could not write the task log: %s", exc)
-
-    # -- the design brief's async API ------------------------------------
-    async def get_optimal_provider(self, task: Task, estimated_tokens: int) -> str:
-        """The id of the model the rules choose for ``task`` when its prompt
-        is ``estimated_tokens`` tokens, among the host's usable models.
-        Raises NotFoundError when no model is usable."""
-        from az_os.errors import NotFoundError
-        from az_os.types import Message, ModelRequest
-
-        request = ModelRequest(messages=[Message(role="user", content=task.description)])
-        decision = self.decide(task, request, usable_models(), tokens=estimated_tokens)
-        if decision.model is None:
-            raise NotFoundError(f"no model to route to: {decision.reason}")
-        return decision.model.info.id
-
-    async def execute_with_routing(
-        self, task: Task, prompt: str, estimated_tokens: int | None = None
-    ) -> dict[str, Any]:
-        """Route ``prompt`` and call the chosen model; on a ModelError route
-        again past the failed model (the cascade), until one answers.
-
-        Returns ``{"model", "content", "prompt_tokens", "completion_tokens",
-        "cost_usd", "attempts": [{"model", "error"}], "decision"}``.
-        Raises the last ModelError when every eligible model failed, and
-        whatever ``az_before_model_call`` raises (e.g. BudgetExceededError).
-        """
-        from az_os.errors import ModelError, NotFoundError
-        from az_os.plugins import get_host
-        from az_os.types import Message, ModelRequest
-
-        host = get_host()
-        request = ModelRequest(messages=[Message(role="user", content=prompt)])
-        candidates = usable_models()
-        failures: list[dict[str, str]] = []
-        while True:
-            request.metadata["failed_models"] = list(failures)
-            request.metadata["escalate"] = bool(failures)
-            decision = self.decide(task, request, candidates, tokens=estimated_tokens)
-            model = decision.model
-            if model is None:
-                if failures:
-                    raise ModelError(
-                        "every eligible model failed: "
-                        + "; ".join(f"{f['model']}: {f['error']}" for f in failures)
-                    )
-                raise NotFoundError(f"no model to route to: {decision.reason}")
-            host.before_model_call(task, request, model)
-            try:
-                response = await model.acomplete(request)
-            except ModelError as exc:
-                failure = {"model": model.info.id, "error": str(exc)}
-                retry_after = getattr(exc, "retry_after", None)
-                if retry_after is not None:
-                    failure["retry_after"] = f"{float(retry_after):g}"
-                failures.append(failure)
-                continue
-            host.after_model_call(task, request, response, response.usage)
-            return {
-                "model": model.info.id,
-                "content": response.message.content,
-                "prompt_tokens": response.usage.prompt_tokens,
-                "completion_tokens": response.usage.completion_tokens,
-                "cost_usd": response.usage.cost_usd,
-                "attempts": failures,
-                "decision": decision.to_dict(),
-            }
 
 
 def usable_models() -> list[Model]:
