@@ -20,7 +20,7 @@ On the last allowed turn the model is offered no tools (``tool_choice="none"``)
 and told to answer, so a task only fails on the turn limit when the model
 keeps asking for tools anyway.
 
-Python API (design brief): ``await ExecutionEngine().execute(task, tools=None)``
+Python API: ``await ExecutionEngine().execute(task, tools=None)``
 returns the finished :class:`~az_os.types.Task`; ``execute_stream`` yields the
 same run as event dicts (``TaskEvent.to_dict()``: ``type``,
 ``task_id``, ``data``, ``timestamp``). Several tasks may run concurrently in

@@ -101,7 +101,7 @@ class Model(ABC):
 def retry_delays(attempts: int = 6, base: float = 1.0, cap: float = 60.0) -> list[float]:
     """Seconds to wait before each retry: 1, 2, 4, 8 ... capped at 60 s.
 
-    The schedule comes from the design brief's retry strategy (attempt n
-    waits ``base * 2**(n-1)``, never more than ``cap``).
+    Exponential backoff: attempt n waits ``base * 2**(n-1)``, never more
+    than ``cap``.
     """
     return [min(base * 2**i, cap) for i in range(attempts)]

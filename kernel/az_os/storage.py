@@ -330,7 +330,7 @@ class BudgetCheck(msgspec.Struct, kw_only=True):
 
 
 class TaskRepository:
-    """The design brief's async task API over any :class:`Storage`.
+    """An async task API (create, get, list, update ...) over any :class:`Storage`.
 
     Each method runs the storage call in a worker thread, so
     ``await repo.list(...)`` never blocks the event loop.

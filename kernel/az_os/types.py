@@ -18,7 +18,7 @@ tokens, money is USD (float), durations are milliseconds (``*_ms``) or
 seconds (``*_s``), timestamps are timezone-aware UTC
 :class:`datetime.datetime` values.
 
-Names follow the design brief (``TaskStatus``, ``TaskPriority``, ``Task``) and
+Names are the public API's (``TaskStatus``, ``TaskPriority``, ``Task``) and
 the field's standard terms (tool call, tool result, prompt/completion tokens).
 """
 
@@ -75,7 +75,7 @@ class TaskStatus(StrEnum):
 
 
 class TaskPriority(StrEnum):
-    """Priority of a task (design brief)."""
+    """Priority of a task, lowest first (:func:`az_os.util.priority_rank` orders them)."""
 
     LOW = "low"
     MEDIUM = "medium"

@@ -88,7 +88,7 @@ def _run(db: Any, script: str) -> None:
 
 @migration
 def m001_initial(db: Any) -> None:
-    """The design brief's tables: tasks, task_logs, cost_tracking,
+    """The first tables: tasks, task_logs, cost_tracking,
     task_state, tool_usage, with indexes for the list filters."""
     _run(
         db,
