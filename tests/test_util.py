@@ -106,7 +106,7 @@ def test_format_usd(amount, kwargs, text) -> None:
 
 
 def test_priorities_follow_task_priority() -> None:
-    assert util.PRIORITIES == ("low", "medium", "high", "urgent")
+    assert util.PRIORITIES == tuple(p.value for p in TaskPriority)
     assert sorted(["urgent", "low", TaskPriority.HIGH], key=util.priority_rank) == [
         "low",
         TaskPriority.HIGH,

@@ -1,8 +1,8 @@
 """Small helpers every plugin needs, so each does not write its own.
 
 Public and stable for third-party plugins. Everything here is light to
-import (the standard library and :mod:`az_os.types`); :mod:`filelock` and
-:mod:`psutil` are imported inside the functions that use them.
+import (the standard library only); :mod:`filelock`, :mod:`psutil` and
+az's own config are imported inside the functions that use them.
 
 Files
     :func:`read_json`, :func:`write_json` (atomic: a temporary file then
@@ -30,13 +30,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from az_os.config import config_stamp
-from az_os.types import TaskPriority
-
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
     from filelock import BaseFileLock
 
     from az_os.config import AzConfig
+    from az_os.types import TaskPriority
 
 T = TypeVar("T")
 
@@ -208,23 +208,31 @@ def format_usd(amount: float, min_decimals: int = 2) -> str:
 
 # -- tasks -------------------------------------------------------------------
 
-#: Task priorities from lowest to highest, as strings (``"low"`` ... ``"urgent"``).
-PRIORITIES: tuple[str, ...] = tuple(p.value for p in TaskPriority)
+#: Task priorities from lowest to highest, as strings: the values of
+#: :class:`az_os.types.TaskPriority` in its order (a test keeps them equal;
+#: written out so importing this module does not import the record types).
+PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
 
 
 def priority_rank(priority: TaskPriority | str) -> int:
     """0 for ``low`` up to 3 for ``urgent``; for sorting (``key=``) and
     comparing. Raises :class:`ValueError` for an unknown priority, naming
     the allowed ones."""
-    try:
-        return PRIORITIES.index(TaskPriority(priority).value)
-    except ValueError:
-        raise ValueError(
-            f"unknown priority {priority!r} (expected one of {', '.join(PRIORITIES)})"
-        ) from None
+    value = getattr(priority, "value", priority)
+    if value not in PRIORITIES:
+        raise ValueError(f"unknown priority {priority!r} (expected one of {', '.join(PRIORITIES)})")
+    return PRIORITIES.index(value)
 
 
 # -- config ------------------------------------------------------------------
+
+
+def config_stamp(env: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """:func:`az_os.config.config_stamp`: a value that changes when the
+    config may have (``AZ_*`` variables, the file, this process's writes)."""
+    from az_os.config import config_stamp as stamp
+
+    return stamp(env)
 
 
 class ConfigCache(Generic[T]):
