@@ -211,22 +211,6 @@ def _registered_names(app: typer.Typer) -> set[str]:
     return names
 
 
-_plugin_app: typer.Typer | None = None
-
-
-def plugin_commands() -> typer.Typer:
-    """The commands plugins add (``az_register_commands``), collected once per
-    process on a typer app of their own; also where a plugin's subcommands of
-    a kernel group (``task_app.command("submit")``) get registered."""
-    global _plugin_app
-    if _plugin_app is None:
-        from az_os.plugins import get_host
-
-        _plugin_app = typer.Typer(rich_markup_mode=None)
-        get_host(_warn).register_commands(_plugin_app, warn=_warn)
-    return _plugin_app
-
-
 class _AzGroup(typer.core.TyperGroup):
     """The root group: commands in alphabetical order, not-installed ones last.
 
@@ -241,6 +225,7 @@ class _AzGroup(typer.core.TyperGroup):
         if self._plugins_added:
             return
         self._plugins_added = True
+        from az_os.commands import plugin_commands
         from az_os.plugins import FEATURE_PLUGINS
 
         extra = plugin_commands()

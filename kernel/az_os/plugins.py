@@ -89,6 +89,8 @@ FEATURE_PLUGINS: dict[str, str] = {
     "health": "az-telemetry",
     "metrics": "az-telemetry",
     "serve": "az-server",
+    "dashboard": "az-tui",
+    "worker": "az-celery",
 }
 
 

@@ -13,6 +13,27 @@ from typing import Any
 import typer
 import typer.core
 
+_plugin_app: typer.Typer | None = None
+
+
+def plugin_commands() -> typer.Typer:
+    """The commands plugins add (``az_register_commands``), collected once per
+    process on a typer app of their own; also where a plugin's subcommands of
+    a kernel group (``task_app.command("submit")``) get registered. A plugin
+    that fails here is reported on stderr (``az: warning: ...``)."""
+    global _plugin_app
+    if _plugin_app is None:
+        import sys
+
+        from az_os.plugins import get_host
+
+        def warn(msg: str) -> None:
+            sys.stderr.write(f"az: warning: {msg}\n")
+
+        _plugin_app = typer.Typer(rich_markup_mode=None)
+        get_host(warn).register_commands(_plugin_app, warn=warn)
+    return _plugin_app
+
 
 class PluginExtensibleGroup(typer.core.TyperGroup):
     """A kernel command group that plugins may add subcommands to.
@@ -29,8 +50,6 @@ class PluginExtensibleGroup(typer.core.TyperGroup):
         if self._plugins_added:
             return
         self._plugins_added = True
-        from az_os.cli import plugin_commands
-
         plugin_commands()
         source = _GROUPS.get(self.name or "")
         if source is None:
