@@ -250,7 +250,8 @@ class _Tool(Tool):
         return ToolResult(success=True, output="ok")
 
 
-def test_hook_az_register_commands(host):
+def test_hook_az_register_commands(bare):
+    host = bare
     import typer
 
     def az_register_commands(app):
