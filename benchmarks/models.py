@@ -216,13 +216,87 @@ def end_to_end(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[st
     }
 
 
+def turn_latency(model_id: str) -> dict[str, Any]:
+    """A 3-turn tool-using conversation on one installed local model
+    (``--turns MODEL``): each turn's wall time (s) and prompt tokens, with the
+    KV cache reused (as az runs) and cold (context cleared and no saved
+    prompt prefix before every turn). Prints the model's load time too."""
+    import tempfile
+
+    from az_os.plugins import get_host
+    from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
+
+    model = get_host().find_model(model_id)
+    start = time.perf_counter()
+    loaded = model.load()  # type: ignore[attr-defined]
+    load_s = time.perf_counter() - start
+    tools = [
+        ToolSpec(
+            name="filesystem.list",
+            description="List a directory.",
+            input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
+        ),
+        ToolSpec(
+            name="filesystem.read",
+            description="Read a text file.",
+            input_schema={
+                "type": "object",
+                "properties": {"path": {"type": "string"}},
+                "required": ["path"],
+            },
+        ),
+    ]
+    system = "You are az, an agent.\n\nTools:\n(below)\n\nWorkspace (the current directory): /w"
+    calls = [
+        ToolCall(id="c1", name="filesystem.list", arguments={"path": "."}),
+        ToolCall(id="c2", name="filesystem.read", arguments={"path": "settings.ini"}),
+    ]
+    results = ['{"entries": ["settings.ini", "main.py"]}', '{"content": "[server]\\nport = 8421"}']
+
+    def conversation(upto: int) -> list[Message]:
+        msgs = [Message(role="system", content=system), Message(role="user", content="Port?")]
+        for call, result in list(zip(calls, results, strict=True))[:upto]:
+            msgs.append(Message(role="assistant", tool_calls=[call]))
+            msgs.append(Message(role="tool", tool_call_id=call.id, content=result))
+        return msgs
+
+    out: dict[str, Any] = {"model": model_id, "load_s": round(load_s, 3)}
+    for mode in ("reused", "cold"):
+        walls, prompts = [], []
+        with tempfile.TemporaryDirectory() as empty:
+            for turn in range(3):
+                if mode == "cold":
+                    with loaded.lock:
+                        loaded.llama.reset()
+                        loaded.llama._ctx.kv_cache_clear()
+                    os.environ["AZ_MODEL_CACHE"] = empty
+                req = ModelRequest(
+                    messages=conversation(turn), tools=tools, max_tokens=96, temperature=0
+                )
+                t0 = time.perf_counter()
+                r = model.complete(req)
+                walls.append(round(time.perf_counter() - t0, 3))
+                prompts.append(r.usage.prompt_tokens)
+        os.environ.pop("AZ_MODEL_CACHE", None)
+        out[mode] = {"turn_s": walls, "prompt_tokens": prompts}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompt", default="Write three sentences about the sea.")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument(
+        "--turns",
+        metavar="MODEL",
+        help="only the 3-turn latency with and without KV-cache reuse, on this local model",
+    )
     args = parser.parse_args()
+    if args.turns:
+        print(json.dumps(turn_latency(args.turns), indent=2))
+        return
 
     from az_local.model import bundled_gguf
 
