@@ -109,7 +109,23 @@ BRIEF: dict[tuple[str, str], dict[str, tuple[str, list[tuple[str, Any]]]]] = {
 
 #: Classes of the brief that no plugin provides yet (issue 21 lists them).
 #: When one lands, its entry leaves this set and its contract is checked.
-NOT_YET = {"LiteLLMClient", "ReActEngine", "SQLiteRepository", "ChromaDBRepository", "GitRepository"}
+NOT_YET = {
+    "LiteLLMClient",
+    "ReActEngine",
+    "SQLiteRepository",
+    "ChromaDBRepository",
+    "GitRepository",
+}
+
+
+#: Methods of the brief a class that exists does not have (yet). az-router
+#: dropped get_optimal_provider and execute_with_routing (only tests used
+#: them); issue 21 wants them back as thin calls into the router and the
+#: engine. test_known_gaps_are_still_gaps fails once one is added.
+KNOWN_GAPS = {
+    ("RoutingEngine", "get_optimal_provider"),
+    ("RoutingEngine", "execute_with_routing"),
+}
 
 
 def _module(area: str) -> Any:
@@ -142,18 +158,20 @@ def test_signatures_match_the_brief(area: str, name: str) -> None:
     problems = []
     for method, (kind, params) in BRIEF[(area, name)].items():
         fn = getattr(cls, method, None)
+        if fn is None and (name, method) in KNOWN_GAPS:
+            continue
         if fn is None:
             problems.append(f"{name}.{method} is missing")
             continue
-        actual = "coroutine" if inspect.iscoroutinefunction(fn) else (
-            "async iterator" if inspect.isasyncgenfunction(fn) else "plain function"
+        actual = (
+            "coroutine"
+            if inspect.iscoroutinefunction(fn)
+            else ("async iterator" if inspect.isasyncgenfunction(fn) else "plain function")
         )
         if actual != kind:
             problems.append(f"{name}.{method} is a {actual}, the brief says {kind}")
         sig = list(inspect.signature(fn).parameters.values())[1:]  # without self
-        positional = [
-            p for p in sig if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        positional = [p for p in sig if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         got = [p.name for p in positional[: len(params)]]
         want = [p for p, _ in params]
         if got != want:
@@ -171,6 +189,13 @@ def test_signatures_match_the_brief(area: str, name: str) -> None:
             if required:
                 problems.append(f"{name}.{method} adds a required parameter {p.name!r}")
     assert not problems, "\n".join(problems)
+
+
+def test_known_gaps_are_still_gaps() -> None:
+    for name, method in sorted(KNOWN_GAPS):
+        area = next(a for a, n in BRIEF if n == name)
+        cls = _resolve(area, name)
+        assert not hasattr(cls, method), f"{name}.{method} exists now: remove it from KNOWN_GAPS"
 
 
 def test_the_table_catches_a_rename() -> None:
@@ -205,11 +230,11 @@ def test_the_table_catches_a_rename() -> None:
 def test_interfaces_import_no_plugin(area: str) -> None:
     """Importing the module imports no plugin (and nothing heavy)."""
     code = (
-        "import sys, az_os.{a}.interfaces as m; "
+        f"import sys, az_os.{area}.interfaces as m; "
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in "
-        "{{'az_git','az_cost','az_router','az_mcp','az_litellm','az_sqlite','az_chroma',"
-        "'litellm','chromadb','git','mcp'}}); print(bad); print(sorted(dir(m)))"
-    ).format(a=area)
+        "{'az_git','az_cost','az_router','az_mcp','az_litellm','az_sqlite','az_chroma',"
+        "'litellm','chromadb','git','mcp'}); print(bad); print(sorted(dir(m)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     first, names = out.stdout.splitlines()
     assert first == "[]"
@@ -247,7 +272,10 @@ def test_missing_attribute_and_broken_dependency() -> None:
     getattr_, dir_ = lazy_module("fake", exports, ns)
     with pytest.raises(MissingPluginError, match=r"^Gone is not provided by the installed az-os;"):
         getattr_("Gone")
-    with pytest.raises(ImportError, match=r"^Absent needs the az-no-such-plugin plugin: pip install az-no-such-plugin$"):
+    with pytest.raises(
+        ImportError,
+        match=r"^Absent needs the az-no-such-plugin plugin: pip install az-no-such-plugin$",
+    ):
         getattr_("Absent")
     # a missing kernel module is a bug, not a missing install: the real error
     with pytest.raises(ModuleNotFoundError) as err:
@@ -271,13 +299,16 @@ def test_resolved_names_are_the_owners_classes() -> None:
 
 # -- deprecation helper ------------------------------------------------------
 def test_deprecation_warning_names_the_version() -> None:
-    from az_os.deprecation import AzDeprecationWarning, deprecated, warn_deprecated
+    from az_os.util import AzDeprecationWarning, deprecated, warn_deprecated
 
     @deprecated("0.3.0", instead="new_name")
     def old_name(x: int) -> int:
         return x + 1
 
-    with pytest.warns(AzDeprecationWarning, match=r"old_name is deprecated and will be removed in version 0\.3\.0; use new_name instead") as rec:
+    with pytest.warns(
+        AzDeprecationWarning,
+        match=r"old_name is deprecated and will be removed in version 0\.3\.0; use new_name instead",
+    ) as rec:
         assert old_name(1) == 2
     assert rec[0].filename == __file__  # points at the caller
     with pytest.raises(ValueError):
@@ -285,14 +316,16 @@ def test_deprecation_warning_names_the_version() -> None:
 
 
 def test_deprecated_export_warns_on_every_use() -> None:
-    from az_os.deprecation import AzDeprecationWarning
+    from az_os.util import AzDeprecationWarning
 
     ns: dict[str, Any] = {}
     getattr_, _ = lazy_module(
         "az_os.fake", {"OldTask": Export("az_os.types", "Task", None, "1.0.0", "Task")}, ns
     )
     for _ in range(2):
-        with pytest.warns(AzDeprecationWarning, match=r"az_os\.fake\.OldTask .* version 1\.0\.0; use Task"):
+        with pytest.warns(
+            AzDeprecationWarning, match=r"az_os\.fake\.OldTask .* version 1\.0\.0; use Task"
+        ):
             getattr_("OldTask")
     assert "OldTask" not in ns
 

@@ -43,7 +43,7 @@ class Export(NamedTuple):
     ``distribution``, the pip name that installs ``module`` (``None``: the
     kernel, always installed). A renamed name stays as an export with
     ``removed_in`` (the version it goes away in) and ``instead`` (its new
-    name): each access warns (:func:`az_os.deprecation.warn_deprecated`)."""
+    name): each access warns (:func:`az_os.util.warn_deprecated`)."""
 
     module: str
     attribute: str
@@ -97,7 +97,7 @@ def lazy_module(
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         value = resolve(name, export)
         if export.removed_in:
-            from az_os.deprecation import warn_deprecated
+            from az_os.util import warn_deprecated
 
             warn_deprecated(f"{module_name}.{name}", export.removed_in, export.instead)
         else:

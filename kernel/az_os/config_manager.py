@@ -31,7 +31,9 @@ class ConfigManager:
     only the file.
     """
 
-    def __init__(self, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, path: Path | str | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.env = env
 

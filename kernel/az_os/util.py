@@ -18,13 +18,21 @@ Tasks
     :data:`PRIORITIES`, :func:`priority_rank`.
 Config
     :func:`config_stamp`, :class:`ConfigCache`.
+Deprecation
+    :func:`warn_deprecated`, :func:`deprecated`, :class:`AzDeprecationWarning`:
+    a public name (module attribute, function, method, parameter) is renamed
+    or removed only after a release in which it still works and warns with
+    the version it goes away in (listed under *Deprecated* in the
+    distribution's ``CHANGELOG.md``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +50,10 @@ T = TypeVar("T")
 
 __all__ = [
     "PID_REUSE_SLACK_S",
+    "AzDeprecationWarning",
+    "deprecated",
+    "deprecation_message",
+    "warn_deprecated",
     "PRIORITIES",
     "ConfigCache",
     "clip_bytes",
@@ -271,3 +283,49 @@ class ConfigCache(Generic[T]):
         """Forget the value (tests, after changing ``AZ_HOME``)."""
         with self._lock:
             self._value = None
+
+
+# -- deprecation ---------------------------------------------------------------
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AzDeprecationWarning(DeprecationWarning):
+    """A public az name that still works but goes away in ``removed_in``."""
+
+
+def deprecation_message(name: str, removed_in: str, instead: str | None = None) -> str:
+    """``"NAME is deprecated and will be removed in az REMOVED_IN; use INSTEAD"``."""
+    text = f"{name} is deprecated and will be removed in version {removed_in}"
+    return f"{text}; use {instead} instead" if instead else text
+
+
+def warn_deprecated(
+    name: str, removed_in: str, instead: str | None = None, *, stacklevel: int = 2
+) -> None:
+    """Warn (:class:`AzDeprecationWarning`) that ``name`` goes away in
+    version ``removed_in``; ``instead`` names the replacement.
+    ``stacklevel`` 2 points at the caller of the function that calls this."""
+    if not removed_in:
+        raise ValueError("removed_in must name a version")
+    warnings.warn(
+        deprecation_message(name, removed_in, instead),
+        AzDeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def deprecated(removed_in: str, instead: str | None = None) -> Callable[[F], F]:
+    """Decorator for a function or method: calling it warns as :func:`warn_deprecated`
+    with its qualified name, then runs it unchanged."""
+
+    def wrap(fn: F) -> F:
+        name = f"{fn.__module__}.{fn.__qualname__}"
+
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            warn_deprecated(name, removed_in, instead, stacklevel=2)
+            return fn(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
