@@ -501,3 +501,23 @@ def test_invalid_tool_result_becomes_an_observation(env):
         "faulty.tool returned an invalid result: invalid ToolResult: "
         "Object contains unknown field `ok`"
     )
+
+
+def test_control_bytes_in_tool_output_do_not_inflate_what_the_model_reads(env):
+    """A command printing NUL bytes: each becomes six characters of JSON
+    escape, and the observation is still cut to tools.output_limit_bytes as
+    the model receives it."""
+    limit = env.config.tools.output_limit_bytes
+    done = run(
+        env,
+        [
+            {"tool": "shell.execute", "arguments": {"command": "head -c 100000 /dev/zero"}},
+            {"answer": "zeros"},
+        ],
+    )
+    assert done.status == TaskStatus.COMPLETED
+    tool_messages = [m for m in az_scripted.REQUESTS[-1].messages if m.role == "tool"]
+    (observation,) = tool_messages
+    assert "\\u0000" in observation.content
+    assert len(observation.content.encode("utf-8")) <= limit + 80
+    assert "more bytes cut" in observation.content

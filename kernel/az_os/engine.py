@@ -129,7 +129,9 @@ def select_tools(all_tools: dict[str, Tool], patterns: Iterable[str] | None) -> 
 
 def _observation(result: ToolResult, limit: int) -> str:
     """The tool message the model reads: JSON of the result or the error,
-    cut to ``limit`` characters with a note saying so."""
+    cut to ``limit`` bytes (UTF-8) with a note saying so. The cut comes after
+    serialisation, so escapes (a NUL byte is six characters of JSON) and
+    multi-byte characters count at the size the model receives."""
     if result.success:
         body = (
             result.result
@@ -138,8 +140,10 @@ def _observation(result: ToolResult, limit: int) -> str:
         )
     else:
         body = f"ERROR: {result.error}"
-    if len(body) > limit:
-        body = body[:limit] + f"\n[... {len(body) - limit} more characters cut]"
+    data = body.encode("utf-8", errors="replace")
+    if len(data) > limit:
+        body = data[:limit].decode("utf-8", errors="ignore")
+        body += f"\n[... {len(data) - len(body.encode('utf-8'))} more bytes cut]"
     return body
 
 
