@@ -46,14 +46,31 @@ def _error_result(text: str) -> Any:
 
 def to_mcp_result(result: Any) -> Any:
     """An az :class:`~az_os.types.ToolResult` as an MCP ``CallToolResult``,
-    with every secret az knows masked (:mod:`az_os.redact`): text content (strings as they are, other values as JSON), plus
-    ``structuredContent`` when the result is a JSON object."""
+    with every secret az knows masked (:mod:`az_os.redact`): text content
+    (strings as they are, other values as JSON), plus ``structuredContent``
+    when the result is a JSON object. A failed result is ``isError`` with the
+    error as its first text; output the tool produced before failing (a timed
+    out shell command's stdout and stderr) follows as a second text and as
+    ``structuredContent``."""
     from az_os.redact import redact
     from mcp.types import CallToolResult, TextContent
 
     result = redact(result)  # no secret az knows reaches the MCP client
     if not result.success:
-        return _error_result(result.error or "the tool failed")
+        error = result.error or "the tool failed"
+        if result.result is None:
+            return _error_result(error)
+        # a failure that still produced output (a shell command that timed
+        # out after printing): the client gets the error and what was printed
+        partial = result.result
+        text = partial if isinstance(partial, str) else json.dumps(partial, ensure_ascii=False)
+        from mcp.types import TextContent
+
+        return CallToolResult(
+            content=[TextContent(type="text", text=error), TextContent(type="text", text=text)],
+            structured_content=partial if isinstance(partial, dict) else None,
+            is_error=True,
+        )
     value = result.result
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     structured = value if isinstance(value, dict) else None

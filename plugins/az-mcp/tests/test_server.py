@@ -143,3 +143,21 @@ def test_http_port_in_use_is_a_one_line_error(az_home: Path) -> None:
         r.stderr.startswith("az: error: cannot listen on 127.0.0.1:")
         and "Traceback" not in r.stderr
     )
+
+
+def test_a_failed_call_keeps_the_output_it_produced() -> None:
+    """A shell command that timed out after printing: the MCP client gets the
+    error and the partial output, not the error alone."""
+    from az_mcp.server import to_mcp_result
+    from az_os.types import ToolResult
+
+    partial = {"exit_code": -9, "stdout": "step 1 done\n", "stderr": "", "timed_out": True}
+    out = to_mcp_result(
+        ToolResult(success=False, result=partial, error="shell.execute: timed out after 1 s")
+    )
+    assert out.is_error
+    assert "timed out after 1 s" in out.content[0].text
+    assert "step 1 done" in text(out)
+    assert out.structured_content["timed_out"] is True
+    plain = to_mcp_result(ToolResult(success=False, error="no such file"))
+    assert plain.is_error and text(plain) == "no such file"
