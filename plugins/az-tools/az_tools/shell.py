@@ -130,10 +130,44 @@ def _popen(command: str | list[str], cwd: str, env: dict[str, str]) -> subproces
     return subprocess.Popen(command, **kwargs)
 
 
-def kill_tree(proc: subprocess.Popen[bytes], grace_s: float = KILL_GRACE_S) -> None:
-    """End ``proc`` and every process in its group: SIGTERM, then SIGKILL
-    after ``grace_s`` seconds (Windows: ``taskkill /F /T``)."""
+def _descendants(pid: int) -> list[Any]:
+    """Every live descendant of ``pid`` (psutil processes), including those
+    that left its process group with ``setsid``; [] when ``pid`` is gone."""
+    import psutil
+
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live processes in process group ``pgid`` (POSIX), e.g.
+    background jobs a finished command left running; [] when none."""
+    try:
+        os.killpg(pgid, 0)  # cheap: is anyone left in the group?
+    except (ProcessLookupError, PermissionError, OSError):
+        return []
+    import psutil
+
+    found = []
+    for q in psutil.process_iter():
+        try:
+            if os.getpgid(q.pid) == pgid:
+                found.append(q.pid)
+        except (ProcessLookupError, PermissionError, OSError):
+            continue
+    return sorted(found)
+
+
+def kill_tree(proc: subprocess.Popen[bytes], grace_s: float = KILL_GRACE_S) -> list[int]:
+    """End ``proc``, every process in its group and every other descendant
+    (one that called ``setsid`` has left the group but is still found by its
+    parent link): SIGTERM to the group, SIGKILL after ``grace_s`` seconds to
+    the group and the descendants (Windows: ``taskkill /F /T``). Returns the
+    pids still alive afterwards (processes it was not allowed to kill)."""
     if os.name == "posix":
+        others = _descendants(proc.pid)
         try:
             os.killpg(proc.pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
@@ -147,6 +181,16 @@ def kill_tree(proc: subprocess.Popen[bytes], grace_s: float = KILL_GRACE_S) -> N
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        for q in others:
+            try:
+                q.kill()
+            except Exception:  # noqa: BLE001,S110 - gone already, or not ours to kill
+                pass
+        proc.wait()
+        import psutil
+
+        _, alive = psutil.wait_procs(others, timeout=1.0)
+        return [q.pid for q in alive if _alive(q)]
     else:  # pragma: no cover - Windows
         subprocess.run(
             ["taskkill", "/F", "/T", "/PID", str(proc.pid)],
@@ -158,6 +202,17 @@ def kill_tree(proc: subprocess.Popen[bytes], grace_s: float = KILL_GRACE_S) -> N
         except OSError:
             pass
     proc.wait()
+    return []
+
+
+def _alive(q: Any) -> bool:
+    """Whether psutil process ``q`` still runs (a zombie counts as gone)."""
+    import psutil
+
+    try:
+        return bool(q.is_running()) and q.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _kill_now(proc: subprocess.Popen[bytes]) -> None:
@@ -323,11 +378,12 @@ class ShellTool(BuiltinTool):
         out = _Capture(proc.stdout, limit)  # type: ignore[arg-type]
         err = _Capture(proc.stderr, limit)  # type: ignore[arg-type]
         timed_out = False
+        survivors: list[int] = []
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            kill_tree(proc)
+            survivors = kill_tree(proc)
         except BaseException:
             kill_tree(proc, grace_s=0.2)
             raise
@@ -342,6 +398,16 @@ class ShellTool(BuiltinTool):
                 "holding its output; it was not waited for]"
             )
         stderr = err.text()
+        if survivors:
+            stderr += f"\n[az: could not kill processes {survivors} started by the command]"
+        elif not timed_out and os.name == "posix" and (p is None or p.sandbox == "none"):
+            # (inside the sandbox the command's own pid namespace ends with it)
+            left = group_members(proc.pid)
+            if left:
+                stderr += (
+                    f"\n[az: the command left {len(left)} background process(es) running "
+                    f"(pids {', '.join(map(str, left))}); they keep running after this call]"
+                )
         hint = sandbox.sandbox_hint(p, stderr) if p is not None else None
         if hint:
             stderr += f"\n[az: {hint}]"

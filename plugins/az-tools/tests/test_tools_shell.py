@@ -195,3 +195,47 @@ def test_cancelling_the_call_kills_the_command_at_once(tools, workspace, ctx):
     while not _gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(pid)
+
+
+def _unsandboxed(make_ctx, workspace):
+    c = make_ctx(workspace)
+    c.config.tools.shell.sandbox = "none"
+    return c
+
+
+@posix_only
+@pytest.mark.parametrize("sandboxed", [False, True])
+def test_timeout_also_kills_a_child_that_left_the_process_group(
+    tools, workspace, make_ctx, call, sandboxed
+):
+    """`setsid` puts a child in a session of its own, out of reach of the
+    process-group kill; it is found through its parent and killed too."""
+    c = make_ctx(workspace) if sandboxed else _unsandboxed(make_ctx, workspace)
+    command = "setsid sleep 300 & echo $! > pid; wait"
+    res = call(tools["shell.execute"], {"command": command, "timeout": 1.0}, c)
+    if sandboxed and res.result and res.result.get("sandbox") == "none":
+        pytest.skip("bubblewrap cannot run here")
+    assert res.result["timed_out"] is True
+    pid = int((workspace / "pid").read_text())
+    if sandboxed:
+        return  # a pid inside the sandbox's own pid namespace: gone with it
+    deadline = time.monotonic() + 5
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pid), "the setsid child survived the timeout"
+
+
+@posix_only
+def test_background_jobs_left_running_are_reported(tools, workspace, make_ctx, call):
+    """A job sent to the background with its output redirected no longer
+    holds the pipes, so nothing waits for it: the result says it is still
+    running and names its pid."""
+    c = _unsandboxed(make_ctx, workspace)
+    res = call(tools["shell.execute"], {"command": "sleep 300 > /dev/null 2>&1 & echo $!"}, c)
+    pid = int(res.result["stdout"].split()[0])
+    try:
+        assert res.success and res.result["exit_code"] == 0
+        assert "left 1 background process(es) running" in res.result["stderr"]
+        assert str(pid) in res.result["stderr"]
+    finally:
+        os.kill(pid, 9)
