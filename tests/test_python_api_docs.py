@@ -38,18 +38,24 @@ def test_every_available_class_has_an_example() -> None:
         "CostTracker",
         "StateManager",
         "RoutingEngine",
+        "MCPClient",
     }
 
 
 @pytest.mark.parametrize(("name", "code"), BLOCKS, ids=[b for b, _ in BLOCKS])
 def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
-    needs = {"CostTracker": "az_cost", "StateManager": "az_git", "RoutingEngine": "az_router"}
+    needs = {
+        "CostTracker": "az_cost",
+        "StateManager": "az_git",
+        "RoutingEngine": "az_router",
+        "MCPClient": "az_mcp",
+    }
     if name.split("-")[0] in needs:
         pytest.importorskip(needs[name.split("-")[0]])
     from az_os.config import set_value
     from az_os.plugins import get_host
 
-    monkeypatch.setenv("AZ_LOAD_PLUGINS", "tools,sqlite,cost,git")
+    monkeypatch.setenv("AZ_LOAD_PLUGINS", "tools,sqlite,cost,git,mcp")
     monkeypatch.chdir(tmp_path)
     set_value("models.default", "scripted/cheap")
     get_host().register(scripted, "scripted")
