@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -381,3 +383,21 @@ def test_missing_plugin_error_is_both_kinds() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert str(exc) == "X needs the az-x plugin: pip install az-x"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "CHANGELOG.md",
+        *(f"plugins/{d}/CHANGELOG.md" for d in ("az-cost", "az-git", "az-mcp", "az-router")),
+    ],
+)
+def test_changelog_keeps_a_changelog(path: str) -> None:
+    text = (Path(__file__).resolve().parents[1] / path).read_text(encoding="utf-8")
+    assert text.startswith("# Changelog\n")
+    assert "keepachangelog.com" in text and "semver.org" in text
+    assert "## [Unreleased]" in text
+    for heading in re.findall(r"^### (.+)$", text, re.M):
+        assert heading in {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}, (
+            heading
+        )
