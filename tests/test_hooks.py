@@ -65,16 +65,17 @@ def test_hook_az_get_secret(host, monkeypatch):
     assert host.get_secret("X_KEY") == "from-env"
 
 
-def test_hook_az_context(host):
-    """A failing plugin does not hide the others' snippets."""
+def test_hook_az_context(bare):
+    """A failing plugin does not hide the others' snippets. (Only these
+    plugins: installed ones such as az-rag and az-memory add their own.)"""
 
     def broken(task, query):
         raise RuntimeError("index missing")
 
-    host.register(make_plugin(az_context=broken), "broken-context")
-    host.register(make_plugin(az_context=lambda query: [f"lesson about {query}", ""]), "memory")
-    host.register(make_plugin(az_context=lambda task: "project readme"), "rag")
-    snippets = host.context(task=Task(description="tests"), query="tests")
+    bare.register(make_plugin(az_context=broken), "broken-context")
+    bare.register(make_plugin(az_context=lambda query: [f"lesson about {query}", ""]), "lessons")
+    bare.register(make_plugin(az_context=lambda task: "project readme"), "readme")
+    snippets = bare.context(task=Task(description="tests"), query="tests")
     assert sorted(snippets) == ["lesson about tests", "project readme"]
 
 
@@ -403,12 +404,12 @@ class OldStyleContextWrapper:
         outcome.force_result([*outcome.get_result(), "old-style"])
 
 
-def test_wrapper_on_an_all_hook_sees_results_of_isolated_failures(host):
-    host.register(make_plugin(az_context=lambda query: 1 / 0), "broken")
-    host.register(make_plugin(az_context=lambda query: f"about {query}"), "rag")
-    host.register(ContextWrapper(), "wrapper")
-    host.register(OldStyleContextWrapper(), "old-wrapper")
-    snippets = host.context(Task(description="x"), "tests")
+def test_wrapper_on_an_all_hook_sees_results_of_isolated_failures(bare):
+    bare.register(make_plugin(az_context=lambda query: 1 / 0), "broken")
+    bare.register(make_plugin(az_context=lambda query: f"about {query}"), "snippets")
+    bare.register(ContextWrapper(), "wrapper")
+    bare.register(OldStyleContextWrapper(), "old-wrapper")
+    snippets = bare.context(Task(description="x"), "tests")
     assert snippets[0] == "about tests"
     assert sorted(snippets[1:]) == ["old-style", "wrapped 1"]
 
@@ -492,9 +493,10 @@ def test_wrapper_on_a_register_hook_and_tryfirst_trylast(bare):
 
 def test_trace_plugins_prints_every_hook_call(az_home, monkeypatch, capsys):
     monkeypatch.setenv("AZ_TRACE_PLUGINS", "1")
+    monkeypatch.setenv("AZ_LOAD_PLUGINS", "no-installed-plugin")  # only the one below answers
     traced = PluginHost().load(warn=lambda msg: None)
-    traced.register(make_plugin(az_context=lambda query: f"about {query}"), "rag")
+    traced.register(make_plugin(az_context=lambda query: f"about {query}"), "snippets")
     traced.context(Task(description="x"), "tests")
     err = capsys.readouterr().err
-    assert "az: trace: az_context(task=" in err and "-> [" in err and "rag" in err
+    assert "az: trace: az_context(task=" in err and "-> [" in err and "snippets" in err
     assert "az: trace: az_context = ['about tests']" in err
