@@ -200,6 +200,45 @@ def test_known_gaps_are_still_gaps() -> None:
         assert not hasattr(cls, method), f"{name}.{method} exists now: remove it from KNOWN_GAPS"
 
 
+#: The brief's ``Task(...)`` keywords, and the kernel's name where it differs
+#: (None: no such field yet). Code that builds a Task as the brief does fails
+#: on these; the test fails once a gap is closed so the table is updated.
+TASK_FIELDS = {
+    "id": "id",
+    "command": "description",
+    "status": "status",
+    "priority": "priority",
+    "model": "model",
+    "cost": "cost_usd",
+    "estimated_tokens": None,
+    "actual_tokens": None,  # prompt_tokens + completion_tokens (Task.total_tokens)
+    "created_at": "created_at",
+    "started_at": "started_at",
+    "completed_at": "completed_at",
+    "updated_at": "updated_at",
+    "parent_task_id": "parent_task_id",
+}
+
+
+def test_task_fields_against_the_brief() -> None:
+    import msgspec
+    from az_os.core.interfaces import Task, TaskPriority, TaskStatus
+
+    fields = {f.name: f for f in msgspec.structs.fields(Task)}
+    for brief, ours in TASK_FIELDS.items():
+        if ours is None:
+            assert brief not in fields, f"Task.{brief} exists now: update TASK_FIELDS"
+        else:
+            assert ours in fields, f"Task has no {ours!r} (the brief's {brief!r})"
+            if brief != ours:
+                assert brief not in fields, f"Task.{brief} exists now: update TASK_FIELDS"
+    assert fields["status"].default is TaskStatus.INITIALIZED
+    assert fields["priority"].default is TaskPriority.MEDIUM
+    assert [s.value for s in TaskPriority] == ["low", "medium", "high", "urgent"]
+    brief_statuses = {"initialized", "pending", "running", "completed", "failed", "cancelled"}
+    assert brief_statuses <= {s.value for s in TaskStatus}
+
+
 def test_the_table_catches_a_rename() -> None:
     """The checker itself: a class with a renamed parameter and a sync method fails."""
 
