@@ -516,10 +516,10 @@ def _write(path: Path, doc: Any) -> None:
     global _writes
     _writes += 1
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
+    from az_os.util import private_dir, write_private_text
+
+    private_dir(path.parent)  # the az home: private whatever the umask
+    write_private_text(path, tomlkit.dumps(doc))
 
 
 def set_value(key: str, value: Any, path: Path | None = None) -> AzConfig:

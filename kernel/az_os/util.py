@@ -82,6 +82,42 @@ def read_json(path: Path | str, default: T | None = None) -> Any:
         return {} if default is None else default
 
 
+def private_dir(path: Path | str) -> Path:
+    """Create directory ``path`` (and missing parents) readable by its owner
+    only (mode 0700) whatever the umask: the az home holds prompts, tool
+    output and keys' names. A directory that exists is left as it is.
+    Raises :class:`OSError` when it cannot be created."""
+    path = Path(path)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path | str) -> None:
+    """Create ``path`` empty with mode 0600 whatever the umask, unless it
+    exists (then it is left as it is). Raises :class:`OSError`."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    os.chmod(path, 0o600)  # the umask may have taken bits away, never added
+
+
+def write_private_text(path: Path | str, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically with mode 0600."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path | str, data: Any, *, indent: int | None = None) -> None:
     """Write ``data`` as JSON to ``path`` atomically: readers see the old
     file or the new one, never half of one. Creates the parent directory.
@@ -89,19 +125,13 @@ def write_json(path: Path | str, data: Any, *, indent: int | None = None) -> Non
     The temporary file is unique per process and thread, so concurrent
     writers never share one; the last ``os.replace`` wins. For updates that
     must not lose another process's changes use :func:`update_json`.
+    The file is private (mode 0600): it lives under the az home.
     Raises :class:`OSError` when the directory cannot be written and
     :class:`TypeError` for data JSON cannot encode.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=indent, sort_keys=indent is not None)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_private_text(path, json.dumps(data, indent=indent, sort_keys=indent is not None))
 
 
 def file_lock(path: Path | str, timeout: float = 30.0) -> BaseFileLock:

@@ -48,7 +48,7 @@ from az_os.sqlstore.store import (
     process_alive,
     this_host,
 )
-from az_os.util import PID_REUSE_SLACK_S
+from az_os.util import PID_REUSE_SLACK_S, private_dir, private_file
 
 from az_sqlite import migrations
 
@@ -85,7 +85,8 @@ def check_file(path: Path) -> None:
     Checks: it is a regular readable file (or absent, or empty: both become
     a new database); its first 16 bytes are the SQLite magic string; its size
     is a whole number of pages and at least the page count the header
-    records (when that field is valid, i.e. written by SQLite >= 3.7.0).
+    records (when that field is valid, i.e. written by SQLite >= 3.7.0, and
+    no write-ahead log holds the missing pages).
     Raises :class:`StorageError` with one line naming the file.
     """
     if not path.exists():
@@ -114,7 +115,13 @@ def check_file(path: Path) -> None:
     valid_for = header[92:96]
     if page_size < 512 or page_size & (page_size - 1):
         raise StorageError(f"{path}: corrupt SQLite header (page size {page_size}; {hint})")
-    if size % page_size or (valid_for == change_counter and size < page_count * page_size):
+    # Pages a checkpoint had not finished copying (a full disk stops it half-way)
+    # are still in the write-ahead log, and SQLite reads them from there: with a
+    # non-empty WAL beside it a short file is sound, so SQLite judges it.
+    wal = path.with_name(path.name + "-wal")
+    in_wal = wal.is_file() and wal.stat().st_size > 0
+    short = valid_for == change_counter and size < page_count * page_size
+    if size % page_size or (short and not in_wal):
         raise StorageError(
             f"{path}: truncated SQLite database ({size} bytes, header says "
             f"{page_count} pages of {page_size} bytes; {hint})"
@@ -157,9 +164,10 @@ class SQLiteStorage(SQLStorage):
         self.location = str(self.path)
         check_file(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            private_file(self.path)  # SQLite gives its -wal and -shm the same mode
         except OSError as exc:
-            raise StorageError(f"{self.path}: cannot create its directory: {exc}") from None
+            raise StorageError(f"{self.path}: cannot create it: {exc}") from None
         db = pw.SqliteDatabase(
             self.location,
             pragmas=[

@@ -132,3 +132,55 @@ def test_db_init_force_moves_a_corrupt_file_aside(az: Any, az_home: Path) -> Non
     backups = list(az_home.glob("az.db.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == "not a database"
     assert az("task", "list", "--json").json() == []
+
+
+def test_a_checkpoint_cut_short_by_a_full_disk_is_not_called_corrupt(tmp_path: Path) -> None:
+    """A full disk stops a checkpoint after the header is written but before
+    every page is: the file is shorter than its header says, but the pages are
+    still in the write-ahead log, and SQLite reads them from there. az must
+    open it and lose nothing, not call it truncated (which once pushed users
+    towards 'az db init --force' on a sound database)."""
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "az.db"
+    s = SQLiteStorage(path=path)
+    s.create_task(Task(description="before"))
+    s.checkpoint()  # everything so far is in the main file
+    old_size = path.stat().st_size
+    s.db.execute_sql("PRAGMA wal_autocheckpoint=0")  # every new page stays in the WAL
+    for i in range(300):
+        s.create_task(Task(description=f"task {i} " + "x" * 400))
+    # copy the new pages into the main file but keep the WAL (what a checkpoint
+    # does first), then cut the file back as a full disk would have
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    raw.close()
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for name in ("az.db", "az.db-wal"):
+        shutil.copy(tmp_path / name, crashed / name)
+    s.close()
+    db = crashed / "az.db"
+    assert db.stat().st_size > old_size
+    with db.open("r+b") as f:
+        f.truncate(old_size)
+    reopened = SQLiteStorage(path=db)
+    try:
+        assert reopened.count_tasks() == 301
+        assert {t.description for t in reopened.list_tasks(limit=400)} >= {
+            "before",
+            "task 299 " + "x" * 400,
+        }
+    finally:
+        reopened.close()
+    ok = sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0]
+    assert ok == "ok"
+
+
+def test_a_truncated_file_without_a_wal_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "az.db"
+    _real_db(path)
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size // 2 // 4096 * 4096)
+    assert "truncated SQLite database" in _assert_refused(path)
