@@ -72,9 +72,13 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 
 
 def test_every_malformed_invocation_is_a_one_line_usage_error(az_home):
+    from conftest import has_storage
+
     cases = malformed()
     groups = {c[0] for c in cases if c}
-    assert len(cases) >= 60 and {"task", "log", "config", "models", "tools"} <= groups
+    # the kernel alone has fewer commands than a full install
+    assert len(cases) >= (60 if has_storage() else 40)
+    assert {"task", "log", "config", "models", "tools"} <= groups
     failures = []
     for argv in cases:
         code, _, err = _run(argv)
