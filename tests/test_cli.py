@@ -69,6 +69,23 @@ def test_config_set_rejects_invalid_value_and_keeps_file(az, az_home: Path):
     assert (az_home / "config.toml").read_text() == "[agent]\nmax_turns = 3\n"
 
 
+@pytest.mark.parametrize(
+    "key, hint",
+    [
+        ("max_turns", "did you mean agent.max_turns?"),
+        ("agent.max_turn", "did you mean agent.max_turns?"),
+        ("nosuchkey", "settings are SECTION.KEY"),
+    ],
+)
+def test_config_set_refuses_keys_nothing_reads(az, az_home: Path, key: str, hint: str):
+    """A key that no setting has is an error naming the closest known one,
+    not a line silently written to config.toml."""
+    r = az("config", "set", f"{key}=8")
+    assert r.returncode == 2 and hint in r.stderr, r
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (az_home / "config.toml").exists()
+
+
 def test_malformed_config_names_file_and_line(az, az_home: Path):
     cfg = az_home / "config.toml"
     cfg.write_text("[agent]\nmax_turns = 3\napprove = \n")

@@ -522,6 +522,34 @@ def _write(path: Path, doc: Any) -> None:
     write_private_text(path, tomlkit.dumps(doc))
 
 
+def known_keys() -> list[str]:
+    """Every dotted key of the kernel's sections (``agent.max_turns``, ...)."""
+    out: list[str] = []
+
+    def walk(cls: Any, prefix: str) -> None:
+        for f in msgspec.structs.fields(cls):
+            t = f.type
+            if isinstance(t, type) and issubclass(t, msgspec.Struct):
+                walk(t, f"{prefix}{f.name}.")
+            else:
+                out.append(f"{prefix}{f.name}")
+
+    walk(_KernelSections, "")
+    return out
+
+
+def _did_you_mean(key: str) -> str:
+    """`` (did you mean agent.max_turns?)`` for the closest known key, or ``""``."""
+    import difflib
+
+    keys = known_keys()
+    last = {k.rsplit(".", 1)[-1]: k for k in keys}
+    match = difflib.get_close_matches(key, keys, n=1, cutoff=0.6) or [
+        last[m] for m in difflib.get_close_matches(key, list(last), n=1, cutoff=0.6)
+    ]
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
 def set_value(key: str, value: Any, path: Path | None = None) -> AzConfig:
     """Set a dotted key in the config file, keeping its comments and layout.
 
@@ -534,6 +562,13 @@ def set_value(key: str, value: Any, path: Path | None = None) -> AzConfig:
     parts = key.split(".")
     if not all(parts):
         raise ConfigError(f"invalid config key '{key}'")
+    if len(parts) == 1:
+        # every setting lives in a section: a top-level key is read by nothing
+        raise ConfigError(
+            f"unknown config key '{key}': settings are SECTION.KEY{_did_you_mean(key)}"
+        )
+    if parts[0] in _KERNEL_SECTIONS and key not in known_keys():
+        raise ConfigError(f"unknown config key '{key}'{_did_you_mean(key)}")
     data, text = read_file(path)
     doc = tomlkit.parse(text) if text else tomlkit.document()
     node: Any = doc
