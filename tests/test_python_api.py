@@ -393,7 +393,7 @@ def test_config_manager_round_trip(az_home, monkeypatch) -> None:  # type: ignor
             await cm.set("agent.max_turns", 0)
         assert path.read_text() == before  # nothing written
         assert "key 'agent.max_turns': expected an integer >= 1 (0)" in str(err.value)
-        with pytest.raises(ConfigError, match="key 'agent.colour': unknown key"):
+        with pytest.raises(ConfigError, match="unknown config key 'agent.colour'"):
             await cm.set("agent.colour", "blue")
         assert await cm.delete("agent.max_turns") is True
         assert await cm.delete("agent.max_turns") is False
