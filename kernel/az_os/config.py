@@ -516,7 +516,7 @@ def _write(path: Path, doc: Any) -> None:
     global _writes
     _writes += 1
 
-    from az_os.util import private_dir, write_private_text
+    from az_os.files import private_dir, write_private_text
 
     private_dir(path.parent)  # the az home: private whatever the umask
     write_private_text(path, tomlkit.dumps(doc))

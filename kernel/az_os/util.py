@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from az_os.files import private_dir, private_file, write_private_text
+
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Mapping
 
@@ -49,6 +51,9 @@ if TYPE_CHECKING:  # pragma: no cover
 T = TypeVar("T")
 
 __all__ = [
+    "private_dir",
+    "private_file",
+    "write_private_text",
     "PID_REUSE_SLACK_S",
     "AzDeprecationWarning",
     "deprecated",
@@ -80,42 +85,6 @@ def read_json(path: Path | str, default: T | None = None) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {} if default is None else default
-
-
-def private_dir(path: Path | str) -> Path:
-    """Create directory ``path`` (and missing parents) readable by its owner
-    only (mode 0700) whatever the umask: the az home holds prompts, tool
-    output and keys' names. A directory that exists is left as it is.
-    Raises :class:`OSError` when it cannot be created."""
-    path = Path(path)
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o700)
-    return path
-
-
-def private_file(path: Path | str) -> None:
-    """Create ``path`` empty with mode 0600 whatever the umask, unless it
-    exists (then it is left as it is). Raises :class:`OSError`."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        return
-    os.chmod(path, 0o600)  # the umask may have taken bits away, never added
-
-
-def write_private_text(path: Path | str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically with mode 0600."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path | str, data: Any, *, indent: int | None = None) -> None:
