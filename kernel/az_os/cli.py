@@ -30,7 +30,7 @@ import typer.main
 try:  # typer 0.28 parses with its own copy of click; older typer uses click itself
     from typer import _click as click
 except ImportError:  # pragma: no cover
-    import click  # type: ignore[no-redef]
+    import click  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 from az_os import __version__
 from az_os.errors import AzError, ConfigError

@@ -31,7 +31,7 @@ def _load() -> ModuleType:
         for name in hidden:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
-    return peewee
+    return peewee  # type: ignore[no-any-return, unused-ignore]
 
 
 peewee: Any = _load()
