@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.parent.name for p in (ROOT / "plugins").glob("*/pyproject.toml"))
@@ -45,12 +46,19 @@ def tests(session: nox.Session) -> None:
     """The full install: kernel tests with every plugin, then each plugin's own tests."""
     session.install("-r", "requirements.txt")
     session.install("-e", ".[test]", *[f"-e./plugins/{p}[test]" for p in PLUGINS])
-    _pytest(session, "tests")
-    for plugin in PLUGINS:
-        if (ROOT / "plugins" / plugin / "tests").is_dir():
-            session.log(f"--- {plugin} ---")
-            with session.chdir(ROOT / "plugins" / plugin):
+    # every suite runs even when an earlier one fails, so one run shows them all
+    failed = []
+    for name, where in [("kernel", ROOT), *[(p, ROOT / "plugins" / p) for p in PLUGINS]]:
+        if not (where / "tests").is_dir():
+            continue
+        session.log(f"--- {name} ---")
+        with session.chdir(where):
+            try:
                 _pytest(session, "tests")
+            except CommandFailed:
+                failed.append(name)
+    if failed:
+        session.error(f"test suites failed: {', '.join(failed)}")
 
 
 @nox.session
