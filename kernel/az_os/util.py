@@ -156,8 +156,8 @@ def process_alive(pid: int | None, *, started_before: float | None = None) -> bo
     """
     if pid is None or pid <= 0:
         return False
-    if pid == os.getpid():
-        return True
+    if pid == os.getpid() and started_before is None:
+        return True  # (with started_before, even this process's pid may be a reused one)
     import psutil
 
     try:

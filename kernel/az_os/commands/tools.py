@@ -31,8 +31,11 @@ def _tools() -> dict[str, Tool]:
     from az_os.errors import PluginMissingError
     from az_os.plugins import get_host
 
-    tools = get_host().tools()
-    if not tools:
+    host = get_host()
+    tools = host.tools()
+    builtin = {n for r in host.plugins() if r.builtin for n in (r.name, r.module)}
+    if not any(t.spec.plugin not in builtin for t in tools.values()):
+        # the kernel's own tools (aichat.complete) alone: nothing to work with
         raise PluginMissingError(INSTALL_HINT)
     return tools
 

@@ -61,7 +61,7 @@ def test_list_category_and_table(az_home):
     out = az("tools", "list", "--category", "nope")
     assert out.returncode == 4
     assert out.stderr.strip() == (
-        "az: error: no tools in category 'nope' (categories: filesystem, shell, system)"
+        "az: error: no tools in category 'nope' (categories: ai, filesystem, shell, system)"
     )
 
 

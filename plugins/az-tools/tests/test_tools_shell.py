@@ -165,12 +165,12 @@ def test_describe_call_shows_the_exact_command(tools):
 
 def test_bad_timeout_and_empty_command(tools, ctx, call):
     res = call(tools["shell.execute"], {"command": "echo hi", "timeout": 0}, ctx)
-    assert not res.success and "timeout must be more than 0" in res.error
+    assert not res.success and "timeout" in res.error and "than 0" in res.error
     res = call(tools["shell.execute"], {"command": "   "}, ctx)
     assert not res.success and "empty" in res.error
     for absurd in (1e308, float("inf"), float("nan")):
         res = call(tools["shell.execute"], {"command": "echo hi", "timeout": absurd}, ctx)
-        assert not res.success and "at most 86400 seconds" in res.error, absurd
+        assert not res.success and "timeout" in res.error and "86400" in res.error, absurd
 
 
 @posix_only
