@@ -192,6 +192,11 @@ def loopback_server() -> Iterator[int]:
     srv.close()
 
 
+#: A Python the sandbox can see: the base interpreter. A virtualenv under /tmp
+#: (as test runners make them) is hidden by the sandbox's private /tmp.
+SANDBOX_PY = str(Path(sys.base_prefix) / "bin" / "python3")
+
+
 def _connect_cmd(port: int) -> str:
     code = (
         "import socket,sys\n"
@@ -200,7 +205,7 @@ def _connect_cmd(port: int) -> str:
         "except OSError as e:\n"
         "    print('refused', e, file=sys.stderr); sys.exit(1)\n"
     )
-    return f"'{sys.executable}' -c \"{code}\""
+    return f"'{SANDBOX_PY}' -c \"{code}\""
 
 
 @needs_bwrap
@@ -252,7 +257,7 @@ def test_process_limit_caps_processes(sh, workspace):
         "print(len(kids))\n"
         "[os.kill(k,signal.SIGKILL) for k in kids]\n"
     )
-    res = sh(f"'{sys.executable}' -c \"{code}\"", max_processes=16)
+    res = sh(f"'{SANDBOX_PY}' -c \"{code}\"", max_processes=16)
     started = int(res.result["stdout"].split()[0])
     assert 0 < started < 16
 
