@@ -337,6 +337,9 @@ def test_delete_removes_task_and_everything_recorded_for_it(storage: Any) -> Non
     assert storage.list_tool_usage() == []
     assert storage.get_task(child.id).parent_task_id is None
     assert storage.delete_task(t.id) is False
+    if hasattr(storage, "schema_info"):  # the SQL backends: no orphan rows left behind
+        counts = storage.schema_info()["tables"]
+        assert counts["turns"] == counts["cost_tracking"] == counts["task_state"] == 0
 
 
 def test_threads_share_one_storage(storage: Any) -> None:

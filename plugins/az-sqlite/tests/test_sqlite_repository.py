@@ -14,14 +14,7 @@ from typing import Any
 import pytest
 from az_os.storage import TaskRepository
 from az_os.types import (
-    CostRecord,
-    LogRecord,
-    Message,
     Task,
-    ToolCall,
-    ToolResult,
-    Turn,
-    Usage,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -45,51 +38,6 @@ def test_storage_path_from_config(az_home: Path, monkeypatch: pytest.MonkeyPatch
     assert Path(s.location) == az_home / "sub" / "dir" / "tasks.db"
     s.create_task(Task(description="x"))
     assert (az_home / "sub" / "dir" / "tasks.db").exists()
-
-
-def _turn(task_id: str, index: int) -> Turn:
-    call = ToolCall(
-        id=f"call_{index}", name="filesystem.read", arguments={"path": "a.py", "n": index}
-    )
-    return Turn(
-        task_id=task_id,
-        index=index,
-        model="local/smollm2-135m-instruct",
-        messages=[
-            Message(role="assistant", content=f"reading {index}", tool_calls=[call]),
-            Message(role="tool", tool_call_id=call.id, name=call.name, content="print('hi')"),
-        ],
-        tool_calls=[call],
-        tool_results=[ToolResult(success=True, result={"text": "print('hi')"}, duration_ms=1.5)],
-        usage=Usage(
-            prompt_tokens=100 + index, completion_tokens=7, cached_tokens=3, cost_usd=0.0001
-        ),
-        model_duration_ms=120.0,
-        tools_duration_ms=1.5,
-    )
-
-
-def test_delete_removes_task_and_everything_recorded_for_it(storage: Any) -> None:
-    t = storage.create_task(Task(description="doomed"))
-    keep = storage.create_task(Task(description="kept"))
-    child = storage.create_task(Task(description="child", parent_task_id=t.id))
-    storage.add_turn(_turn(t.id, 1))
-    storage.add_log(LogRecord(task_id=t.id, message="x"))
-    storage.add_log(LogRecord(task_id=keep.id, message="y"))
-    storage.add_cost(CostRecord(task_id=t.id, model="m", cost_usd=1.0))
-    storage.save_state(t.id, {"a": 1})
-    storage.record_tool_usage(t.id, "shell.execute", 1.0)
-    assert storage.delete_task(t.id) is True
-    assert storage.get_task(t.id) is None
-    assert storage.list_turns(t.id) == []
-    assert [r.message for r in storage.list_logs()] == ["y"]
-    assert storage.total_cost() == 0.0
-    assert storage.load_state(t.id) is None
-    assert storage.list_tool_usage() == []
-    assert storage.get_task(child.id).parent_task_id is None
-    assert storage.delete_task(t.id) is False
-    counts = storage.schema_info()["tables"]
-    assert counts["turns"] == counts["cost_tracking"] == counts["task_state"] == 0
 
 
 # -- async ----------------------------------------------------------------
