@@ -94,6 +94,29 @@ def call(host: PluginHost, task: Task, request: ModelRequest, model: Model) -> M
     return response
 
 
+def question_request(
+    config: AzConfig,
+    prompt: str,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> ModelRequest:
+    """The request for one question outside a ReAct loop (no tools): an
+    optional system message and the prompt; ``max_tokens`` (tokens) and
+    ``temperature`` default to ``agent.max_tokens`` and ``agent.temperature``;
+    metadata says turn 1 of 1, as routers and budgets expect."""
+    from az_os.types import Message, ModelRequest
+
+    messages = [Message(role="system", content=system)] if system else []
+    messages.append(Message(role="user", content=prompt))
+    return ModelRequest(
+        messages=messages,
+        max_tokens=max_tokens or config.agent.max_tokens,
+        temperature=config.agent.temperature if temperature is None else temperature,
+        metadata={"turn": 1, "max_turns": 1, "failed_models": [], "escalate": False},
+    )
+
+
 def complete(
     prompt: str,
     *,
@@ -121,20 +144,12 @@ def complete(
     from az_os.config import load_config
     from az_os.errors import ConfigError, ModelError
     from az_os.plugins import get_host
-    from az_os.types import Message, ModelRequest
 
     if not prompt.strip():
         raise ConfigError("the prompt is empty")
     host = host or get_host()
     cfg = config or load_config()
-    messages = [Message(role="system", content=system)] if system else []
-    messages.append(Message(role="user", content=prompt))
-    request = ModelRequest(
-        messages=messages,
-        max_tokens=max_tokens or cfg.agent.max_tokens,
-        temperature=cfg.agent.temperature if temperature is None else temperature,
-        metadata={"turn": 1, "max_turns": 1, "failed_models": [], "escalate": False},
-    )
+    request = question_request(cfg, prompt, system, temperature, max_tokens)
     if model:
         chosen = host.find_model(model)
         ok, why = chosen.usable()

@@ -228,10 +228,11 @@ def ask(
     "completion_tokens" (tokens), "cost_usd" (USD), "duration_ms" (ms, the
     model call), "finish_reason", "logged" (bool: stored in the database)}.
     """
+    from az_os.completion import question_request
     from az_os.config import load_config
     from az_os.errors import ModelError
     from az_os.plugins import get_host
-    from az_os.types import Message, ModelRequest, Task, TaskStatus, utcnow
+    from az_os.types import Task, TaskStatus, utcnow
 
     cfg = load_config()
     host = get_host(_warn)
@@ -240,14 +241,7 @@ def ask(
     ok, reason = chosen.usable()
     if not ok:
         raise ModelError(f"model {chosen.info.id} is not usable: {reason}", model=chosen.info.id)
-    messages = [Message(role="system", content=system)] if system else []
-    messages.append(Message(role="user", content=prompt))
-    request = ModelRequest(
-        messages=messages,
-        max_tokens=max_tokens or cfg.agent.max_tokens,
-        temperature=cfg.agent.temperature if temperature is None else temperature,
-        metadata={"turn": 1, "max_turns": 1, "failed_models": [], "escalate": False},
-    )
+    request = question_request(cfg, prompt, system, temperature, max_tokens)
     task = Task(
         description=prompt,
         model=chosen.info.id,

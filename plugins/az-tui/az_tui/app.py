@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from az_os.engine import LIFECYCLE
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -35,20 +36,9 @@ VIEWS = {
     "cost": ("cost",),
     "health": ("health",),
 }
-#: Engine events after which stored rows changed (worth a look right away).
-CHANGES = frozenset(
-    {
-        "created",
-        "started",
-        "resumed",
-        "turn",
-        "completed",
-        "failed",
-        "cancelled",
-        "interrupted",
-        "stopped",
-    }
-)
+#: Engine events after which stored rows changed (worth a look right away):
+#: the lifecycle events and the engine's own end-of-run event.
+CHANGES = frozenset(LIFECYCLE | {"stopped"})
 TITLES = {"tasks": "Tasks", "run": "Run", "cost": "Cost", "health": "Health"}
 
 
