@@ -50,14 +50,6 @@ def http_recorder() -> Iterator[Recorder]:
     server.server_close()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _has_sqlite() -> bool:
     from az_os.drivers import storage_backends
 

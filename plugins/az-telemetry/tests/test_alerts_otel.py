@@ -67,7 +67,7 @@ def test_cooldown_is_per_rule_and_configurable(
 
 
 def test_failed_delivery_is_reported_not_fatal(az: Any, az_home: Path, tmp_path: Path) -> None:
-    from conftest import free_port
+    from az_os.testservers import free_port
 
     _config(az_home, f"http://127.0.0.1:{free_port()}", tmp_path / "a.json")
     r = az("health", "--json", env=CALM)

@@ -113,7 +113,7 @@ def test_hosted_provider_is_probed_without_a_model_call(
 
 def test_unreachable_provider_is_unhealthy(az: Any, az_home: Path) -> None:
     pytest.importorskip("az_litellm")
-    from conftest import free_port
+    from az_os.testservers import free_port
 
     _custom_model(az_home, f"http://127.0.0.1:{free_port()}/v1")
     r = az("health", "--json", env={**CALM, "AZ_LOAD_PLUGINS": PLUGINS + ",litellm"})
@@ -125,7 +125,7 @@ def test_unreachable_provider_is_unhealthy(az: Any, az_home: Path) -> None:
 
 def test_probes_can_be_turned_off(az: Any, az_home: Path) -> None:
     pytest.importorskip("az_litellm")
-    from conftest import free_port
+    from az_os.testservers import free_port
 
     _custom_model(az_home, f"http://127.0.0.1:{free_port()}/v1")
     env = {
