@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 import pytest
-from az_os import hookspecs
+from az_os import hookdoc, hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("az_"))
@@ -16,17 +17,25 @@ def test_there_are_hooks():
     assert "az_register_tools" in HOOKS and len(HOOKS) >= 12
 
 
+def test_hook_reference_matches_the_docstrings():
+    """docs/plugin-hooks.md's reference part is what az_os.hookdoc renders
+    from the hookspec docstrings now: edit a docstring and forget to
+    regenerate, and this fails with the command that fixes it."""
+    problem = hookdoc.check(ROOT / "docs" / "plugin-hooks.md")
+    assert problem is None, problem
+
+
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_documented(hook):
+    """Each hook has a section and a hand-written example in it."""
     doc = (ROOT / "docs" / "plugin-hooks.md").read_text()
-    spec = getattr(hookspecs, hook)
-    import inspect
-
-    args = ", ".join(inspect.signature(spec).parameters)
+    args = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
     assert f"## {hook}({args})" in doc, f"docs/plugin-hooks.md has no '## {hook}({args})' section"
-    section = doc.split(f"## {hook}(", 1)[1].split("\n## ", 1)[0]
-    assert "```python" in section, f"{hook} has no example"
-    assert spec.__doc__ and "Called" in spec.__doc__ and "Kind" in spec.__doc__
+    example = hookdoc.examples_of(doc).get(hook, "")
+    assert "```python" in example, (
+        f"docs/plugin-hooks.md has no example for {hook}: write one between "
+        f"'<!-- example:{hook}:start -->' and '<!-- example:{hook}:end -->'"
+    )
 
 
 @pytest.mark.parametrize("hook", HOOKS)
