@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -14,7 +14,7 @@ from az_os.util import one_line
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-    from az_os.types import Approval, Task
+    from az_os.types import Task
 
 
 def register(app: typer.Typer) -> None:
@@ -224,24 +224,18 @@ def task_run(
     "tool_calls", "prompt_tokens", "completion_tokens", "cost_usd", "workspace",
     "description"}.
     """
+    from az_os import options
     from az_os.config import load_config
     from az_os.engine import ExecutionEngine
     from az_os.errors import ConfigError
-    from az_os.types import Task, TaskPriority
+    from az_os.types import Task
 
     if not description.strip():
         # checked before anything is loaded: no task is created for nothing
         raise ConfigError("the task description is empty: say what the agent should do")
     config = load_config()
-    approve = approve or config.agent.approve
-    if approve not in ("ask", "auto", "read-only"):
-        raise ConfigError(f"--approve must be ask, auto or read-only, got '{approve}'")
-    try:
-        prio = TaskPriority(priority.lower())
-    except ValueError:
-        raise ConfigError(
-            f"--priority must be low, medium, high or urgent, got '{priority}'"
-        ) from None
+    mode = options.approval(approve or config.agent.approve)
+    prio = options.priority(priority)
     engine = ExecutionEngine(config)
     if model:
         model = engine.host.find_model(model).info.id
@@ -251,10 +245,10 @@ def task_run(
         priority=prio,
         max_turns=max_turns or config.agent.max_turns,
         workspace=workspace,
-        approval=cast("Approval", approve),
+        approval=mode,
         max_cost_usd=max_cost,
     )
-    _install_prompter(approve)
+    _install_prompter(mode)
     _run(lambda: engine.execute_stream(task, tools or None), as_json)
     _finish(task.id, as_json)
 
@@ -273,12 +267,14 @@ def task_resume(
     """Continue a task from its last complete turn."""
     import asyncio
 
+    from az_os import options
     from az_os.engine import ExecutionEngine
 
+    mode = options.approval(approve) if approve else None
     engine = ExecutionEngine()
     task = asyncio.run(engine.prepare_resume(task_id, max_turns))
-    if approve:
-        task.approval = approve  # type: ignore[assignment]
+    if mode:
+        task.approval = mode
     _install_prompter(task.approval)
     _run(lambda: engine.execute_stream(task), as_json)
     _finish(task.id, as_json)

@@ -72,22 +72,17 @@ def task_submit(
     """
     import os
 
+    from az_os import options
     from az_os.config import load_config
     from az_os.drivers import get_storage
     from az_os.errors import ConfigError
-    from az_os.types import Task, TaskPriority, TaskStatus
+    from az_os.types import Task, TaskStatus
 
     from az_celery.worker import make_app, queue_for
 
     config = load_config()
-    if approve not in ("auto", "read-only"):
-        raise ConfigError(f"--approve must be auto or read-only on a worker, got '{approve}'")
-    try:
-        prio = TaskPriority(priority.lower())
-    except ValueError:
-        raise ConfigError(
-            f"--priority must be low, medium, high or urgent, got '{priority}'"
-        ) from None
+    mode = options.approval(approve, ("auto", "read-only"), where=" on a worker")
+    prio = options.priority(priority)
     if model:
         from az_os.plugins import get_host
 
@@ -103,7 +98,7 @@ def task_submit(
         status=TaskStatus.PENDING,
         max_turns=max_turns or config.agent.max_turns,
         workspace=ws,
-        approval=approve,  # type: ignore[arg-type]
+        approval=mode,
         max_cost_usd=max_cost,
     )
     storage.create_task(task)
