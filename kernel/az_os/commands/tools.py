@@ -2,7 +2,9 @@
 
 Works over :meth:`az_os.plugins.PluginHost.tools`, so built-in tools
 (az-tools), MCP servers' tools (az-mcp) and third-party plugins' tools all
-appear. With no tool plugin installed both commands say what to install.
+appear. With only the kernel's own tools (``aichat.complete``) installed,
+``az tools list`` lists them and says on stderr what installs more, and
+``az tools info`` of another name says what to install (exit 3).
 """
 
 from __future__ import annotations
@@ -21,23 +23,21 @@ tools_app = typer.Typer(
     no_args_is_help=True,
 )
 
+#: What installs tools beyond the kernel's own (aichat.complete).
 INSTALL_HINT = (
-    "no tool plugin is installed: pip install az-tools (built-in filesystem, shell and "
-    "process tools) or az-mcp (tools from MCP servers)"
+    "pip install az-tools (filesystem, shell and process tools) or az-mcp (tools from MCP servers)"
 )
 
 
-def _tools() -> dict[str, Tool]:
-    from az_os.errors import PluginMissingError
+def _tools() -> tuple[dict[str, Tool], bool]:
+    """Every registered tool, and whether they are only the kernel's own
+    (no tool plugin installed)."""
     from az_os.plugins import get_host
 
     host = get_host()
     tools = host.tools()
     builtin = {n for r in host.plugins() if r.builtin for n in (r.name, r.module)}
-    if not any(t.spec.plugin not in builtin for t in tools.values()):
-        # the kernel's own tools (aichat.complete) alone: nothing to work with
-        raise PluginMissingError(INSTALL_HINT)
-    return tools
+    return tools, not any(t.spec.plugin not in builtin for t in tools.values())
 
 
 def _distributions() -> dict[str, str | None]:
@@ -104,7 +104,12 @@ def tools_list(
     """
     from az_os.errors import NotFoundError
 
-    tools = _tools()
+    tools, kernel_only = _tools()
+    if kernel_only:
+        names = ", ".join(sorted(tools)) or "none"
+        sys.stderr.write(
+            f"az: only the kernel's own tools are installed ({names}); {INSTALL_HINT}\n"
+        )
     selected = [t for t in tools.values() if category is None or t.spec.category == category]
     if not selected:
         cats = ", ".join(sorted({t.spec.category for t in tools.values()}))
@@ -132,9 +137,10 @@ def tools_list(
     Console().print(table)
 
 
-def _matches(tools: dict[str, Tool], name: str) -> tuple[str, list[Tool]]:
+def _matches(tools: dict[str, Tool], name: str, kernel_only: bool) -> tuple[str, list[Tool]]:
     """("tool", [tool]) for a tool name; ("category", [...]) for a category
-    or a name prefix like ``filesystem``; NotFoundError otherwise."""
+    or a name prefix like ``filesystem``; NotFoundError otherwise
+    (PluginMissingError when ``kernel_only``: no tool plugin is installed)."""
     from az_os.errors import NotFoundError
 
     if name in tools:
@@ -144,6 +150,13 @@ def _matches(tools: dict[str, Tool], name: str) -> tuple[str, list[Tool]]:
         group = [t for t in tools.values() if t.spec.name.startswith(name.rstrip(".") + ".")]
     if group:
         return "category", sorted(group, key=lambda t: t.spec.name)
+    if kernel_only:
+        from az_os.errors import PluginMissingError
+
+        raise PluginMissingError(
+            f"unknown tool or category '{name}': only the kernel's own tools are installed; "
+            + INSTALL_HINT
+        )
     import difflib
 
     cats = sorted({t.spec.category for t in tools.values()})
@@ -218,8 +231,8 @@ def tools_info(
     wanted = name or name_arg
     if not wanted:
         raise AzError("give a tool or category name, e.g. 'az tools info filesystem.read'")
-    tools = _tools()
-    kind, found = _matches(tools, wanted)
+    tools, kernel_only = _tools()
+    kind, found = _matches(tools, wanted, kernel_only)
     dists = _distributions()
     if as_json:
         if kind == "tool":

@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 
 def az(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
@@ -107,9 +105,17 @@ def test_unknown_name_suggests(az_home):
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("args", [("tools", "list"), ("tools", "info", "filesystem.read")])
-def test_without_a_tool_plugin_says_what_to_install(az_home, args):
-    out = az(*args, env_extra={"AZ_LOAD_PLUGINS": ""})
+def test_without_a_tool_plugin_lists_the_kernels_tools_and_says_what_to_install(az_home):
+    out = az("tools", "list", "--json", env_extra={"AZ_LOAD_PLUGINS": ""})
+    assert out.returncode == 0, out.stderr
+    assert [t["name"] for t in json.loads(out.stdout)] == ["aichat.complete"]
+    assert out.stderr.strip().splitlines() == [
+        "az: only the kernel's own tools are installed (aichat.complete); pip install az-tools "
+        "(filesystem, shell and process tools) or az-mcp (tools from MCP servers)"
+    ]
+    out = az("tools", "info", "aichat.complete", env_extra={"AZ_LOAD_PLUGINS": ""})
+    assert out.returncode == 0 and "aichat.complete" in out.stdout
+    out = az("tools", "info", "filesystem.read", env_extra={"AZ_LOAD_PLUGINS": ""})
     assert out.returncode == 3
-    assert "pip install az-tools" in out.stderr
+    assert "only the kernel's own tools are installed; pip install az-tools" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
