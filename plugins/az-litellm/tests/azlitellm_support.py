@@ -4,19 +4,12 @@ collides with other plugins' test helpers when every suite runs in one session).
 from __future__ import annotations
 
 import importlib.metadata
-import socket
 from pathlib import Path
 
 
 def write_config(home: Path, text: str) -> None:
     """Write ``<home>/config.toml``."""
     (home / "config.toml").write_text(text, encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def smollm2_gguf() -> Path:

@@ -16,7 +16,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from az_litellm import catalog  # noqa: E402
-from azlitellm_support import free_port, smollm2_gguf  # noqa: E402
+from az_os.testservers import free_port  # noqa: E402
+from azlitellm_support import smollm2_gguf  # noqa: E402
 
 KEY_VARS = sorted({name for names in catalog.PROVIDER_KEYS.values() for name in names})
 

@@ -186,7 +186,7 @@ class _FakeOllama(BaseHTTPRequestHandler):
 
 
 def test_ollama_models_are_usable_only_when_the_server_has_them(monkeypatch):
-    from azlitellm_support import free_port
+    from az_os.testservers import free_port
 
     port = free_port()
     monkeypatch.setenv("OLLAMA_API_BASE", f"http://127.0.0.1:{port}")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from az_os.errors import NetworkError
 from az_os.plugins import get_host
+from az_os.testservers import free_port
 from az_os.types import Message, ModelRequest, ToolSpec
-from azlitellm_support import free_port, write_config
+from azlitellm_support import write_config
 
 pytestmark = pytest.mark.slow
 

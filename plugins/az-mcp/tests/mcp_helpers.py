@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from az_os.testservers import free_port
+
 SERVERS = Path(__file__).parent / "servers"
 FLAKY = str(SERVERS / "flaky_server.py")
 RAW = str(SERVERS / "raw_server.py")
@@ -59,12 +61,6 @@ def pid_alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
