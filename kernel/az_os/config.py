@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -300,8 +301,70 @@ _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]+)`$")
 
 
+#: msgspec writes ``[...]`` for a value of a table whose keys are names
+#: (``mcp.servers.NAME``): :func:`_name_keys` finds which name.
+_ANY_KEY = object()
+
+
+def _unwrap(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` and ``| None``: the type a value is checked against."""
+    import typing
+
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _field_type(tp: Any, name: str) -> Any:
+    """The type of field ``name`` of struct ``tp`` (``None`` if it has none)."""
+    import typing
+
+    tp = _unwrap(tp)
+    if not (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
+        return None
+    return typing.get_type_hints(tp, include_extras=True).get(name)
+
+
+def _name_keys(loc: list[Any], data: Any, root: type) -> list[Any]:
+    """``loc`` with each ``[...]`` replaced by the table key whose value is
+    the first to fail validation (msgspec checks a table in order)."""
+    import typing
+
+    out: list[Any] = []
+    tp: Any = root
+    node = data
+    for part in loc:
+        if part is _ANY_KEY:
+            args = typing.get_args(_unwrap(tp))
+            value_type = args[1] if len(args) == 2 else Any
+            part = "?"
+            for key, value in (node or {}).items() if isinstance(node, Mapping) else ():
+                try:
+                    msgspec.convert(value, value_type, strict=False)
+                except msgspec.ValidationError:
+                    part = key
+                    break
+            tp = value_type
+        elif isinstance(part, int):
+            args = typing.get_args(_unwrap(tp))
+            tp = args[0] if args else Any
+        else:
+            tp = _field_type(tp, part)
+        out.append(part)
+        node = _value_at(node, (part,))
+    return out
+
+
 def _problem(
-    exc: msgspec.ValidationError, root: type = _KernelSections
+    exc: msgspec.ValidationError, root: type = _KernelSections, data: Any = None
 ) -> tuple[tuple[Any, ...], str]:
     """The failing key's path and what was wrong, from msgspec's message
     (``Expected `int` >= 1 - at `$.agent.max_turns```)."""
@@ -309,8 +372,10 @@ def _problem(
     assert m is not None  # the pattern matches any text
     msg, raw = m.group("msg"), m.group("path") or ""
     loc: list[Any] = []
-    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", raw):
-        loc.append(name if name else int(index))
+    for name, index, _any in re.findall(r"\.([^.\[]+)|\[(\d+)\]|\[(\.\.\.)\]", raw):
+        loc.append(name if name else int(index) if index else _ANY_KEY)
+    if _ANY_KEY in loc:
+        loc = _name_keys(loc, data, root)
     unknown = _UNKNOWN.match(msg)
     if unknown:
         return (*loc, unknown.group("key")), "unknown key"
@@ -379,13 +444,15 @@ def _error(
     text: str = "",
 ) -> ConfigError:
     """One line: where (file and line), the dotted key, what was expected and what was given."""
-    loc, problem = _problem(exc, root)
+    loc, problem = _problem(exc, root, data)
     key = ".".join(str(p) for p in ((section, *loc) if section else loc))
     line = _line_of(text, loc) if text else None
     where = f"{source}, line {line}" if line else source
     got = _value_at(data, loc)
     plain = isinstance(got, dict | list) or got is None or problem == "unknown key"
     got_s = "" if plain or repr(got) in problem else f" ({got!r})"
+    if problem == "unknown key":
+        got_s = _did_you_mean(key)
     return ConfigError(f"{where}: key '{key}': {problem}{got_s}")
 
 

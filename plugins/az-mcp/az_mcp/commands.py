@@ -301,7 +301,7 @@ def add_cmd(
     """
     from az_os.config import load_config, set_value
 
-    from az_mcp.settings import NAME_RE, parse_settings
+    from az_mcp.settings import NAME_RE, load_settings, parse_settings
 
     if not NAME_RE.match(name):
         raise typer.BadParameter("use letters, digits, '_' and '-' only", param_hint="NAME")
@@ -331,7 +331,7 @@ def add_cmd(
         table["startup_timeout"] = startup_timeout
     if disabled:
         table["enabled"] = False
-    settings = parse_settings(load_config().section("mcp"))
+    settings = load_settings()
     if name in settings.servers and not force:
         raise AzError(f"MCP server '{name}' already exists; use --force to replace it")
     new = parse_settings({"servers": {name: table}}).servers[name]

@@ -26,10 +26,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
+from az_os.config import parse_section
 from az_os.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from az_os.types import Record
+from msgspec import Meta
+
+SECTION = "mcp"
 
 #: A server name: it becomes the prefix of its tools' names (``NAME.TOOL``).
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -40,34 +45,36 @@ DEFAULT_TIMEOUT_S = 60.0
 #: Seconds a server may take to start and answer the MCP handshake, unless configured.
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
 
+_NonEmpty = Annotated[str, Meta(min_length=1)]
+_Seconds = Annotated[float, Meta(gt=0, le=3600)]
 
-class ServerConfig(BaseModel):
+
+class ServerConfig(Record, kw_only=True):
     """One ``[mcp.servers.NAME]`` table.
 
     ``timeout`` (seconds) bounds every tool call and tools/list;
     ``startup_timeout`` (seconds) bounds starting the server and the MCP
-    handshake.
+    handshake. Building one with neither or both of ``command`` and ``url``
+    raises ``ValueError`` (in :func:`parse_settings`, a ConfigError).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    command: str | None = Field(None, min_length=1, description="program to start (stdio)")
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    #: program to start (stdio)
+    command: _NonEmpty | None = None
+    args: list[str] = msgspec.field(default_factory=list)
+    env: dict[str, str] = msgspec.field(default_factory=dict)
     cwd: str | None = None
-    url: str | None = Field(None, min_length=1, description="streamable HTTP endpoint")
-    headers: dict[str, str] = Field(default_factory=dict)
+    #: streamable HTTP endpoint
+    url: _NonEmpty | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     enabled: bool = True
-    timeout: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=3600)
-    startup_timeout: float = Field(DEFAULT_STARTUP_TIMEOUT_S, gt=0, le=3600)
+    timeout: _Seconds = DEFAULT_TIMEOUT_S
+    startup_timeout: _Seconds = DEFAULT_STARTUP_TIMEOUT_S
 
-    @model_validator(mode="after")
-    def _one_transport(self) -> ServerConfig:
+    def __post_init__(self) -> None:
         if (self.command is None) == (self.url is None):
             raise ValueError("give exactly one of 'command' (stdio) or 'url' (streamable HTTP)")
         if self.url is not None and not re.match(r"^https?://", self.url):
             raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
-        return self
 
     @property
     def transport(self) -> Literal["stdio", "http"]:
@@ -91,36 +98,27 @@ class ServerConfig(BaseModel):
         return shlex.join([self.command or "", *self.args])
 
 
-class MCPSettings(BaseModel):
+class MCPSettings(Record, kw_only=True):
     """The whole ``[mcp]`` section: ``servers`` by name."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    servers: dict[str, ServerConfig] = msgspec.field(default_factory=dict)
 
 
-def parse_settings(section: dict[str, Any]) -> MCPSettings:
+def parse_settings(section: dict[str, Any] | None, source: str = "config.toml") -> MCPSettings:
     """Validate ``config.section("mcp")``.
 
-    Raises :class:`ConfigError` whose message names the dotted key
-    (``mcp.servers.NAME.KEY``) and what was expected.
+    Raises :class:`ConfigError` whose message names ``source`` (the config
+    file), the dotted key (``mcp.servers.NAME.KEY``) and what was expected
+    (``config.toml: key 'mcp.servers.time.timeout': expected a number > 0 (-1)``).
     """
-    for name in (section.get("servers") or {}) if isinstance(section.get("servers"), dict) else {}:
+    servers = (section or {}).get("servers")
+    for name in servers if isinstance(servers, dict) else {}:
         if not NAME_RE.match(str(name)):
             raise ConfigError(
-                f"config key 'mcp.servers.{name}': a server name may hold only letters, digits, "
-                "'_' and '-' (it prefixes its tools' names as NAME.TOOL)"
+                f"{source}: key 'mcp.servers.{name}': a server name may hold only letters, "
+                "digits, '_' and '-' (it prefixes its tools' names as NAME.TOOL)"
             )
-    try:
-        return MCPSettings.model_validate(section)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in ("mcp", *err.get("loc", ())))
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        if err.get("type") == "extra_forbidden":
-            msg = "unknown key"
-        msg = msg.replace("Input should be", "expected")
-        raise ConfigError(f"config key '{loc}': {msg}") from None
+    return parse_section(MCPSettings, SECTION, section, source)
 
 
 def load_settings(config: Any = None) -> MCPSettings:
@@ -129,4 +127,4 @@ def load_settings(config: Any = None) -> MCPSettings:
         from az_os.config import load_config
 
         config = load_config()
-    return parse_settings(config.section("mcp"))
+    return parse_settings(config.section(SECTION), str(config.path))

@@ -26,7 +26,7 @@ def test_stdio_and_http_servers_load_with_defaults() -> None:
 @pytest.mark.parametrize(
     ("table", "key", "words"),
     [
-        ({"command": "x", "timeout": -1}, "mcp.servers.bad.timeout", "greater than 0"),
+        ({"command": "x", "timeout": -1}, "mcp.servers.bad.timeout", "> 0"),
         ({"command": "x", "url": "http://h/mcp"}, "mcp.servers.bad", "exactly one"),
         ({}, "mcp.servers.bad", "exactly one"),
         ({"command": "x", "argz": []}, "mcp.servers.bad.argz", "unknown key"),
@@ -58,3 +58,19 @@ def test_invalid_section_in_config_file_is_a_config_error(az_home) -> None:
 
     with pytest.raises(ConfigError, match=r"mcp\.servers\.t\.timeout"):
         load_settings()
+
+
+def test_a_bad_value_reads_like_every_other_section(az_home) -> None:
+    """One line, as the kernel's and other plugins' settings: the file, the
+    dotted key (a server's name included), what was expected, what was given."""
+    path = az_home / "config.toml"
+    path.write_text(
+        '[mcp.servers.ok]\ncommand = "x"\n[mcp.servers.t]\ncommand = "x"\nstartup_timeout = 7200\n'
+    )
+    from az_mcp.settings import load_settings
+
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value) == (
+        f"{path}: key 'mcp.servers.t.startup_timeout': expected a number <= 3600.0 (7200)"
+    )
