@@ -4,24 +4,36 @@ For each task: a fresh temp workspace with the task's files, a fresh AZ_HOME
 (so records do not mix), `az task run DESCRIPTION --json --approve auto
 --workspace WS [--model M]`, then the task's check on the answer or the
 workspace. Prints one row per task (ok, turns, tool calls, tokens, USD, wall
-seconds) and a summary (success rate, mean turns, total tokens and USD).
+seconds) and a summary (success rate, mean turns, total tokens and USD,
+wall seconds per task: median and p90).
+
+--record FILE stores the run (model, commit, date, the machine yardsticks of
+benchmarks/baseline.py before and after, summary, rows) in a JSON file, one
+run per model: benchmarks/data/agent_tasks_runs.json is the recorded local
+workload that benchmarks/routing.py --local-runs replays.
 
     python benchmarks/agent_tasks.py [--model M] [--only PREFIX ...] [--max-turns N] [--json]
+        [--jsonl FILE] [--record FILE [--note TEXT]]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import baseline  # benchmarks/baseline.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "examples" / "tasks"
@@ -70,18 +82,32 @@ def check(spec: dict[str, Any], answer: str, ws: Path) -> tuple[bool, str]:
     return True, ""
 
 
+def prepare(spec: dict[str, Any], ws: Path) -> subprocess.Popen[bytes] | None:
+    """Fill the empty workspace ``ws`` with a task's files and setup; start
+    its background command, if any (the caller stops it)."""
+    for name, content in spec.get("files", {}).items():
+        f = ws / name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(content)
+    for command in spec.get("setup", []):
+        subprocess.run(command, cwd=ws, check=True, capture_output=True)
+    return subprocess.Popen(spec["background"]) if spec.get("background") else None
+
+
+def task_paths(only: list[str] | None = None) -> list[Path]:
+    """The example task files, sorted; ``only``: file name prefixes."""
+    paths = sorted(TASKS.glob("*.toml"))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
+    return paths
+
+
 def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, Any]:
     spec = tomllib.loads(path.read_text())
     with tempfile.TemporaryDirectory(prefix="az-task-") as tmp:
         ws = Path(tmp) / "ws"
         ws.mkdir()
-        for name, content in spec.get("files", {}).items():
-            f = ws / name
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(content)
-        for command in spec.get("setup", []):
-            subprocess.run(command, cwd=ws, check=True, capture_output=True)
-        bg = subprocess.Popen(spec["background"]) if spec.get("background") else None
+        bg = prepare(spec, ws)
         env = dict(os.environ, AZ_HOME=str(Path(tmp) / "home"))
         cmd = [
             sys.executable,
@@ -134,6 +160,8 @@ def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, 
             "turns": out["turns"],
             "tool_calls": out["tool_calls"],
             "tokens": out["prompt_tokens"] + out["completion_tokens"],
+            "prompt_tokens": out["prompt_tokens"],
+            "completion_tokens": out["completion_tokens"],
             "cost_usd": out["cost_usd"],
             "model": out["model"],
             "answer": (out.get("result") or "")[:80],
@@ -147,14 +175,26 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="task file name prefixes, e.g. 01 06")
     parser.add_argument("--max-turns", type=int)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument(
+        "--jsonl", type=Path, help="also append each row to this JSON-lines file as it finishes"
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="add this run (model, commit, date, machine yardsticks, summary, rows) to this JSON "
+        "file, e.g. benchmarks/data/agent_tasks_runs.json, replacing an earlier run of the model",
+    )
+    parser.add_argument("--note", default="", help="a machine note stored with --record")
     args = parser.parse_args()
-    paths = sorted(TASKS.glob("*.toml"))
-    if args.only:
-        paths = [p for p in paths if any(p.name.startswith(o) for o in args.only)]
+    paths = task_paths(args.only)
+    before = baseline.measure() if args.record else None
     rows = []
     for p in paths:
         row = run_task(p, args.model, args.max_turns)
         rows.append(row)
+        if args.jsonl:
+            with args.jsonl.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
         if not args.json:
             mark = "ok  " if row["ok"] else "FAIL"
             print(
@@ -163,18 +203,68 @@ def main() -> None:
                 f"{row['why'][:70]}",
                 flush=True,
             )
+    model = next((r["model"] for r in rows if r.get("model")), args.model or "default")
+    if args.record:
+        record(args.record, model, rows, before, args.note)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    n = len(rows)
-    ok = sum(r["ok"] for r in rows)
-    turns = [r["turns"] for r in rows if "turns" in r]
+    s = summary(rows)
     print(
-        f"\n{ok}/{n} tasks passed ({100 * ok / max(n, 1):.0f}%), mean turns "
-        f"{sum(turns) / max(len(turns), 1):.1f}, tokens {sum(r.get('tokens', 0) for r in rows)}, "
-        f"USD {sum(r.get('cost_usd', 0) for r in rows):.4f}, wall {sum(r['wall_s'] for r in rows):.0f} s, "
-        f"model {next((r['model'] for r in rows if r.get('model')), args.model or 'default')}"
+        f"\n{s['ok']}/{s['tasks']} tasks passed ({100 * s['success']:.0f}%), mean turns "
+        f"{s['mean_turns']:.1f}, tokens {s['tokens']}, USD {s['cost_usd']:.4f}, wall "
+        f"{s['wall_total_s']:.0f} s (per task median {s['wall_median_s']:.1f} s, p90 "
+        f"{s['wall_p90_s']:.1f} s), model {model}"
     )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank (0.0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success, turns, tokens, USD and wall time (s: total, per-task median
+    and p90, nearest rank) of a run's rows."""
+    walls = [r["wall_s"] for r in rows]
+    turns = [r["turns"] for r in rows if "turns" in r]
+    ok = sum(r["ok"] for r in rows)
+    return {
+        "tasks": len(rows),
+        "ok": ok,
+        "success": ok / max(len(rows), 1),
+        "mean_turns": sum(turns) / max(len(turns), 1),
+        "tokens": sum(r.get("tokens", 0) for r in rows),
+        "cost_usd": sum(r.get("cost_usd", 0) for r in rows),
+        "wall_total_s": round(sum(walls), 1),
+        "wall_median_s": round(statistics.median(walls), 1) if walls else 0.0,
+        "wall_p90_s": round(percentile(walls, 0.9), 1),
+    }
+
+
+def record(path: Path, model: str, rows: list[dict[str, Any]], before: Any, note: str = "") -> None:
+    """Store a run in ``path`` (a JSON object ``{"runs": [...]}``), one run
+    per model id: the model, az's commit, the UTC date, the machine's
+    yardsticks before and after (benchmarks/baseline.py), a note, the
+    summary and the rows."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    data = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    run = {
+        "model": model,
+        "commit": commit,
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "machine": {"before": before, "after": baseline.measure(), "note": note},
+        "summary": summary(rows),
+        "rows": rows,
+    }
+    data["runs"] = [r for r in data["runs"] if r["model"] != model] + [run]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":

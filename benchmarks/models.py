@@ -262,7 +262,7 @@ def turn_latency(model_id: str) -> dict[str, Any]:
 
     out: dict[str, Any] = {"model": model_id, "load_s": round(load_s, 3)}
     for mode in ("reused", "cold"):
-        walls, prompts = [], []
+        walls, prompts, evaluated, prompt_ms, generated = [], [], [], [], []
         with tempfile.TemporaryDirectory() as empty:
             for turn in range(3):
                 if mode == "cold":
@@ -273,13 +273,53 @@ def turn_latency(model_id: str) -> dict[str, Any]:
                 req = ModelRequest(
                     messages=conversation(turn), tools=tools, max_tokens=96, temperature=0
                 )
+                with loaded.lock:
+                    reset_perf(loaded.llama)
                 t0 = time.perf_counter()
                 r = model.complete(req)
                 walls.append(round(time.perf_counter() - t0, 3))
                 prompts.append(r.usage.prompt_tokens)
+                with loaded.lock:
+                    counters = perf(loaded.llama)
+                evaluated.append(int(counters["prompt_tokens"]))
+                prompt_ms.append(round(counters["prompt_ms"]))
+                generated.append(int(counters["gen_tokens"]))
         os.environ.pop("AZ_MODEL_CACHE", None)
-        out[mode] = {"turn_s": walls, "prompt_tokens": prompts}
+        out[mode] = {
+            "turn_s": walls,
+            "prompt_tokens": prompts,
+            "evaluated_prompt_tokens": evaluated,
+            "prompt_eval_ms": prompt_ms,
+            "generated_tokens": generated,
+        }
+    reused, cold = out["reused"], out["cold"]
+    # turn 2 (index 1) with the cache against the same prompt evaluated cold
+    out["turn2_speedup"] = round(cold["turn_s"][1] / max(reused["turn_s"][1], 1e-9), 2)
+    out["turn3_speedup"] = round(cold["turn_s"][2] / max(reused["turn_s"][2], 1e-9), 2)
     return out
+
+
+def print_turns(result: dict[str, Any]) -> None:
+    """The --turns result as a table, with the targets of issue 13."""
+    print(f"model {result['model']}, load {result['load_s']:.2f} s")
+    print(f"machine before: {result['machine']['before']}")
+    print(f"machine after:  {result['machine']['after']}")
+    print(
+        f"{'turn':<6}{'mode':<8}{'wall s':>8}{'prompt tok':>11}{'evaluated':>10}{'eval ms':>9}{'gen tok':>8}"
+    )
+    for turn in range(3):
+        for mode in ("cold", "reused"):
+            m = result[mode]
+            print(
+                f"{turn + 1:<6}{mode:<8}{m['turn_s'][turn]:>8.2f}{m['prompt_tokens'][turn]:>11}"
+                f"{m['evaluated_prompt_tokens'][turn]:>10}{m['prompt_eval_ms'][turn]:>9}"
+                f"{m['generated_tokens'][turn]:>8}"
+            )
+    x = result["turn2_speedup"]
+    print(
+        f"turn 2 with KV reuse vs the same turn cold: {x:.2f}x faster "
+        f"(turn 3: {result['turn3_speedup']:.2f}x); target >= 3x: {'met' if x >= 3 else 'NOT met'}"
+    )
 
 
 def main() -> None:
@@ -295,7 +335,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.turns:
-        print(json.dumps(turn_latency(args.turns), indent=2))
+        import baseline  # benchmarks/baseline.py, beside this script
+
+        before = baseline.measure()
+        turns = turn_latency(args.turns)
+        turns["machine"] = {"before": before, "after": baseline.measure()}
+        if args.json:
+            print(json.dumps(turns, indent=2))
+        else:
+            print_turns(turns)
         return
 
     from az_local.model import bundled_gguf

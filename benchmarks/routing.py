@@ -58,9 +58,16 @@ Also prints the router's decision time (p50/p95 over every call, in ms).
 Target (issue 6): az at least 90% cheaper than always-premium with at most
 2 points less success; decision p50 under 1 ms.
 
+--local-runs takes the free (local) tier from real runs instead: the model
+--local-model (default the 1.5B pack, local/qwen2.5-coder-1.5b-instruct),
+with each simple and code task's free outcome taken from that model's
+recorded `az task run` runs of examples/tasks
+(benchmarks/data/agent_tasks_runs.json; see use_local_runs). The hosted
+tiers' outcomes stay generated.
+
     python benchmarks/routing.py [--json] [--failed-share 1.0] [--free-rpd 250]
         [--tasks-per-day 30] [--free-plan gemini|openrouter-deepseek|both|none]
-        [--or-rpd 50] [--or-fail 0.1]
+        [--or-rpd 50] [--or-fail 0.1] [--local-runs [FILE] [--local-model ID]]
 """
 
 from __future__ import annotations
@@ -92,6 +99,84 @@ MODELS = [
     ("anthropic/claude-sonnet-4-5", "premium", 3.0e-6, 15.0e-6, 200000, False),
 ]
 SLOT = {m[0]: m[1] for m in MODELS}
+#: Recorded runs of examples/tasks per local model (benchmarks/agent_tasks.py --record).
+LOCAL_RUNS = Path(__file__).parent / "data" / "agent_tasks_runs.json"
+#: The example tasks (file name prefixes) that edit code to make something
+#: work: the workload's "code" class; every other example is "simple".
+EXAMPLE_CODE_TASKS = ("06", "19", "20")
+
+
+def recorded_outcome(run_row: dict[str, Any]) -> str:
+    """A recorded ``az task run`` row as a workload outcome: ``ok`` when its
+    check passed; a failure is ``fail_silent`` when the task still ended
+    ``completed`` (an answer that looks finished, which the engine cannot
+    tell from a success) and ``fail_detected`` otherwise (failed, turn limit)."""
+    if run_row["ok"]:
+        return "ok"
+    return "fail_silent" if run_row.get("status") == "completed" else "fail_detected"
+
+
+def use_local_runs(
+    rows: list[dict[str, Any]], path: Path, model_id: str, context_window: int = 8192
+) -> dict[str, Any]:
+    """Make ``model_id`` the free (local) tier and take its outcomes from
+    recorded runs instead of the generated ones.
+
+    ``path`` holds real ``az task run`` runs of examples/tasks (one per
+    model, agent_tasks.py --record). The recorded rows of ``model_id`` are
+    split into the workload's classes (:data:`EXAMPLE_CODE_TASKS` are code,
+    the rest simple); each workload task of such a class gets, as its free
+    outcome, the outcome of a recorded task of that class (a seeded shuffle
+    of the class's recorded rows, taken in turn, so the workload's rate is
+    the recorded rate). Classes with no recorded example (reasoning, long)
+    keep their generated free outcome; hosted tiers stay generated. Changes
+    ``rows`` in place; returns where the figures came from."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    run = next((r for r in data["runs"] if r["model"] == model_id), None)
+    if run is None:
+        raise SystemExit(
+            f"no recorded run of {model_id} in {path}: python benchmarks/agent_tasks.py "
+            f"--model {model_id} --record {path}"
+        )
+    pools: dict[str, list[dict[str, Any]]] = {"simple": [], "code": []}
+    for r in run["rows"]:
+        pools["code" if r["task"][:2] in EXAMPLE_CODE_TASKS else "simple"].append(r)
+    for cls, pool in pools.items():
+        random.Random(f"local-runs:{cls}").shuffle(pool)
+    taken: Counter[str] = Counter()
+    source: Counter[str] = Counter()
+    for row in rows:
+        pool = pools.get(row["category"])
+        if pool:
+            pick = pool[taken[row["category"]] % len(pool)]
+            taken[row["category"]] += 1
+            row["outcomes"]["free"] = recorded_outcome(pick)
+            row["free_from"] = pick["task"]
+            source["recorded"] += 1
+        else:
+            source["generated"] += 1
+    MODELS[0] = (model_id, "free", 0.0, 0.0, context_window, True)
+    SLOT.clear()
+    SLOT.update({m[0]: m[1] for m in MODELS})
+    walls = sorted(r["wall_s"] for r in run["rows"])
+    return {
+        "model": model_id,
+        "file": path.name,
+        "commit": run.get("commit"),
+        "date": run.get("date"),
+        "recorded": {
+            cls: {
+                "ok": sum(r["ok"] for r in pool),
+                "tasks": len(pool),
+                "fail_silent": sum(recorded_outcome(r) == "fail_silent" for r in pool),
+            }
+            for cls, pool in pools.items()
+        },
+        "workload_free_outcomes": dict(source),
+        "wall_median_s": statistics.median(walls) if walls else None,
+    }
+
+
 GEMINI_FREE = "gemini/gemini-2.5-flash"
 OPENROUTER_FREE = "openrouter/deepseek/deepseek-chat-v3.1:free"
 #: The free-plan models of each --free-plan choice.
@@ -526,6 +611,19 @@ def main() -> None:
         help="share of OpenRouter :free calls that fail upstream (429) after every retry "
         "(assumption, default 0.1; a table shows 0-0.4)",
     )
+    parser.add_argument(
+        "--local-runs",
+        nargs="?",
+        const=str(LOCAL_RUNS),
+        metavar="FILE",
+        help="take the free (local) tier's outcomes from recorded az task run runs (default "
+        "file: benchmarks/data/agent_tasks_runs.json) instead of the generated ones",
+    )
+    parser.add_argument(
+        "--local-model",
+        default="local/qwen2.5-coder-1.5b-instruct",
+        help="with --local-runs: the local model id whose recorded run is the free tier",
+    )
     args = parser.parse_args()
     rpd_g = None if args.free_rpd < 0 else args.free_rpd
     rpd_or = None if args.or_rpd < 0 else args.or_rpd
@@ -535,6 +633,9 @@ def main() -> None:
     from az_os.plugins import get_host
 
     rows = [json.loads(line) for line in WORKLOAD.read_text(encoding="utf-8").splitlines() if line]
+    local = (
+        use_local_runs(rows, Path(args.local_runs), args.local_model) if args.local_runs else None
+    )
     every_model = build_models(FREE_PLANS["both"])
 
     class ReplayPlugin:
@@ -631,6 +732,7 @@ def main() -> None:
             json.dumps(
                 {
                     "tasks": len(rows),
+                    "local_runs": local,
                     "free_plan": plan,
                     "free_rpd": rpd_g,
                     "or_rpd": rpd_or,
@@ -657,6 +759,18 @@ def main() -> None:
         if OPENROUTER_FREE in rpd:
             plan_txt += f", upstream failures {100 * or_fail:g}% of :free calls"
     print(f"workload: {len(rows)} tasks from {WORKLOAD.name}, {per_day} tasks/day; {plan_txt}")
+    if local:
+        rec = ", ".join(
+            f"{cls} {v['ok']}/{v['tasks']} right ({v['fail_silent']} silent failures)"
+            for cls, v in local["recorded"].items()
+        )
+        print(
+            f"free tier: {local['model']}, outcomes of {local['workload_free_outcomes'].get('recorded', 0)} "
+            f"tasks from recorded runs ({local['file']}, az {local['commit']}, {local['date']}: "
+            f"{rec}; median {local['wall_median_s']:.1f} s a task), "
+            f"{local['workload_free_outcomes'].get('generated', 0)} (reasoning, long) generated; "
+            f"hosted tiers generated"
+        )
     print(f"{'strategy':<16} {'total USD':>10} {'success':>8} {'vs premium':>11} {'Δ success':>10}")
     for name, r in results.items():
         print(
