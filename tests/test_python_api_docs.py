@@ -28,6 +28,15 @@ def _blocks() -> list[tuple[str, str]]:
 
 BLOCKS = _blocks()
 
+#: The scripted model's answers for a class whose example calls tools.
+SCRIPTS = {
+    "ReActEngine": [
+        {"tool": "filesystem.list", "arguments": {"path": "."}, "thought": "look first"},
+        {"answer": "0"},
+        {"answer": "hello"},
+    ],
+}
+
 
 def test_every_available_class_has_an_example() -> None:
     names = {b.split("-")[0] for b, _ in BLOCKS}
@@ -39,6 +48,7 @@ def test_every_available_class_has_an_example() -> None:
         "StateManager",
         "RoutingEngine",
         "MCPClient",
+        "ReActEngine",
     }
 
 
@@ -53,7 +63,7 @@ def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: igno
     cls = name.split("-")[0]
     if cls in needs:
         pytest.importorskip(needs[cls])
-    if cls in {"TaskRepository", "ExecutionEngine", "CostTracker", "StateManager"}:
+    if cls in {"TaskRepository", "ExecutionEngine", "CostTracker", "StateManager", "ReActEngine"}:
         from conftest import has_storage
 
         if not has_storage():
@@ -65,5 +75,5 @@ def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: igno
     monkeypatch.chdir(tmp_path)
     set_value("models.default", "scripted/cheap")
     get_host().register(scripted, "scripted")
-    scripted.set_script([{"answer": "4"}, {"answer": "hello"}])
+    scripted.set_script(SCRIPTS.get(cls, [{"answer": "4"}, {"answer": "hello"}]))
     exec(compile(code, f"{DOC}:{name}", "exec"), {"__name__": "__main__"})

@@ -250,13 +250,26 @@ class ExecutionEngine:
 class _Run:
     """The state of one task execution."""
 
-    def __init__(self, engine: ExecutionEngine, task: Task, patterns: list[str] | None) -> None:
+    def __init__(
+        self,
+        engine: ExecutionEngine,
+        task: Task,
+        patterns: list[str] | None,
+        notes: Iterable[str] = (),
+    ) -> None:
         self.engine = engine
         self.host = engine.host
         self.config = engine.config
         self.task = task
         self.patterns = patterns
         self.failed_models: list[dict[str, str]] = []
+        #: caller text for the next model call, as user messages (ReActEngine's
+        #: initial thought or observation); the turn that reads them records them
+        self.notes = [Message(role="user", content=n) for n in notes if n]
+        #: the turn whose tool calls are being run (None between turns and at the end)
+        self.turn: Turn | None = None
+        self.response: ModelResponse | None = None
+        self.turns: list[Turn] = []  # the stored turns when the run opened (open())
 
     @property
     def storage(self) -> Storage:
@@ -311,6 +324,16 @@ class _Run:
         return self._event(cast("EventType", status.value), **data)
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
+        async for event in self.open():
+            yield event
+        async with _Guard(self):
+            async for event in self._loop():
+                yield event
+
+    async def open(self) -> AsyncIterator[dict[str, Any]]:
+        """Create the task (or reload a stored one, its state and turns into
+        ``self.turns``) and mark it running: the ``created`` and
+        ``started``/``resumed`` events."""
         task = self.task
         storage = self.storage
         existing = await self._db(storage.get_task, task.id)
@@ -325,10 +348,10 @@ class _Run:
             state = {"model_fixed": task.model is not None, "tools": self.patterns}
             await self._db(storage.save_state, task.id, state)
             yield self._event("created", description=task.description)
-            turns: list[Turn] = []
+            self.turns = []
         else:
             state = await self._db(storage.load_state, task.id) or {}
-            turns = await self._db(storage.list_turns, task.id)
+            self.turns = await self._db(storage.list_turns, task.id)
             if self.patterns is None:
                 self.patterns = state.get("tools")  # a resumed task keeps its tool selection
         self.model_fixed = bool(state.get("model_fixed", task.model is not None))
@@ -338,11 +361,14 @@ class _Run:
         task.error = None
         task.started_at = task.started_at or utcnow()
         await self._save(force=True)
-        yield self._event("resumed" if resumed else "started", turns_done=len(turns))
-        try:
-            async for event in self._loop(turns):
-                yield event
-        except (asyncio.CancelledError, KeyboardInterrupt):
+        yield self._event("resumed" if resumed else "started", turns_done=len(self.turns))
+
+    async def abort(self, exc: BaseException) -> None:
+        """End the task after ``exc`` escaped a step: cancelled by the user,
+        interrupted by SIGTERM (:func:`request_termination`) or by an
+        unexpected error (both resumable)."""
+        task = self.task
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
             if _terminating.is_set():
                 await asyncio.shield(
                     self._finish(
@@ -354,10 +380,8 @@ class _Run:
                 await asyncio.shield(
                     self._finish(TaskStatus.CANCELLED, error="cancelled by the user")
                 )
-            raise
-        except Exception as exc:
+        else:
             await self._finish(TaskStatus.INTERRUPTED, error=f"{type(exc).__name__}: {exc}")
-            raise
 
     # -- the loop ----------------------------------------------------------
     def _system_prompt(self, tools: dict[str, Tool], context: list[str]) -> str:
@@ -371,44 +395,60 @@ class _Run:
             prompt += "\n\nContext that may help:\n" + text
         return prompt
 
-    async def _loop(self, turns: list[Turn]) -> AsyncIterator[dict[str, Any]]:
-        """The ReAct protocol, one named step each: set up the conversation,
-        then per turn check for cancellation, :meth:`build_request`,
-        :meth:`_call_model`, :meth:`begin_turn`, and either finish (an
-        answer, or the last turn) or :meth:`run_tool_calls` and
-        :meth:`end_turn`."""
-        task = self.task
-        self.setup(turns)
-        index = len(turns)
-        while index < task.max_turns:
-            index += 1
-            if await self.cancelled(first_of_run=index == len(turns) + 1):
-                yield await self._finish(
-                    TaskStatus.CANCELLED, error="cancelled with 'az task cancel'"
-                )
-                return
-            last = index == task.max_turns
-            request = self.build_request(index, last)
-            try:
-                model, response = await self._call_model(request, first_turn=index == 1)
-            except AzError as exc:
-                yield await self._finish(TaskStatus.FAILED, error=str(exc))
-                return
-            yield self._event("model_call", model=model.info.id, turn=index)
-            turn = self.begin_turn(index, model, response)
-            if not turn.tool_calls:
-                async for event in self.finish_with_answer(turn, response):
-                    yield event
-                return
-            if last:
-                await self._db(self.storage.add_turn, turn)
-                yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
-                return
-            async for event in self.run_tool_calls(turn):
+    async def _loop(self) -> AsyncIterator[dict[str, Any]]:
+        """The ReAct protocol, one named step each: :meth:`setup` the
+        conversation, then per turn :meth:`next_turn` (reason: check for
+        cancellation, :meth:`build_request`, :meth:`_call_model`,
+        :meth:`begin_turn`, and finish on an answer or the last turn), then
+        for each tool call :meth:`resolve_call`, :meth:`act_call` (act) and
+        :meth:`observe_call` (observe), and :meth:`end_turn`.
+        :class:`~az_os.react.ReActEngine` drives the same steps one call at a time."""
+        self.setup(self.turns)
+        while self.index < self.task.max_turns:
+            async for event in self.next_turn():
                 yield event
-            yield await self.end_turn(turn, response)
+            turn = self.turn
+            if turn is None:  # the task ended
+                return
+            for asked in turn.tool_calls:
+                call, tool, event = self.resolve_call(asked)
+                yield event
+                result = await self.act_call(turn, call, tool)
+                yield self.observe_call(turn, call, result)[1]
+            yield await self.end_turn(turn)
         # only reached when a stored task has no turns left to run
         yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
+
+    async def next_turn(self) -> AsyncIterator[dict[str, Any]]:
+        """Reason: one model call. Leaves the turn in ``self.turn`` when the
+        model asked for tools, or ends the task (``self.turn`` None): an
+        answer completes it; tool calls on the last turn, a cancellation or
+        no model that could answer fail or cancel it."""
+        task = self.task
+        self.turn = self.response = None
+        self.index += 1
+        index = self.index
+        if await self.cancelled(first_of_run=index == len(self.turns) + 1):
+            yield await self._finish(TaskStatus.CANCELLED, error="cancelled with 'az task cancel'")
+            return
+        last = index == task.max_turns
+        request = self.build_request(index, last)
+        try:
+            model, response = await self._call_model(request, first_turn=index == 1)
+        except AzError as exc:
+            yield await self._finish(TaskStatus.FAILED, error=str(exc))
+            return
+        yield self._event("model_call", model=model.info.id, turn=index)
+        turn = self.begin_turn(index, model, response)
+        if not turn.tool_calls:
+            async for event in self.finish_with_answer(turn, response):
+                yield event
+            return
+        if last:
+            await self._db(self.storage.add_turn, turn)
+            yield await self._finish(TaskStatus.FAILED, error=self._turn_limit_error())
+            return
+        self.turn, self.response = turn, response
 
     def setup(self, turns: list[Turn]) -> None:
         """The tools on offer, the conversation so far (system prompt with
@@ -437,6 +477,7 @@ class _Run:
             for c, r in zip(t.tool_calls, t.tool_results, strict=False):
                 if not r.success:
                     self.failed_calls.setdefault(_call_key(c), t.index)
+        self.index = len(turns)  # turns done
 
     async def cancelled(self, first_of_run: bool) -> bool:
         """Whether the task was cancelled. :meth:`_save` after each turn
@@ -460,7 +501,7 @@ class _Run:
             else []
         )
         return ModelRequest(
-            messages=self.messages + note,
+            messages=self.messages + self.notes + note,
             tools=[] if last else specs,
             tool_choice="auto",
             max_tokens=self.config.agent.max_tokens,
@@ -474,18 +515,20 @@ class _Run:
 
     def begin_turn(self, index: int, model: Model, response: ModelResponse) -> Turn:
         """Count the call's tokens and USD on the task and start the turn
-        record with the model's message and tool calls."""
+        record with the caller's notes it read (if any), the model's message
+        and its tool calls."""
         task, usage = self.task, response.usage
         task.prompt_tokens += usage.prompt_tokens
         task.completion_tokens += usage.completion_tokens
         task.cost_usd += usage.cost_usd
         task.model = model.info.id
         assistant = response.message
+        notes, self.notes = self.notes, []
         return Turn(
             task_id=task.id,
             index=index,
             model=model.info.id,
-            messages=[assistant],
+            messages=[*notes, assistant],
             tool_calls=assistant.tool_calls,
             usage=usage,
             model_duration_ms=response.duration_ms,
@@ -509,59 +552,78 @@ class _Run:
         answer = (response.message.content or "").strip()
         yield await self._finish(TaskStatus.COMPLETED, result=answer)
 
-    async def run_tool_calls(self, turn: Turn) -> AsyncIterator[dict[str, Any]]:
-        """Run each tool call of the turn in order (policy, validation and
-        the tool itself in :meth:`_run_tool`), adding each result and its
-        observation to the turn."""
-        limit = self.config.tools.output_limit_bytes
-        tools_start = time.perf_counter()
-        for call in turn.tool_calls:
-            tool = self.tools.get(call.name) or self.tools.get(
-                self.provider_names.get(call.name, "")
-            )
-            if tool is not None and tool.spec.name != call.name:
-                # the provider's form of the name (filesystem__list): run, record and
-                # show the tool under its own name; the transcript keeps the provider's
-                call = call.replace(name=tool.spec.name)
-            yield self._event(
-                "tool_call",
-                name=call.name,
-                arguments=call.arguments,
-                description=tool.describe_call(call.arguments) if tool else call.name,
-            )
-            result = await self._run_tool(call, tool, self.tools, self.ctx)
-            turn.tool_results.append(result)
-            observation = _observation(result, limit)
-            key = _call_key(call)
-            if not result.success:
-                if key in self.failed_calls:
-                    observation += (
-                        f"\n(This exact call already failed in turn {self.failed_calls[key]}. "
-                        "Change the arguments, use another tool, or answer.)"
-                    )
-                self.failed_calls.setdefault(key, turn.index)
-            turn.messages.append(
-                Message(
-                    role="tool",
-                    tool_call_id=call.id,
-                    name=openai_tool_name(call.name),
-                    content=observation,
-                )
-            )
-            yield self._event(
-                "tool_result",
-                name=call.name,
-                success=result.success,
-                result=result.result if result.success else None,
-                error=result.error,
-                duration_ms=result.duration_ms,
-            )
-        turn.tools_duration_ms = (time.perf_counter() - tools_start) * 1000
+    def resolve_call(self, call: ToolCall) -> tuple[ToolCall, Tool | None, dict[str, Any]]:
+        """The tool a call names (None: no such tool) and the call under the
+        tool's own name (a provider may use ``filesystem__list``), with the
+        ``tool_call`` event."""
+        tool = self.tools.get(call.name) or self.tools.get(self.provider_names.get(call.name, ""))
+        if tool is not None and tool.spec.name != call.name:
+            # run, record and show the tool under its own name; the transcript keeps the provider's
+            call = call.replace(name=tool.spec.name)
+        event = self._event(
+            "tool_call",
+            name=call.name,
+            arguments=call.arguments,
+            description=tool.describe_call(call.arguments) if tool else call.name,
+        )
+        return call, tool, event
 
-    async def end_turn(self, turn: Turn, response: ModelResponse) -> dict[str, Any]:
+    async def act_call(self, turn: Turn | None, call: ToolCall, tool: Tool | None) -> ToolResult:
+        """Act: run one tool call (policy, validation and the tool itself in
+        :meth:`_run_tool`); its wall time is added to the turn's
+        ``tools_duration_ms``."""
+        start = time.perf_counter()
+        result = await self._run_tool(call, tool, self.tools, self.ctx)
+        if turn is not None:
+            turn.tools_duration_ms += (time.perf_counter() - start) * 1000
+        return result
+
+    def observation(self, call: ToolCall, result: ToolResult, turn_index: int) -> str:
+        """The text the model reads for a result: :func:`_observation`, plus a
+        note when this exact call already failed in an earlier turn."""
+        observation = _observation(result, self.config.tools.output_limit_bytes)
+        key = _call_key(call)
+        if not result.success:
+            if key in self.failed_calls:
+                observation += (
+                    f"\n(This exact call already failed in turn {self.failed_calls[key]}. "
+                    "Change the arguments, use another tool, or answer.)"
+                )
+            self.failed_calls.setdefault(key, turn_index)
+        return observation
+
+    def observe_call(
+        self, turn: Turn, call: ToolCall, result: ToolResult
+    ) -> tuple[str, dict[str, Any]]:
+        """Observe: add the result and its observation (the ``tool`` message)
+        to the turn; the observation and the ``tool_result`` event."""
+        turn.tool_results.append(result)
+        observation = self.observation(call, result, turn.index)
+        turn.messages.append(
+            Message(
+                role="tool",
+                tool_call_id=call.id,
+                name=openai_tool_name(call.name),
+                content=observation,
+            )
+        )
+        event = self._event(
+            "tool_result",
+            name=call.name,
+            success=result.success,
+            result=result.result if result.success else None,
+            error=result.error,
+            duration_ms=result.duration_ms,
+        )
+        return observation, event
+
+    async def end_turn(self, turn: Turn) -> dict[str, Any]:
         """Record the turn, extend the conversation with it, save the task
         (picking up a cancellation made elsewhere) and return the ``turn``
         event."""
+        assert self.response is not None
+        response = self.response
+        self.turn = self.response = None
         await self._db(self.storage.add_turn, turn)
         self.messages.extend(turn.messages)
         await self._save()
@@ -685,3 +747,21 @@ class _Run:
         if not result.success:
             await self._log("warning", f"tool {call.name}: {result.error}")
         return result
+
+
+class _Guard:
+    """Around a step of a run: an exception escaping it ends the task
+    (:meth:`_Run.abort`) and propagates. Exits of async generators
+    (``GeneratorExit``) pass through untouched, as before."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and isinstance(
+            exc, (Exception, asyncio.CancelledError, KeyboardInterrupt)
+        ):
+            await self.run.abort(exc)

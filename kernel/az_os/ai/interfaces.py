@@ -11,12 +11,11 @@ name               from                                   distribution
 MCPClient          az_mcp.client                          az-mcp
 RoutingEngine      az_router.engine                       az-router
 LiteLLMClient      az_litellm (package export)            az-litellm
-ReActEngine        az_os.engine                           az-os (kernel)
+ReActEngine        az_os.react                            az-os (kernel)
 =================  =====================================  ==============
 
-``LiteLLMClient`` and ``ReActEngine`` are not implemented yet: the entries
-say where they will be found (the plugin exports ``LiteLLMClient`` from its
-package; the kernel defines ``ReActEngine`` beside ``ExecutionEngine``).
+``LiteLLMClient`` is not implemented yet: the entry says where it will be
+found (the plugin exports it from its package).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ EXPORTS = {
     "MCPClient": Export("az_mcp.client", "MCPClient", "az-mcp"),
     "RoutingEngine": Export("az_router.engine", "RoutingEngine", "az-router"),
     "LiteLLMClient": Export("az_litellm", "LiteLLMClient", "az-litellm"),
-    "ReActEngine": Export("az_os.engine", "ReActEngine"),
+    "ReActEngine": Export("az_os.react", "ReActEngine"),
 }
 
 __getattr__, __dir__ = lazy_module(__name__, EXPORTS, globals())
