@@ -119,14 +119,9 @@ NOT_YET = {
 }
 
 
-#: Methods of the brief a class that exists does not have (yet). az-router
-#: dropped get_optimal_provider and execute_with_routing (only tests used
-#: them); issue 21 wants them back as thin calls into the router and the
-#: engine. test_known_gaps_are_still_gaps fails once one is added.
-KNOWN_GAPS = {
-    ("RoutingEngine", "get_optimal_provider"),
-    ("RoutingEngine", "execute_with_routing"),
-}
+#: Methods of the brief a class that exists does not have (yet).
+#: test_known_gaps_are_still_gaps fails once one is added.
+KNOWN_GAPS: set[tuple[str, str]] = set()
 
 
 def _module(area: str) -> Any:

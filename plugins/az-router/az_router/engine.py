@@ -378,6 +378,94 @@ class RoutingEngine:
         """
         self.set_rules(new_rules)
 
+    async def get_optimal_provider(self, task: Task, estimated_tokens: int) -> str:
+        """The model id (LiteLLM style, ``provider/model``) this engine's rules
+        choose for a call of ``task`` whose prompt is ``estimated_tokens``
+        tokens (used instead of the router's own estimate): :meth:`decide`
+        on the task's description among the host's usable models
+        (:func:`az_os.completion.candidates`). A model fixed on the task
+        (``task.model``, id or alias) is returned as the engine would use it.
+
+        Raises ValueError for a negative ``estimated_tokens``,
+        :class:`~az_os.errors.NotFoundError` for an unknown fixed model and
+        :class:`~az_os.errors.ModelError` when no model is eligible (the
+        message has the decision's reason).
+        """
+        from az_os import completion
+
+        request = completion.question_request(_load_config(), task.description)
+        model, _ = self._choose(task, request, estimated_tokens)
+        return model.info.id
+
+    async def execute_with_routing(
+        self, task: Task, prompt: str, estimated_tokens: int
+    ) -> dict[str, Any]:
+        """Ask ``prompt`` (one model call, no tools) on the model
+        :meth:`get_optimal_provider` would choose, through the kernel's call
+        path (:func:`az_os.completion.call`): ``az_before_model_call`` (a
+        budget plugin may refuse it), the call, ``az_after_model_call`` (a
+        cost plugin records its USD, under ``task.id`` when the task is
+        stored, else without a task link but in the period totals). Runs the
+        model in a worker thread.
+
+        Returns ``{"model": id, "content": answer text, "prompt_tokens",
+        "completion_tokens" (tokens), "cost_usd" (USD), "duration_ms"
+        (milliseconds, the model call), "finish_reason", "route":
+        the decision's summary (None for a fixed model)}``. Raises as
+        :meth:`get_optimal_provider`, plus
+        :class:`~az_os.errors.BudgetExceededError`,
+        :class:`~az_os.errors.ModelError` when the model fails, and
+        :class:`~az_os.errors.ConfigError` for an empty prompt.
+        """
+        import asyncio
+
+        from az_os import completion
+        from az_os.errors import ConfigError
+        from az_os.plugins import get_host
+
+        if not prompt.strip():
+            raise ConfigError("the prompt is empty")
+        request = completion.question_request(_load_config(), prompt)
+        model, decision = self._choose(task, request, estimated_tokens)
+        route = decision.summary() if decision is not None else None
+        if route is not None:
+            request.metadata["route"] = route
+        response = await asyncio.to_thread(completion.call, get_host(), task, request, model)
+        usage = response.usage
+        return {
+            "model": model.info.id,
+            "content": response.message.content or "",
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cost_usd": usage.cost_usd,
+            "duration_ms": response.duration_ms,
+            "finish_reason": response.finish_reason,
+            "route": route,
+        }
+
+    def _choose(
+        self, task: Task, request: ModelRequest, estimated_tokens: int
+    ) -> tuple[Model, Decision | None]:
+        """The model for ``request`` and the decision (None: fixed by the task)."""
+        from az_os import completion
+        from az_os.errors import ModelError
+        from az_os.plugins import get_host
+
+        if isinstance(estimated_tokens, bool) or estimated_tokens < 0:
+            raise ValueError(f"estimated_tokens must be >= 0, got {estimated_tokens!r}")
+        host = get_host()
+        if task.model:
+            model = host.find_model(task.model)
+            ok, why = model.usable()
+            if not ok:
+                raise ModelError(f"model {model.info.id} is not usable: {why}", model=model.info.id)
+            return model, None
+        candidates = completion.candidates(host, request)
+        decision = self.decide(task, request, candidates, tokens=estimated_tokens)
+        if decision.model is None:
+            raise ModelError(f"no model to route to: {decision.reason}")
+        return decision.model, decision
+
     def set_rules(self, new_rules: list[dict[str, Any]]) -> None:
         """Synchronous :meth:`update_routing_rules`."""
         compiled = parse_rules(new_rules)
@@ -744,6 +832,12 @@ class RoutingEngine:
                 storage.add_log(LogRecord(task_id=task.id, level="warning", message=msg))
         except Exception as exc:  # noqa: BLE001 - logging must not break routing
             log.debug("router: could not write the task log: %s", exc)
+
+
+def _load_config() -> AzConfig:
+    from az_os.config import load_config
+
+    return load_config()
 
 
 def usable_models() -> list[Model]:
