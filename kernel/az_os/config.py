@@ -478,12 +478,164 @@ SECTIONS_GROUP = "az.config"
 
 
 def declared_sections() -> dict[str, Any]:
-    """Plugin config sections declared in the ``az.config`` entry-point
-    group: section name -> entry point (``ep.load()`` gives the section's
-    record type). Reads installed metadata only; imports no plugin."""
-    from importlib.metadata import entry_points
+    """Config sections declared in the ``az.config`` entry-point group (by
+    plugins, and by the kernel for the sections its contracts read, such as
+    ``vectorstore``): section name -> entry point (``ep.load()`` gives the
+    section's record type). Reads installed metadata only (one scan per
+    process, shared with the plugin host); imports no plugin."""
+    from az_os.entrypoints import installed_entry_points
 
-    return {ep.name: ep for ep in sorted(entry_points(group=SECTIONS_GROUP), key=lambda e: e.name)}
+    eps = installed_entry_points(SECTIONS_GROUP)
+    return {ep.name: ep for ep in sorted(eps, key=lambda e: e.name)}
+
+
+#: A declared section whose record could not be loaded (a broken plugin:
+#: ``az plugins list`` says why): its keys are not checked here.
+_UNCHECKED = object()
+
+
+def _section_record(name: str) -> Any:
+    """The record type declared for section ``name``; ``None`` when no
+    installed part declares it, :data:`_UNCHECKED` when its declaration
+    cannot be loaded. Imports the declaring module (a light settings module)."""
+    if name in _KERNEL_SECTIONS:
+        return _KernelSections
+    ep = declared_sections().get(name)
+    if ep is None:
+        return None
+    try:
+        cls = ep.load()
+    except Exception:  # noqa: BLE001 - a broken plugin must not break az
+        return _UNCHECKED
+    return cls if isinstance(cls, type) and issubclass(cls, msgspec.Struct) else _UNCHECKED
+
+
+def _unknown_key(value: Any, tp: Any, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The path of the first key in ``value`` that type ``tp`` has no field
+    for (walking nested records, tables of records and lists of records);
+    ``None`` when every key is known. Values are not checked here: the
+    section's reader does that with :func:`parse_section`."""
+    import typing
+
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if not isinstance(value, Mapping):
+            return None
+        hints = typing.get_type_hints(tp, include_extras=True)
+        fields = {f.encode_name: f.name for f in msgspec.structs.fields(tp)}
+        forbid = tp.__struct_config__.forbid_unknown_fields
+        for key, sub in value.items():
+            if key not in fields:
+                if forbid:
+                    return (*path, key)
+                continue
+            found = _unknown_key(sub, hints[fields[key]], (*path, key))
+            if found:
+                return found
+        return None
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is dict and len(args) == 2 and isinstance(value, Mapping):
+        for key, sub in value.items():
+            found = _unknown_key(sub, args[1], (*path, key))
+            if found:
+                return found
+    elif origin is list and args and isinstance(value, list):
+        for i, sub in enumerate(value):
+            found = _unknown_key(sub, args[0], (*path, i))
+            if found:
+                return found
+    return None
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not isinstance(p, int))
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc if not isinstance(p, int))
+
+
+#: Warnings already printed by this process (each is printed once).
+_warned: set[str] = set()
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    if message not in _warned:
+        _warned.add(message)
+        sys.stderr.write(f"az: warning: {message}\n")
+
+
+def check_sections(
+    data: Mapping[str, Any],
+    source: str,
+    text: str = "",
+    *,
+    undeclared: Literal["warn", "error"] = "warn",
+    env: bool = False,
+) -> None:
+    """Check that every section of ``data`` is declared by an installed part
+    of az and holds only keys its record declares.
+
+    A key no record declares raises :class:`ConfigError` naming ``source``
+    (its line, from ``text``) and the closest known key (``did you mean
+    agent.max_turns?``); with ``env`` the message names the ``AZ_*``
+    variable instead. A section nothing declares (a plugin's, after it was
+    uninstalled) is, with ``undeclared="warn"``, a one-line warning on
+    stderr, printed once per process, and is kept in the file as it is; with
+    ``"error"`` it raises too. Top-level keys outside any section raise.
+    """
+    for section in data:
+        value = data[section]
+        if not isinstance(value, Mapping):
+            loc: tuple[Any, ...] = (section,)
+            where = f"environment variable {_env_name(loc)}" if env else _where(source, text, loc)
+            raise ConfigError(
+                f"{where}: key '{section}': settings are SECTION.KEY{_did_you_mean(section)}"
+            )
+        record = _section_record(section)
+        if record is None:
+            hint = _did_you_mean_section(section)
+            if env or undeclared == "error":
+                loc = (section, *_first_leaf(value))
+                where = f"environment variable {_env_name(loc)}" if env else source
+                raise ConfigError(
+                    f"{where}: unknown config key '{_dotted(loc)}': no installed part of az "
+                    f"reads a [{section}] section{hint or _did_you_mean(_dotted(loc))}"
+                )
+            _warn(
+                f"{source}: no installed plugin reads the [{section}] section (was its plugin "
+                f"uninstalled?); it is ignored{hint}. 'az config unset {section}' removes it"
+            )
+            continue
+        if record is _UNCHECKED:
+            continue
+        found = (
+            _unknown_key({section: value}, record, ())
+            if record is _KernelSections
+            else _unknown_key(value, record, (section,))
+        )
+        if found:
+            where = (
+                f"environment variable {_env_name(found)}" if env else _where(source, text, found)
+            )
+            raise ConfigError(
+                f"{where}: key '{_dotted(found)}': unknown key{_did_you_mean(_dotted(found))}"
+            )
+
+
+def _first_leaf(value: Any) -> tuple[Any, ...]:
+    """The path of the first key under ``value`` (for naming a variable)."""
+    if isinstance(value, Mapping) and value:
+        key = next(iter(value))
+        return (key, *_first_leaf(value[key]))
+    return ()
+
+
+def _where(source: str, text: str, loc: tuple[Any, ...]) -> str:
+    line = _line_of(text, loc) if text else None
+    return f"{source}, line {line}" if line else source
 
 
 def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
@@ -522,14 +674,16 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
     path = path or home / "config.toml"
     data, text = read_file(path)
     cfg = validate(data, str(path), text)
+    check_sections(data, str(path), text)
     overrides = env_overrides(env)
     if overrides:
+        check_sections(overrides, "environment", env=True)
         try:
             cfg = _build(_merge(data, overrides))
         except msgspec.ValidationError as exc:
             loc, problem = _problem(exc)
             key = ".".join(str(p) for p in loc)
-            var = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+            var = _env_name(loc)
             raise ConfigError(f"environment variable {var}: key '{key}': {problem}") from None
     cfg._home = home
     cfg._path = path
@@ -589,27 +743,43 @@ def _write(path: Path, doc: Any) -> None:
     write_private_text(path, tomlkit.dumps(doc))
 
 
-def known_keys() -> list[str]:
-    """Every dotted key of the kernel's sections (``agent.max_turns``, ...)."""
+def known_keys(plugins: bool = False) -> list[str]:
+    """Every dotted key of the kernel's sections (``agent.max_turns``, ...);
+    with ``plugins``, also those of every declared section whose record
+    loads (this imports the declaring modules)."""
     out: list[str] = []
 
     def walk(cls: Any, prefix: str) -> None:
         for f in msgspec.structs.fields(cls):
-            t = f.type
+            t = _unwrap(f.type)
             if isinstance(t, type) and issubclass(t, msgspec.Struct):
                 walk(t, f"{prefix}{f.name}.")
             else:
                 out.append(f"{prefix}{f.name}")
 
     walk(_KernelSections, "")
+    if plugins:
+        for name in declared_sections():
+            record = _section_record(name)
+            if isinstance(record, type) and record is not _KernelSections:
+                walk(record, f"{name}.")
     return out
 
 
-def _did_you_mean(key: str) -> str:
-    """`` (did you mean agent.max_turns?)`` for the closest known key, or ``""``."""
+def _did_you_mean_section(name: str) -> str:
+    """`` (did you mean [cost]?)`` for the closest known section, or ``""``."""
     import difflib
 
-    keys = known_keys()
+    match = difflib.get_close_matches(name, [*_KERNEL_SECTIONS, *declared_sections()], n=1)
+    return f" (did you mean [{match[0]}]?)" if match else ""
+
+
+def _did_you_mean(key: str) -> str:
+    """`` (did you mean agent.max_turns?)`` for the closest known key (the
+    kernel's and declared sections'), or ``""``."""
+    import difflib
+
+    keys = known_keys(plugins=True)
     last = {k.rsplit(".", 1)[-1]: k for k in keys}
     match = difflib.get_close_matches(key, keys, n=1, cutoff=0.6) or [
         last[m] for m in difflib.get_close_matches(key, list(last), n=1, cutoff=0.6)
@@ -644,7 +814,10 @@ def set_value(key: str, value: Any, path: Path | None = None) -> AzConfig:
             node[part] = tomlkit.table()
         node = node[part]
     node[parts[-1]] = value
-    new = validate(doc.unwrap(), f"{path}")
+    data = doc.unwrap()
+    new = validate(data, f"{path}")
+    # what is written must be read by something; other sections stay as they are
+    check_sections({parts[0]: data[parts[0]]}, str(path), undeclared="error")
     _write(path, doc)
     return new
 

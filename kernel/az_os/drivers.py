@@ -39,7 +39,7 @@ _lock = threading.RLock()
 
 def driver_names(group: str) -> list[str]:
     """Names of the installed backends in entry-point ``group``, sorted."""
-    from az_os.plugins import installed_entry_points
+    from az_os.entrypoints import installed_entry_points
 
     return sorted({ep.name for ep in installed_entry_points(group)})
 

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from az_os import entrypoints
+from az_os.entrypoints import installed_entry_points
 from az_os.errors import AzError, NotFoundError
 from az_os.util import error_line
 
@@ -113,23 +115,6 @@ class PluginRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-_ENTRY_POINTS: Any = None
-
-
-def installed_entry_points(group: str) -> list[Any]:
-    """The installed entry points of ``group`` (``importlib.metadata``).
-
-    Every distribution's metadata is read once per process, not once per
-    group: a scan costs 10-20 ms with a few hundred packages installed.
-    """
-    global _ENTRY_POINTS
-    if _ENTRY_POINTS is None:
-        from importlib.metadata import entry_points
-
-        _ENTRY_POINTS = entry_points()
-    return list(_ENTRY_POINTS.select(group=group))
 
 
 def _split_env(name: str) -> list[str] | None:
@@ -563,10 +548,10 @@ def get_host(warn: Callable[[str], None] | None = None) -> PluginHost:
 def reset_host() -> None:
     """Forget the process-wide host and the entry-point scan (tests use this
     after changing the environment or installing a distribution)."""
-    global _host, _ENTRY_POINTS
+    global _host
     with _host_lock:
         _host = None
-        _ENTRY_POINTS = None
+        entrypoints.forget()
         stevedore = sys.modules.get("stevedore.extension")
         if stevedore is not None:  # get_driver's lookups, kept per process by stevedore
             stevedore.ExtensionManager.ENTRY_POINT_CACHE.clear()

@@ -46,19 +46,17 @@ def queue_for(priority: str) -> str:
 
 
 def settings(config: Any = None) -> dict[str, Any]:
-    """The ``[celery]`` section with defaults: ``broker_url``
-    (``redis://127.0.0.1:6379/0``), ``heartbeat_s`` (5), ``stale_after_s``
-    (30), ``visibility_timeout_s`` (3600)."""
+    """The ``[celery]`` section with defaults (:class:`~az_celery.settings.CelerySettings`)
+    as a dict: ``broker_url`` (``redis://127.0.0.1:6379/0``), ``heartbeat_s``
+    (5), ``stale_after_s`` (30), ``visibility_timeout_s`` (3600). Raises
+    ConfigError naming the key when a value is invalid."""
     from az_os.config import load_config
 
-    config = config or load_config()
-    raw = config.section("celery")
-    return {
-        "broker_url": str(raw.get("broker_url") or "redis://127.0.0.1:6379/0"),
-        "heartbeat_s": float(raw.get("heartbeat_s", 5.0)),
-        "stale_after_s": float(raw.get("stale_after_s", 30.0)),
-        "visibility_timeout_s": float(raw.get("visibility_timeout_s", 3600.0)),
-    }
+    from az_celery.settings import DEFAULT_BROKER_URL, load_settings
+
+    s = load_settings(config or load_config()).to_dict()
+    s["broker_url"] = s["broker_url"] or DEFAULT_BROKER_URL
+    return s
 
 
 def make_app(config: Any = None) -> Any:

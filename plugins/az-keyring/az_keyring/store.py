@@ -81,10 +81,10 @@ class BackendInfo:
 
 
 def _settings(config: Any) -> dict[str, Any]:
-    section = config.section("keyring")
-    backend = str(section.get("backend") or "auto")
-    file = section.get("file")
-    return {"backend": backend, "file": Path(file).expanduser() if file else None}
+    from az_keyring.settings import load_settings
+
+    s = load_settings(config)
+    return {"backend": s.backend or "auto", "file": Path(s.file).expanduser() if s.file else None}
 
 
 def _class_path(obj: Any) -> str:

@@ -304,21 +304,10 @@ class RoutingEngine:
         ``<az home>/router-cooldowns.json``).
         Raises :class:`RuleError` (a ConfigError) naming the bad key or rule.
         """
+        from az_router.settings import RouterSettings
+
         section = config.section("router")
-        known = {
-            "rules",
-            "tiers",
-            "quality",
-            "long_tokens",
-            "min_success_rate",
-            "min_samples",
-            "history",
-            "history_limit",
-            "history_ttl_s",
-            "prior_strength",
-            "priors",
-            "cooldowns",
-        }
+        known = set(RouterSettings.__struct_fields__)
         unknown = set(section) - known
         if unknown:
             raise RuleError(
