@@ -325,12 +325,10 @@ def _unwrap(tp: Any) -> Any:
 
 def _field_type(tp: Any, name: str) -> Any:
     """The type of field ``name`` of struct ``tp`` (``None`` if it has none)."""
-    import typing
-
     tp = _unwrap(tp)
     if not (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
         return None
-    return typing.get_type_hints(tp, include_extras=True).get(name)
+    return next((f.type for f in msgspec.structs.fields(tp) if f.encode_name == name), None)
 
 
 def _name_keys(loc: list[Any], data: Any, root: type) -> list[Any]:
@@ -521,15 +519,14 @@ def _unknown_key(value: Any, tp: Any, path: tuple[Any, ...]) -> tuple[Any, ...] 
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         if not isinstance(value, Mapping):
             return None
-        hints = typing.get_type_hints(tp, include_extras=True)
-        fields = {f.encode_name: f.name for f in msgspec.structs.fields(tp)}
+        fields = {f.encode_name: f.type for f in msgspec.structs.fields(tp)}
         forbid = tp.__struct_config__.forbid_unknown_fields
         for key, sub in value.items():
             if key not in fields:
                 if forbid:
                     return (*path, key)
                 continue
-            found = _unknown_key(sub, hints[fields[key]], (*path, key))
+            found = _unknown_key(sub, fields[key], (*path, key))
             if found:
                 return found
         return None

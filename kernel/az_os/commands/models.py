@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -228,6 +227,8 @@ def ask(
     "completion_tokens" (tokens), "cost_usd" (USD), "duration_ms" (ms, the
     model call), "finish_reason", "logged" (bool: stored in the database)}.
     """
+    import socket
+
     from az_os.completion import question_request
     from az_os.config import load_config
     from az_os.errors import ModelError
