@@ -130,3 +130,25 @@ def test_complete_is_routed_when_no_model_is_named(env) -> None:  # type: ignore
     assert az_scripted.REQUESTS[-1].temperature == 0.5
     with pytest.raises(ConfigError):
         complete("  ", task=task, host=host, config=config)
+
+
+def test_stream_records_the_call_once_the_stream_ends(env) -> None:  # type: ignore[no-untyped-def]
+    from az_os import completion
+
+    host, rec, _, ws, config = env
+    task = Task(description="x", workspace=str(ws))
+    model = host.find_model("scripted/cheap")
+    request = completion.question_request(config, "Q?")
+    az_scripted.set_script([{"answer": "streamed answer"}])
+    deltas = completion.stream(host, task, request, model)
+    first = next(deltas)
+    assert first.text == "streamed answer"
+    assert [c[0] for c in rec.calls] == ["before"]  # nothing recorded mid-stream
+    assert list(deltas) == []
+    assert rec.calls[-1][0] == "after" and rec.calls[-1][1] == task.id
+    assert rec.calls[-1][2].startswith("scripted/cheap:") and not rec.calls[-1][2].endswith(
+        ":0.000000000"
+    )
+    rec.veto = {"scripted/cheap"}
+    with pytest.raises(BudgetExceededError):
+        next(completion.stream(host, task, request, model))

@@ -30,6 +30,7 @@ BLOCKS = _blocks()
 
 #: The scripted model's answers for a class whose example calls tools.
 SCRIPTS = {
+    "LiteLLMClient": [{"answer": "4"}, {"answer": "hello"}, {"answer": "hello again"}],
     "ReActEngine": [
         {"tool": "filesystem.list", "arguments": {"path": "."}, "thought": "look first"},
         {"answer": "0"},
@@ -49,6 +50,7 @@ def test_every_available_class_has_an_example() -> None:
         "RoutingEngine",
         "MCPClient",
         "ReActEngine",
+        "LiteLLMClient",
     }
 
 
@@ -59,6 +61,7 @@ def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: igno
         "StateManager": "az_git",
         "RoutingEngine": "az_router",
         "MCPClient": "az_mcp",
+        "LiteLLMClient": "az_litellm",
     }
     cls = name.split("-")[0]
     if cls in needs:

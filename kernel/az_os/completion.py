@@ -13,13 +13,14 @@ against the budget and recorded the same way:
    :class:`~az_os.errors.BudgetExceededError` here), the model call, the
    response check, ``az_after_model_call`` (cost plugins record USD here).
 
-:func:`complete` does the three for one prompt.
+:func:`complete` does the three for one prompt; :func:`stream` is
+:func:`call` with the answer streamed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from az_os.errors import AzError, InvalidResponseError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
     from az_os.models import Model
     from az_os.plugins import PluginHost
-    from az_os.types import ModelRequest, ModelResponse, Task
+    from az_os.types import ModelRequest, ModelResponse, StreamDelta, Task
 
 
 def candidates(host: PluginHost, request: ModelRequest, failed: Iterable[str] = ()) -> list[Model]:
@@ -92,6 +93,41 @@ def call(host: PluginHost, task: Task, request: ModelRequest, model: Model) -> M
         task=task, request=request, response=response, usage=response.usage or Usage()
     )
     return response
+
+
+def stream(
+    host: PluginHost, task: Task, request: ModelRequest, model: Model
+) -> Generator[StreamDelta, None, None]:
+    """:func:`call`, streamed: ``az_before_model_call``, then the model's
+    deltas as they arrive (``model.stream``), then the assembled response
+    checked and passed to ``az_after_model_call`` (cost plugins record its
+    USD) once the stream is done. A stream closed early records nothing
+    after the call. Raises as :func:`call`."""
+    from az_os.types import Message, ModelResponse, Usage
+
+    host.before_model_call(task=task, request=request, model=model)
+    start = time.perf_counter()
+    parts: list[str] = []
+    calls: list[Any] = []
+    usage: Usage | None = None
+    finish: str | None = None
+    for delta in model.stream(request):
+        parts.append(delta.text)
+        calls.extend(delta.tool_calls)
+        usage = delta.usage or usage
+        finish = delta.finish_reason or finish
+        yield delta
+    response = checked_response(
+        model,
+        ModelResponse(
+            model=model.info.id,
+            message=Message(role="assistant", content="".join(parts), tool_calls=calls),
+            usage=usage or Usage(),
+            finish_reason=finish,
+            duration_ms=(time.perf_counter() - start) * 1000,
+        ),
+    )
+    host.after_model_call(task=task, request=request, response=response, usage=response.usage)
 
 
 def question_request(

@@ -13,9 +13,6 @@ RoutingEngine      az_router.engine                       az-router
 LiteLLMClient      az_litellm (package export)            az-litellm
 ReActEngine        az_os.react                            az-os (kernel)
 =================  =====================================  ==============
-
-``LiteLLMClient`` is not implemented yet: the entry says where it will be
-found (the plugin exports it from its package).
 """
 
 from __future__ import annotations
