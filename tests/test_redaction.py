@@ -84,6 +84,13 @@ def test_storage_writes_are_masked(az_home: Path, monkeypatch) -> None:
     assert stored is not None and KEY not in stored.description
     assert all(KEY not in r.message for r in storage.list_logs(task_id=task.id))
     assert KEY not in json.dumps(storage.load_state(task.id))
+    # a server's burst of submissions, stored together, is masked the same way
+    burst = [Task(description=f"run with {KEY}") for _ in range(3)]
+    storage.create_tasks_with_state([(t, {"token": KEY}) for t in burst])
+    for t in burst:
+        stored = storage.get_task(t.id)
+        assert stored is not None and KEY not in stored.description
+        assert KEY not in json.dumps(storage.load_state(t.id))
 
 
 # -- prompt injection, end to end ---------------------------------------------------------

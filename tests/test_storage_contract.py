@@ -537,3 +537,64 @@ def test_delete_turns_after_rewinds_the_conversation(storage: Any) -> None:
     assert storage.delete_turns_after(task.id, 1) == 0
     with pytest.raises(NotFoundError):
         storage.delete_turns_after("no-such-task", 0)
+
+
+def _pages(storage: Any, limit: int, **filters: Any) -> list[list[dict[str, Any]]]:
+    pages, cursor = [], None
+    while True:
+        rows, cursor = storage.list_task_page(limit=limit, cursor=cursor, **filters)
+        pages.append(rows)
+        if cursor is None:
+            return pages
+
+
+def test_task_pages_by_cursor_match_the_list_order(storage: Any) -> None:
+    from az_os.storage import TASK_PAGE_FIELDS
+
+    for i in range(23):
+        storage.create_task(
+            Task(
+                id=f"x{i:011d}",
+                description=f"task {i}",
+                created_at=T0 + timedelta(seconds=i % 17),  # ties: insertion order breaks them
+                status=TaskStatus.FAILED if i % 3 == 0 else TaskStatus.COMPLETED,
+                priority=TaskPriority.HIGH if i % 2 else TaskPriority.LOW,
+                result="a long result the list leaves out",
+                cost_usd=0.25,
+            )
+        )
+    expected = [t.id for t in storage.list_tasks(limit=None)]
+    pages = _pages(storage, 5)
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [r["id"] for p in pages for r in p] == expected
+    row = pages[0][0]
+    assert tuple(row) == TASK_PAGE_FIELDS and "result" not in row
+    task = storage.get_task(row["id"])
+    assert row["status"] == task.status.value and row["priority"] == task.priority.value
+    assert row["created_at"] == task.created_at and row["created_at"].tzinfo is not None
+    assert row["cost_usd"] == 0.25 and row["started_at"] is None
+    # an exact last page says so; filters page the same way
+    assert [len(p) for p in _pages(storage, 23)] == [23]
+    failed = [t.id for t in storage.list_tasks(status=TaskStatus.FAILED, limit=None)]
+    assert [r["id"] for p in _pages(storage, 3, status=TaskStatus.FAILED) for r in p] == failed
+    both = storage.list_tasks(status="completed", priority="high", limit=None)
+    got = _pages(storage, 2, status=TaskStatus.COMPLETED, priority=TaskPriority.HIGH)
+    assert [r["id"] for p in got for r in p] == [t.id for t in both]
+    # offset without a cursor, as list_tasks pages
+    rows, _ = storage.list_task_page(limit=4, offset=6)
+    assert [r["id"] for r in rows] == expected[6:10]
+    with pytest.raises(ValueError, match="cursor"):
+        storage.list_task_page(cursor="not-a-cursor")
+    assert storage.list_task_page(status=TaskStatus.RUNNING) == ([], None)
+
+
+def test_tasks_with_state_are_stored_together_or_not_at_all(storage: Any) -> None:
+    items = [(_task(i), {"server": {}, "n": i}) for i in range(3)]
+    storage.create_tasks_with_state(items)
+    assert storage.count_tasks() == 3
+    assert storage.load_state(_task(2).id) == {"server": {}, "n": 2}
+    with pytest.raises(StorageError, match="already exists"):
+        storage.create_tasks_with_state([(_task(7), {}), (_task(1), {})])
+    assert storage.get_task(_task(7).id) is None  # none of the batch was kept
+    assert storage.count_tasks() == 3
+    storage.create_tasks_with_state([])

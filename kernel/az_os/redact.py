@@ -283,6 +283,10 @@ def _redacting_class() -> Any:
         def mark_interrupted(self) -> list[str]:
             return self.backend.mark_interrupted()
 
+        def create_tasks_with_state(self, items: Any) -> None:
+            # one pass over the whole batch: the secrets are looked up once
+            self.backend.create_tasks_with_state(redact([tuple(i) for i in items]))
+
     # The contract's optional methods (watching, checkpoints, claims, budget
     # reservations) have defaults on Storage, which would shadow __getattr__:
     # every public method not wrapped above goes to the backend as it is.

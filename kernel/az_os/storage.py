@@ -314,6 +314,74 @@ class Storage(ABC):
         """Drop the task's reservation (its call finished or failed)."""
         raise StorageError(f"storage backend at {self.location or '?'} cannot reserve budget")
 
+    # -- servers: a burst of submissions, pages of a long list (optional) ----
+    # The defaults work on any backend through the methods above; SQL
+    # backends override them with one transaction and an indexed keyset query.
+    def create_tasks_with_state(self, items: Sequence[tuple[Task, dict[str, Any]]]) -> None:
+        """Insert new tasks, each with its resumable state (as
+        :meth:`save_state`), for a burst of submissions: where the backend
+        can, in one transaction, all or none. The default stores them one by
+        one and raises the first error. Duplicate id → StorageError."""
+        for task, state in items:
+            self.create_task(task)
+            self.save_state(task.id, state)
+
+    def list_task_page(
+        self,
+        status: TaskStatus | None = None,
+        priority: TaskPriority | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of tasks matching the filters, newest first (the order of
+        :meth:`list_tasks`), as ``(rows, next_cursor)``.
+
+        Each row is a dict of :data:`TASK_PAGE_FIELDS` only (no ``result``,
+        no turns): strings, ``status``/``priority`` as their values,
+        timestamps as UTC datetimes (None when unset), ``cost_usd`` in USD.
+        ``next_cursor`` (opaque) continues after the last row; None when no
+        task follows. With ``cursor`` the page starts after the row it was
+        made for (``offset`` is ignored), so deep pages cost what the first
+        one does where the backend pages by key. Raises ValueError for a
+        cursor this backend did not make. No count of matching tasks is made
+        (:meth:`count_tasks` gives it)."""
+        if cursor is not None:
+            if not (cursor.startswith("o") and cursor[1:].isdigit()):
+                raise ValueError(f"invalid cursor {cursor!r}")
+            offset = int(cursor[1:])
+        tasks = self.list_tasks(status, priority, limit + 1, offset)
+        rows = [task_page_row(t) for t in tasks[:limit]]
+        return rows, f"o{offset + limit}" if len(tasks) > limit else None
+
+
+#: The fields of a row of :meth:`Storage.list_task_page`.
+TASK_PAGE_FIELDS = (
+    "id",
+    "description",
+    "status",
+    "priority",
+    "model",
+    "parent_task_id",
+    "workspace",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "updated_at",
+    "cost_usd",
+    "prompt_tokens",
+    "completion_tokens",
+    "error",
+)
+
+
+def task_page_row(task: Task) -> dict[str, Any]:
+    """A task as a :meth:`Storage.list_task_page` row."""
+    row = {f: getattr(task, f) for f in TASK_PAGE_FIELDS}
+    row["status"] = task.status.value
+    row["priority"] = task.priority.value
+    return row
+
 
 class BudgetCheck(msgspec.Struct, kw_only=True):
     """What :meth:`Storage.reserve_budget` found (USD).

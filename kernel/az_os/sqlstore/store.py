@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from az_os.errors import AzError, NotFoundError, StorageError
 from az_os.sqlstore.driverless import peewee as pw
 from az_os.sqlstore.schema import bind_models
-from az_os.storage import BudgetCheck, Storage
+from az_os.storage import TASK_PAGE_FIELDS, BudgetCheck, Storage
 from az_os.types import (
     Checkpoint,
     CostRecord,
@@ -86,6 +86,18 @@ def process_alive(pid: int, last_write: float | None) -> bool:
     """Whether ``pid`` on this host is the process that last wrote the task
     (at ``last_write``, unix s): :func:`az_os.util.process_alive`."""
     return _process_alive(pid, started_before=last_write)
+
+
+def _parse_cursor(cursor: str) -> tuple[float, int]:
+    """``(created_at, insertion order)`` from a :meth:`SQLStorage.list_task_page`
+    cursor (``k<unix s>_<n>``); ValueError for anything else."""
+    created, sep, pos = cursor[1:].partition("_")
+    try:
+        if cursor[:1] != "k" or not sep:
+            raise ValueError
+        return float(created), int(pos)
+    except ValueError:
+        raise ValueError(f"invalid cursor {cursor!r}") from None
 
 
 def integrity_kind(exc: BaseException) -> str | None:
@@ -310,6 +322,75 @@ class SQLStorage(Storage):
         """How many tasks match the filters."""
         T = self.m.Task
         return int(self._task_filter(T.select(), status, priority, None).count())
+
+    @_guard
+    def create_tasks_with_state(self, items: Sequence[tuple[Task, dict[str, Any]]]) -> None:
+        """Insert the tasks and their states in one transaction (two
+        prepared statements): all or none. Duplicate id → StorageError."""
+        if not items:
+            return
+        now = _ts(utcnow())
+        tasks = [self._task_row(self._with_runner(t)) for t, _ in items]
+        states = [
+            {
+                "task_id": t.id,
+                "state_json": json.dumps(state, default=str),
+                "checkpoint_id": None,
+                "updated_at": now,
+            }
+            for t, state in items
+        ]
+        try:
+            with self.db.atomic():
+                self._insert_many("tasks", tasks)
+                self._insert_many("task_state", states)
+        except pw.IntegrityError as exc:
+            if integrity_kind(exc) == "unique":
+                raise StorageError(
+                    f"{self.location}: a task of this batch already exists"
+                ) from None
+            if integrity_kind(exc) == "foreign_key":
+                raise NotFoundError("no parent task for a task of this batch") from None
+            raise
+
+    @_guard
+    def list_task_page(
+        self,
+        status: TaskStatus | None = None,
+        priority: TaskPriority | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Keyset pages (:meth:`Storage.list_task_page`): the cursor is the
+        last row's ``(created_at, insertion order)``, so any page is one range
+        read of the ``(status|priority,) created_at`` index, whatever its
+        depth; only the listed columns are read."""
+        T = self.m.Task
+        pos = pw.SQL(self.insertion_order)
+        cols = [getattr(T, f) for f in TASK_PAGE_FIELDS]
+        query = self._task_filter(T.select(*cols, pos), status, priority, None)
+        if cursor is not None:
+            created, after = _parse_cursor(cursor)
+            # the first condition alone is an index range; the second breaks ties
+            query = query.where(
+                (T.created_at <= created) & ((T.created_at < created) | (pos < after))
+            )
+        elif offset:
+            query = query.offset(offset)
+        query = query.order_by(T.created_at.desc(), pos.desc()).limit(limit + 1)
+        rows: list[dict[str, Any]] = []
+        last: tuple[float, int] | None = None
+        for values in query.tuples():
+            if len(rows) == limit:
+                assert last is not None
+                return rows, f"k{last[0]!r}_{last[1]}"
+            row = dict(zip(TASK_PAGE_FIELDS, values, strict=False))
+            last = (row["created_at"], int(values[-1]))
+            for key in ("created_at", "started_at", "completed_at", "updated_at"):
+                row[key] = _dt(row[key])
+            rows.append(row)
+        return rows, None
 
     @_guard
     def delete_task(self, task_id: str) -> bool:
