@@ -70,11 +70,13 @@ def plugin(session: nox.Session, name: str) -> None:
         _pytest(session, "tests")
 
 
-#: the minimal headless install (README, "A headless server"): no textual, llama-cpp, chromadb
+#: the minimal headless install (README, "A headless server"): no textual, llama-cpp, chromadb;
+#: az-cost belongs to it: it records what each model call costs (/api/cost) and enforces budgets
 HEADLESS = [
     ".",
     "./plugins/az-sqlite",
     "./plugins/az-litellm",
+    "./plugins/az-cost",
     "./plugins/az-telemetry",
     "./plugins/az-server",
 ]
@@ -82,7 +84,7 @@ HEADLESS = [
 
 @nox.session
 def server(session: nox.Session) -> None:
-    """The minimal headless install exactly as the README gives it (five
+    """The minimal headless install exactly as the README gives it (six
     distributions, not editable), checked to hold no textual, llama_cpp or
     chromadb, then az-server's tests against it (all but the slow ones; give
     pytest arguments after -- to choose). Not a default session: the full

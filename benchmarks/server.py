@@ -4,18 +4,27 @@ Starts the real server (``az serve`` in a subprocess, uvicorn, a real SQLite
 file under a temporary az home) with the scripted model plugin (every task
 answers at once: one model call, one turn), then measures:
 
-* 200 task submissions sent at once (one HTTP connection each, httpx):
+* 200 task submissions sent at once (one HTTP connection each, a lean
+  asyncio client: see :func:`_post`):
   submit latency p50/p95 (ms, request to 202), errors (non-202 answers),
   tasks/s from the first submission to the last task completed, and lost
   tasks (submitted but not completed in storage);
+* the baseline for that burst on the same machine at the same moment: the
+  same 200 requests, same client, against a bare FastAPI app under the same
+  uvicorn settings whose endpoint validates the same body and answers 202
+  (nothing stored): what this stack costs without az, so a loaded machine's
+  numbers can be read against it;
 * ``GET /api/tasks?limit=20`` p50/p95 with 100,000 tasks stored (filled in
-  bulk through the storage backend, then the server restarted);
+  bulk through the storage backend, then the server restarted), the first
+  page and a page 50,000 tasks deep (by cursor), with the baseline app's
+  ``GET /ping`` p50 (one request at a time, same client) beside them;
 * ``az health --json`` end to end (process start to exit; wall and CPU
   time, user + system, since a shared machine's load inflates the wall
   time) with every check local: only telemetry and sqlite loaded, then
   every installed plugin (no API keys: hosted providers are not probed).
 
-Run: ``python benchmarks/server.py`` (``--tasks``, ``--stored``, ``--runs`` to change sizes).
+Run: ``python benchmarks/server.py`` (``--tasks``, ``--stored``, ``--runs`` to change sizes;
+``--skip-health`` leaves out the ``az health`` part).
 Targets (issue 17): 0 errors, 0 lost, p95 submit < 50 ms; list p50 < 20 ms; az health < 300 ms.
 """
 
@@ -81,48 +90,132 @@ class _Server:
                 stderr=err,
                 stdin=subprocess.DEVNULL,
             )
-        self.url = ""
-        deadline = time.monotonic() + 120
-        while not self.url:
-            text = self.log.read_text()
-            if "serving on " in text:
-                self.url = text.split("serving on ", 1)[1].split()[0]
-            elif self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start: {text[-2000:]}")
-            else:
-                time.sleep(0.05)
+        self.url = self._wait_url()
         self.token = subprocess.run(
             [sys.executable, "-m", "az_os.cli", "serve", "token"],
             env=env, capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
+
+    def _wait_url(self) -> str:
+        deadline = time.monotonic() + 120
+        while True:
+            text = self.log.read_text()
+            if "serving on " in text:
+                return text.split("serving on ", 1)[1].split()[0]
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start: {text[-2000:]}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=60)
 
 
+BASELINE_APP = """
+import sys
+from typing import Literal
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    description: str = Field(min_length=1, max_length=100_000)
+    model: str | None = None
+    priority: Literal["low", "medium", "high", "urgent"] = "medium"
+    max_cost: float | None = Field(default=None, gt=0)
+    workspace: str | None = None
+    max_turns: int | None = Field(default=None, ge=1, le=100)
+    tools: list[str] | None = None
+
+app = FastAPI()
+n = 0
+
+@app.post("/api/tasks", status_code=202)
+async def submit(body: TaskIn) -> JSONResponse:
+    global n
+    n += 1
+    return JSONResponse({"id": str(n), "status": "pending"}, status_code=202)
+
+@app.get("/ping")
+async def ping() -> dict:
+    return {"ok": True}
+
+class Server(uvicorn.Server):
+    async def startup(self, sockets=None):
+        await super().startup(sockets)
+        for s in self.servers:
+            for sock in s.sockets:
+                a = sock.getsockname()
+                sys.stderr.write(f"az: serving on http://{a[0]}:{a[1]}\\n")
+        sys.stderr.flush()
+
+Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                      access_log=False)).run()
+"""
+
+
+class _Baseline(_Server):
+    """The bare FastAPI app (:data:`BASELINE_APP`) in a subprocess."""
+
+    def __init__(self, env: dict[str, str]) -> None:  # noqa: D107
+        self.log = Path(env["AZ_HOME"]) / f"baseline-{time.monotonic_ns()}.log"
+        with self.log.open("w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", BASELINE_APP],
+                env=env, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        self.url = self._wait_url()
+        self.token = "unused"
+
+
+async def _post(url: str, path: str, token: str, body: dict[str, Any]) -> tuple[int, bytes]:
+    """One HTTP/1.1 POST on its own connection: ``(status, body)``.
+
+    asyncio streams, not httpx: with 200 requests in flight httpx's
+    connection pool costs the client more CPU than the server spends (the
+    bare-app baseline measured 3-7 s at p95 with it, 0.4-0.8 s without, on
+    the same loaded machine), and the client's time would count as the
+    server's latency."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head.encode() + data)
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
 async def _submit_all(
     url: str, token: str, n: int
 ) -> tuple[list[float], list[str], list[str], float]:
-    import httpx
+    # warm up the code paths (the first request imports lazily)
+    await _post(url, "/api/tasks", token, {"description": "warm-up"})
 
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as c:
-        # warm up one connection's worth of code paths (first request imports lazily)
-        await c.get("/api/tasks", params={"limit": 1})
+    async def one(i: int) -> tuple[float, int, str]:
+        t = time.perf_counter()
+        try:
+            code, body = await _post(url, "/api/tasks", token, {"description": f"task {i}"})
+        except OSError as exc:  # a refused or reset connection is an error too
+            return (time.perf_counter() - t) * 1000, 0, f"{type(exc).__name__}: {exc}"
+        ms = (time.perf_counter() - t) * 1000
+        return ms, code, json.loads(body).get("id", "") if code == 202 else body.decode()
 
-        async def one(i: int) -> tuple[float, int, str]:
-            t = time.perf_counter()
-            try:
-                r = await c.post("/api/tasks", json={"description": f"benchmark task {i}"})
-            except httpx.HTTPError as exc:  # a refused or reset connection is an error too
-                return (time.perf_counter() - t) * 1000, 0, f"{type(exc).__name__}: {exc}"
-            ms = (time.perf_counter() - t) * 1000
-            return ms, r.status_code, r.json().get("id", "") if r.status_code == 202 else r.text
-
-        start = time.perf_counter()
-        results = await asyncio.gather(*(one(i) for i in range(n)))
+    start = time.perf_counter()
+    results = await asyncio.gather(*(one(i) for i in range(n)))
     lat = [ms for ms, _, _ in results]
     ids = [x for _, code, x in results if code == 202]
     errors = [f"{code}: {x[:100]}" for _, code, x in results if code != 202]
@@ -136,6 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--runs", type=int, default=7, help="az health processes per measurement")
     ap.add_argument("--concurrency", type=int, default=8, help="server.concurrency")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--skip-health", action="store_true", help="do not measure az health")
     args = ap.parse_args(argv)
     import httpx
 
@@ -145,7 +239,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         site = _site(tmp)
         home = tmp / "home"
         home.mkdir()
-        env = _env(home, site, "scripted,sqlite,server,telemetry")
+        # the headless server's plugins (README), with the scripted model for a provider
+        env = _env(home, site, "scripted,sqlite,cost,server,telemetry")
+
+        # -- baseline: the same burst against a bare FastAPI app ---------------
+        base = _Baseline(env)
+        try:
+            base_lat, _, base_errors, _ = asyncio.run(_submit_all(base.url, "-", args.tasks))
+            with httpx.Client(base_url=base.url, timeout=60) as c:
+                ping = []
+                for _ in range(110):
+                    t = time.perf_counter()
+                    c.get("/ping")
+                    ping.append((time.perf_counter() - t) * 1000)
+        finally:
+            base.stop()
+        results.update(
+            baseline_submit_p50_ms=_pct(base_lat, 50),
+            baseline_submit_p95_ms=_pct(base_lat, 95),
+            baseline_errors=len(base_errors),
+            baseline_get_p50_ms=_pct(ping[10:], 50),
+        )
 
         # -- 200 concurrent submissions ---------------------------------------
         server = _Server(env, args.concurrency, queue=args.tasks * 2)
@@ -154,10 +268,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             headers = {"Authorization": f"Bearer {server.token}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
                 deadline = time.monotonic() + 300
+                params = {"status": "completed", "limit": 1, "total": "true"}
                 while True:
-                    done = c.get("/api/tasks", params={"status": "completed", "limit": 1}).json()[
-                        "total"
-                    ]
+                    done = c.get("/api/tasks", params=params).json()["total"] - 1  # warm-up
                     if done >= len(ids) or time.monotonic() > deadline:
                         break
                     time.sleep(0.02)
@@ -205,21 +318,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 batch = []
         if batch:
             storage.create_tasks(batch)
+        deep, depth = None, 0  # a cursor half-way down the list
+        while depth < args.stored // 2:
+            _, deep = storage.list_task_page(limit=500, cursor=deep)
+            depth += 500
         storage.close()
         server = _Server(env, args.concurrency, queue=100)
         try:
             headers = {"Authorization": f"Bearer {server.token}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
-                samples = {"all": [], "status=failed": []}
+                samples: dict[str, list[float]] = {"all": [], "status=failed": [], "deep": []}
                 for _ in range(10):
                     c.get("/api/tasks", params={"limit": 20})
                 for _ in range(100):
-                    for key, params in (("all", {}), ("status=failed", {"status": "failed"})):
+                    for key, params in (
+                        ("all", {}),
+                        ("status=failed", {"status": "failed"}),
+                        ("deep", {"cursor": deep}),
+                    ):
                         t = time.perf_counter()
                         r = c.get("/api/tasks", params={"limit": 20, **params})
                         samples[key].append((time.perf_counter() - t) * 1000)
                         assert r.status_code == 200 and len(r.json()["tasks"]) == 20
-                total = c.get("/api/tasks", params={"limit": 1}).json()["total"]
+                total = c.get("/api/tasks", params={"limit": 1, "total": "true"}).json()["total"]
         finally:
             server.stop()
         results.update(
@@ -227,10 +348,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             list_p50_ms=_pct(samples["all"], 50),
             list_p95_ms=_pct(samples["all"], 95),
             list_failed_p50_ms=_pct(samples["status=failed"], 50),
+            list_deep_p50_ms=_pct(samples["deep"], 50),
+            list_deep_depth=depth,
         )
 
         # -- az health end to end --------------------------------------------------
+        health = () if args.skip_health else ("telemetry_sqlite", "all_plugins")
         for label, plugins in (("telemetry_sqlite", "telemetry,sqlite"), ("all_plugins", None)):
+            if label not in health:
+                continue
             henv = _env(home, site, plugins)
             henv.pop("PYTHONPATH", None)  # no scripted plugin: only real providers
             times = []
@@ -267,6 +393,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _print(r: dict[str, Any]) -> None:
+    print(
+        f"baseline, bare FastAPI app, same {r['submissions']} concurrent POSTs: "
+        f"p50 {r['baseline_submit_p50_ms']:.1f} ms, p95 {r['baseline_submit_p95_ms']:.1f} ms, "
+        f"errors {r['baseline_errors']}; one GET at a time p50 {r['baseline_get_p50_ms']:.2f} ms"
+    )
     print(f"{r['submissions']} concurrent submissions (server.concurrency {r['concurrency']}):")
     print(
         f"  submit latency p50 {r['submit_p50_ms']:.1f} ms, p95 {r['submit_p95_ms']:.1f} ms, "
@@ -279,9 +410,12 @@ def _print(r: dict[str, Any]) -> None:
     print(f"GET /api/tasks?limit=20 with {r['stored_tasks']:,} tasks stored:")
     print(
         f"  p50 {r['list_p50_ms']:.2f} ms, p95 {r['list_p95_ms']:.2f} ms; "
-        f"?status=failed p50 {r['list_failed_p50_ms']:.2f} ms"
+        f"?status=failed p50 {r['list_failed_p50_ms']:.2f} ms; "
+        f"{r['list_deep_depth']:,} deep by cursor p50 {r['list_deep_p50_ms']:.2f} ms"
     )
     for label in ("telemetry_sqlite", "all_plugins"):
+        if f"health_{label}_checks" not in r:
+            continue
         print(
             f"az health --json ({label.replace('_', ' + ' if label.startswith('tel') else ' ')}): "
             f"median {r[f'health_{label}_median_ms']:.0f} ms "

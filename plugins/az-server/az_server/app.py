@@ -91,11 +91,15 @@ class Stats:
 
 
 class _Timing:
-    """Pure ASGI middleware: time to the response's first byte, per route."""
+    """Pure ASGI middleware: time to the response's first byte, per route;
+    tells the task manager (``state["manager"]``) a request is being
+    answered, so tasks wait to start until it is (event streams excepted:
+    they last as long as their task)."""
 
-    def __init__(self, app: Any, stats: Stats) -> None:
+    def __init__(self, app: Any, stats: Stats, state: dict[str, Any]) -> None:
         self.app = app
         self.stats = stats
+        self.state = state
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -103,13 +107,24 @@ class _Timing:
             return
         start = time.perf_counter()
         route = self.stats.route(scope["method"], scope["path"])
+        manager = None if route.endswith("/events") else self.state.get("manager")
+        if manager is not None:
+            manager.request_started()
 
         async def timed_send(message: Any) -> None:
+            nonlocal manager
             if message["type"] == "http.response.start":
                 self.stats.add(route, message["status"], time.perf_counter() - start)
+                if manager is not None:
+                    manager.request_done()
+                    manager = None
             await send(message)
 
-        await self.app(scope, receive, timed_send)
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            if manager is not None:  # no response started (the client went away)
+                manager.request_done()
 
 
 def _pct(values: list[float], p: float) -> float | None:
@@ -167,10 +182,11 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(_Timing, stats=stats)
+    app.add_middleware(_Timing, stats=stats, state=state)
     bearer = HTTPBearer(auto_error=False, description="the token 'az serve token' prints")
 
-    def auth(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
+    # async: a plain def would be run in the thread pool, a thread hop per request
+    async def auth(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
         if token is None:
             return
         if creds is None or creds.scheme.lower() != "bearer":
@@ -243,8 +259,9 @@ def create_app(
             "all", description="all, or since 00:00 UTC today / 7 days / 30 days ago"
         ),
     ) -> dict[str, Any]:
-        """USD and tokens from the cost rows (recorded by az-cost when
-        installed), by model: ``{"period", "since", "total_usd", "calls",
+        """USD and tokens from the cost rows, by model. az-cost (part of the
+        headless install) writes one per model call, with the USD the model
+        plugin reported; without it no rows are written and this stays 0: ``{"period", "since", "total_usd", "calls",
         "input_tokens", "output_tokens", "by_model": [{"model", "calls",
         "input_tokens", "output_tokens", "cost_usd"}]}``."""
         now = datetime.now(UTC)
@@ -366,20 +383,15 @@ def create_app(
             approval=settings.approval,
         )
         try:
-            await m.submit(task, body.tools)
+            position = await m.submit(task, body.tools)
         except (QueueFull, NotAccepting) as exc:
             raise HTTPException(
                 503, str(exc), {"Retry-After": str(settings.retry_after_s)}
             ) from None
-        return JSONResponse(
-            {
-                **task.to_dict(),
-                "position": m.position(task.id),
-                "events_url": f"/api/tasks/{task.id}/events",
-            },
-            status_code=202,
-            headers={"Location": f"/api/tasks/{task.id}"},
-        )
+        out = task.to_dict()
+        out["position"] = position
+        out["events_url"] = f"/api/tasks/{task.id}/events"
+        return _json(out, 202, {"Location": f"/api/tasks/{task.id}"})
 
     def _workspace(raw: str | None) -> Path:
         if raw is None:
@@ -406,24 +418,41 @@ def create_app(
         priority: Priority | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 20,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        """Tasks newest first: ``{"tasks": [...], "total", "limit", "offset"}``."""
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        total: bool = False,
+    ) -> Response:
+        """Tasks newest first: ``{"tasks": [...], "limit", "offset",
+        "next_cursor"}``, plus ``"total"`` (matching tasks) when asked with
+        ``total=true``. Each task has the fields of
+        ``az_os.storage.TASK_PAGE_FIELDS`` (no result or turns:
+        ``GET /api/tasks/{id}`` has them). Page with ``cursor=<next_cursor>``
+        (every page costs what the first does); ``offset`` still works but
+        reads past the skipped rows. ``next_cursor`` is null on the last page."""
         from az_os.types import TaskPriority, TaskStatus
 
         st = TaskStatus(status) if status else None
         pr = TaskPriority(priority) if priority else None
         storage = manager().storage
 
-        def read() -> tuple[list[Any], int]:
-            return storage.list_tasks(st, pr, limit, offset), storage.count_tasks(st, pr)
+        def read() -> tuple[list[dict[str, Any]], str | None, int | None]:
+            rows, next_cursor = storage.list_task_page(st, pr, limit, cursor, offset)
+            return rows, next_cursor, storage.count_tasks(st, pr) if total else None
 
-        tasks, total = await asyncio.to_thread(read)
-        return {
-            "tasks": [t.to_dict() for t in tasks],
-            "total": total,
+        try:
+            rows, next_cursor, count = await asyncio.to_thread(read)
+        except ValueError as exc:
+            raise HTTPException(
+                422, [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]
+            ) from None
+        out: dict[str, Any] = {
+            "tasks": rows,
             "limit": limit,
-            "offset": offset,
+            "offset": 0 if cursor else offset,
+            "next_cursor": next_cursor,
         }
+        if count is not None:
+            out["total"] = count
+        return _json(out)
 
     async def _task_or_404(task_id: str) -> Any:
         task = await asyncio.to_thread(manager().storage.get_task, task_id)
@@ -521,6 +550,19 @@ def create_app(
         return app.openapi()
 
     return app
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response encoded by msgspec (datetimes as ISO 8601 with ``Z``),
+    without FastAPI's per-value re-encoding of the returned object."""
+    import msgspec
+
+    return Response(
+        msgspec.json.encode(data, enc_hook=str),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def _sse(event: dict[str, Any]) -> str:

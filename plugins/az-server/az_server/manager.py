@@ -12,6 +12,7 @@ its process gone) (``server.resume_on_start``). Its state carries a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -34,6 +35,10 @@ log = logging.getLogger("az.server")
 PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 #: channels of finished tasks kept for late SSE subscribers
 KEEP_FINISHED = 1000
+#: seconds a task about to start waits at most for requests being answered
+ADMIT_WAIT_S = 0.5
+#: seconds without a request after which tasks start again
+QUIET_S = 0.02
 STOPPED_MESSAGE = "the server stopped before the task finished; it resumes when the server starts"
 
 
@@ -51,37 +56,43 @@ class Conflict(AzError):
 
 class Channel:
     """A task's events, in order, for any number of followers. Each event is
-    ``{"seq": n, "type", "task_id", "data", "timestamp"}`` (``seq`` from 1)."""
+    ``{"seq": n, "type", "task_id", "data", "timestamp"}`` (``seq`` from 1).
+    Used from the event loop's thread only."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.closed = False
-        self._cond = asyncio.Condition()
+        self._changed = asyncio.Event()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def publish_nowait(self, event: dict[str, Any]) -> None:
+        self.events.append({"seq": len(self.events) + 1, **event})
+        self._wake()
 
     async def publish(self, event: dict[str, Any]) -> None:
-        async with self._cond:
-            self.events.append({"seq": len(self.events) + 1, **event})
-            self._cond.notify_all()
+        self.publish_nowait(event)
 
     async def close(self) -> None:
-        async with self._cond:
-            self.closed = True
-            self._cond.notify_all()
+        self.closed = True
+        self._wake()
 
     async def follow(self, after: int = 0) -> AsyncIterator[dict[str, Any]]:
         """Every event with ``seq > after``, then new ones as they come,
         until the task ends."""
         i = after
         while True:
-            async with self._cond:
-                await self._cond.wait_for(lambda i=i: len(self.events) > i or self.closed)
+            if len(self.events) > i:
                 batch = self.events[i:]
-                done = self.closed
-            for ev in batch:
-                yield ev
-            i += len(batch)
-            if done and i >= len(self.events):
+                i += len(batch)
+                for ev in batch:
+                    yield ev
+            elif self.closed:
                 return
+            else:
+                await self._changed.wait()
 
 
 class TaskManager:
@@ -92,7 +103,9 @@ class TaskManager:
         self.engine = engine
         self.settings = settings
         self.queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
-        self.waiting: set[str] = set()
+        #: waiting task id -> its priority rank; per rank, how many wait
+        self.waiting: dict[str, int] = {}
+        self._per_rank = [0] * (max(PRIORITY_RANK.values()) + 1)
         self.running: dict[str, asyncio.Task[None]] = {}
         self.channels: OrderedDict[str, Channel] = OrderedDict()
         self.accepting = True
@@ -103,6 +116,11 @@ class TaskManager:
         self.started_at = time.time()
         self.finished: dict[str, int] = {}
         self._writes: list[tuple[Task, dict[str, Any], asyncio.Future[None]]] = []
+        #: requests being answered now (:meth:`request_started`); set when none is
+        self.requests = 0
+        self._last_request = 0.0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._writing = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="az-submit")
         #: (monotonic end, seconds) of recently finished tasks
@@ -168,7 +186,8 @@ class TaskManager:
         for w in self._workers:
             w.cancel()
         waiting = list(self.waiting)
-        self.waiting.clear()
+        for task_id in waiting:
+            self._unwait(task_id)
         for task_id in waiting:
             await self._interrupt_stored(task_id)
         if self.running:
@@ -209,20 +228,22 @@ class TaskManager:
                 f"the queue is full ({self.settings.queue_size} tasks waiting); retry later"
             )
 
-    async def submit(self, task: Task, tools: list[str] | None = None) -> Task:
-        """Store ``task`` as ``pending`` and queue it. Raises
-        :class:`QueueFull` or :class:`NotAccepting`."""
+    async def submit(self, task: Task, tools: list[str] | None = None) -> int:
+        """Store ``task`` as ``pending`` and queue it; returns its 1-based
+        place in the queue. Raises :class:`QueueFull` or :class:`NotAccepting`.
+
+        This is all a submission costs the request: the row is written (with
+        every other submission of the moment, in one transaction) and the id
+        queued; running happens behind it, ``concurrency`` tasks at a time."""
         self._check_room()
         task.status = TaskStatus.PENDING
         state = {"model_fixed": task.model is not None, "tools": tools, "server": {}}
-
         await self._store(task, state)
-        event = TaskEvent(type="created", task_id=task.id, data={"description": task.description})
-        self.engine.host.task_event(task=task, event=event)
         self._check_room()  # a shutdown may have begun while storing
-        self._enqueue(task)
-        await self._publish(task.id, event.to_dict())
-        return task
+        position = self._enqueue(task)
+        event = TaskEvent(type="created", task_id=task.id, data={"description": task.description})
+        self.channels[task.id].publish_nowait(event.to_dict())
+        return position
 
     async def resume(self, task_id: str) -> Task:
         """Queue a stored cancelled, interrupted or failed task again."""
@@ -240,9 +261,11 @@ class TaskManager:
 
     async def _store(self, task: Task, state: dict[str, Any]) -> None:
         """Store a submitted task and its state. Submissions arriving together
-        are written together by one writer thread, not each through the shared
-        thread pool the running tasks keep busy: a burst of submissions costs
-        one bulk insert where the backend has one (``create_tasks``)."""
+        are written together by one writer thread (not the shared thread pool
+        the running tasks keep busy), in one transaction
+        (``create_tasks_with_state``): a burst costs one commit, not one per
+        task. The ``created`` task event goes to the plugins from that
+        thread too, after the commit, so no hook runs on the event loop."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._writes.append((task, state, done))
@@ -270,28 +293,42 @@ class TaskManager:
     def _write(self, batch: list[tuple[Task, dict[str, Any], Any]]) -> list[Exception | None]:
         storage = self.storage
         results: list[Exception | None] = [None] * len(batch)
-        bulk = getattr(storage, "create_tasks", None)
-        created = False
-        if bulk is not None and len(batch) > 1:
-            try:
-                bulk([t for t, _, _ in batch])
-                created = True
-            except Exception:  # noqa: BLE001 - one bad row: store them one by one below
-                created = False
-        for n, (task, state, _) in enumerate(batch):
-            try:
-                if not created:
-                    storage.create_task(task)
-                storage.save_state(task.id, state)
-            except Exception as exc:  # noqa: BLE001 - given back to that submission
-                results[n] = exc
+        try:
+            storage.create_tasks_with_state([(t, s) for t, s, _ in batch])
+        except Exception:  # noqa: BLE001 - one bad row: store them one by one
+            for n, (task, state, _) in enumerate(batch):
+                try:
+                    storage.create_tasks_with_state([(task, state)])
+                except Exception as exc:  # noqa: BLE001 - given back to that submission
+                    results[n] = exc
+        host = self.engine.host
+        for (task, _, _), err in zip(batch, results, strict=True):
+            if err is None:
+                event = TaskEvent(
+                    type="created", task_id=task.id, data={"description": task.description}
+                )
+                try:
+                    host.task_event(task=task, event=event)
+                except Exception as exc:  # noqa: BLE001 - a plugin's failure is not the task's
+                    log.warning("task_event hook failed for %s: %s", task.id, exc)
         return results
 
-    def _enqueue(self, task: Task) -> None:
-        self.waiting.add(task.id)
-        self.channels.setdefault(task.id, Channel())
+    def _enqueue(self, task: Task) -> int:
+        """Queue ``task``; returns its place (1-based): it is the last of
+        its priority, behind every more urgent one."""
         rank = PRIORITY_RANK.get(task.priority.value, 2)
+        self.waiting[task.id] = rank
+        self._per_rank[rank] += 1
+        self.channels.setdefault(task.id, Channel())
         self.queue.put_nowait((rank, next(self._seq), task.id))
+        return sum(self._per_rank[: rank + 1])
+
+    def _unwait(self, task_id: str) -> bool:
+        rank = self.waiting.pop(task_id, None)
+        if rank is None:
+            return False
+        self._per_rank[rank] -= 1
+        return True
 
     def position(self, task_id: str) -> int | None:
         """1-based place in the queue (by priority), or None if not waiting."""
@@ -304,12 +341,38 @@ class TaskManager:
         return None
 
     # -- running -----------------------------------------------------------
+    def request_started(self) -> None:
+        """An HTTP request (not an event stream) began: tasks wait to start."""
+        self.requests += 1
+        self._quiet.clear()
+
+    def request_done(self) -> None:
+        """Its response began: once no request has been answered for
+        :data:`QUIET_S`, tasks start again."""
+        self.requests = max(0, self.requests - 1)
+        self._last_request = time.monotonic()
+        if not self.requests:
+            asyncio.get_running_loop().call_later(QUIET_S, self._check_quiet)
+
+    def _check_quiet(self) -> None:
+        if not self.requests and time.monotonic() - self._last_request >= QUIET_S * 0.9:
+            self._quiet.set()
+
+    async def _admission(self) -> None:
+        """Before a task starts: wait until no request has been answered for
+        :data:`QUIET_S`, at most :data:`ADMIT_WAIT_S`. A request then waits
+        for no task to start (a burst of submissions is answered first), and
+        a task waits milliseconds, never more than ADMIT_WAIT_S."""
+        if not self._quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), ADMIT_WAIT_S)
+
     async def _worker(self) -> None:
         while not self.stopping:
             _, _, task_id = await self.queue.get()
-            if task_id not in self.waiting:
+            await self._admission()
+            if not self._unwait(task_id):
                 continue  # cancelled while waiting
-            self.waiting.discard(task_id)
             run = asyncio.create_task(self._run(task_id), name=f"az-task-{task_id}")
             self.running[task_id] = run
             try:
@@ -354,8 +417,7 @@ class TaskManager:
         task = await asyncio.to_thread(self.storage.get_task, task_id)
         if task is None:
             raise KeyError(task_id)
-        if task.id in self.waiting:
-            self.waiting.discard(task.id)
+        if self._unwait(task.id):
             task.status = TaskStatus.CANCELLED
             task.error = "cancelled before it started"
             await asyncio.to_thread(self.storage.update_task, task)

@@ -18,12 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-PLUGINS = "scripted,sqlite,tools,server,telemetry"
+PLUGINS = "scripted,sqlite,tools,cost,server,telemetry"
 
 #: az-tools is not part of the minimal headless install (nox -s server): there a
 #: scripted tool call is an unknown tool, an observation the model reads
 HAVE_TOOLS = importlib.util.find_spec("az_tools") is not None
 HAVE_TELEMETRY = importlib.util.find_spec("az_telemetry") is not None
+HAVE_COST = importlib.util.find_spec("az_cost") is not None
 requires_tools = pytest.mark.skipif(
     not HAVE_TOOLS, reason="needs az-tools (not in the headless install)"
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HAVE_TELEMETRY, HAVE_TOOLS, requires_tools
+from conftest import HAVE_COST, HAVE_TELEMETRY, HAVE_TOOLS, requires_tools
 
 LIST = {"tool": "filesystem.list", "arguments": {"path": "."}, "thought": "look first"}
 
@@ -126,6 +126,23 @@ def test_monitoring_endpoints(start_server: Any, workspace: Path) -> None:
     assert server.stop() == 0
 
 
+@pytest.mark.skipif(not HAVE_COST, reason="needs az-cost (part of the headless install)")
+def test_a_task_run_through_the_server_shows_its_cost(start_server: Any, workspace: Path) -> None:
+    server = start_server([LIST, {"answer": "done"}])
+    c = server.client
+    assert c.get("/api/cost").json()["total_usd"] == 0
+    task = server.submit("list", workspace=str(workspace), model="scripted/cheap")
+    done = server.wait_status(task["id"], {"completed"})
+    assert done["status"] == "completed" and done["cost_usd"] > 0
+    cost = c.get("/api/cost", params={"period": "daily"}).json()
+    assert cost["calls"] == 2  # one row per model call
+    assert cost["total_usd"] == pytest.approx(done["cost_usd"])
+    assert cost["input_tokens"] == done["prompt_tokens"]
+    assert cost["output_tokens"] == done["completion_tokens"]
+    assert [m["model"] for m in cost["by_model"]] == ["scripted/cheap"]
+    assert server.stop() == 0
+
+
 def test_list_filters_and_paging(start_server: Any, workspace: Path) -> None:
     server = start_server([])
     ids = [
@@ -134,12 +151,29 @@ def test_list_filters_and_paging(start_server: Any, workspace: Path) -> None:
     for tid in ids:
         server.wait_status(tid, {"completed"})
     c = server.client
-    page = c.get("/api/tasks", params={"limit": 2, "offset": 1}).json()
+    page = c.get("/api/tasks", params={"limit": 2, "offset": 1, "total": "true"}).json()
     assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == 1
     assert [t["id"] for t in page["tasks"]] == ids[::-1][1:3]  # newest first
-    assert c.get("/api/tasks", params={"status": "completed"}).json()["total"] == 5
-    assert c.get("/api/tasks", params={"status": "failed"}).json()["total"] == 0
-    assert c.get("/api/tasks", params={"priority": "low"}).json()["total"] == 5
+    assert "total" not in c.get("/api/tasks").json()  # counted only when asked
+    # keyset pages: every task once, newest first, only the listed fields
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = c.get("/api/tasks", params=params).json()
+        seen += [t["id"] for t in page["tasks"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+    row = page["tasks"][0]
+    assert row["status"] == "completed" and row["created_at"].endswith("Z")
+    assert "result" not in row and "turns" not in row
+    bad_cursor = c.get("/api/tasks", params={"cursor": "nope"})
+    assert bad_cursor.status_code == 422 and "cursor" in bad_cursor.json()["error"]
+    total = {"total": "true"}
+    assert c.get("/api/tasks", params={"status": "completed", **total}).json()["total"] == 5
+    assert c.get("/api/tasks", params={"status": "failed", **total}).json()["total"] == 0
+    assert c.get("/api/tasks", params={"priority": "low", **total}).json()["total"] == 5
     bad = c.get("/api/tasks", params={"status": "sleeping"})
     assert bad.status_code == 422 and "status" in bad.json()["error"]
     assert c.get("/api/tasks", params={"limit": 0}).status_code == 422
@@ -176,7 +210,9 @@ def test_bad_requests_are_422_naming_the_field_and_unknown_ids_404(
     assert r.status_code == 422 and "not an existing directory" in r.json()["error"]
     r = c.post("/api/tasks", json={"description": "x", "model": "no-such-model"})
     assert r.status_code == 422 and r.json()["error"].startswith("model")
-    assert c.get("/api/tasks").json()["total"] == 0  # nothing stored by bad requests
+    assert (
+        c.get("/api/tasks", params={"total": "true"}).json()["total"] == 0
+    )  # nothing stored by bad requests
     for method, path in [
         ("GET", "/api/tasks/ffffffffffff"),
         ("GET", "/api/tasks/ffffffffffff/events"),
@@ -206,7 +242,7 @@ def test_full_queue_is_503_with_retry_after(start_server: Any, workspace: Path) 
     assert r.status_code == 503 and r.headers["retry-after"] == "7"
     assert "queue is full" in r.json()["error"]
     assert server.wait_status(second["id"], {"completed"})["status"] == "completed"
-    assert server.client.get("/api/tasks").json()["total"] == 2
+    assert server.client.get("/api/tasks", params={"total": "true"}).json()["total"] == 2
     assert server.stop() == 0
 
 
