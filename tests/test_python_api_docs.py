@@ -51,6 +51,7 @@ def test_every_available_class_has_an_example() -> None:
         "MCPClient",
         "ReActEngine",
         "LiteLLMClient",
+        "SQLiteRepository",
     }
 
 
@@ -62,11 +63,19 @@ def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: igno
         "RoutingEngine": "az_router",
         "MCPClient": "az_mcp",
         "LiteLLMClient": "az_litellm",
+        "SQLiteRepository": "az_sqlite",
     }
     cls = name.split("-")[0]
     if cls in needs:
         pytest.importorskip(needs[cls])
-    if cls in {"TaskRepository", "ExecutionEngine", "CostTracker", "StateManager", "ReActEngine"}:
+    if cls in {
+        "TaskRepository",
+        "ExecutionEngine",
+        "CostTracker",
+        "StateManager",
+        "ReActEngine",
+        "SQLiteRepository",
+    }:
         from conftest import has_storage
 
         if not has_storage():

@@ -13,8 +13,8 @@ ChromaDBRepository  az_chroma (package export)    az-chroma
 GitRepository       az_git (package export)       az-git
 ==================  ============================  ==============
 
-None of the three is implemented yet: the entries say where they will be
-found (each plugin exports the class from its package).
+Each plugin exports its class from its package (imported lazily, so
+loading the plugin's hooks stays light).
 """
 
 from __future__ import annotations
