@@ -112,7 +112,6 @@ BRIEF: dict[tuple[str, str], dict[str, tuple[str, list[tuple[str, Any]]]]] = {
 #: Classes of the brief that no plugin provides yet (issue 21 lists them).
 #: When one lands, its entry leaves this set and its contract is checked.
 NOT_YET = {
-    "ChromaDBRepository",
     "GitRepository",
 }
 

@@ -52,6 +52,7 @@ def test_every_available_class_has_an_example() -> None:
         "ReActEngine",
         "LiteLLMClient",
         "SQLiteRepository",
+        "ChromaDBRepository",
     }
 
 
@@ -64,6 +65,7 @@ def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: igno
         "MCPClient": "az_mcp",
         "LiteLLMClient": "az_litellm",
         "SQLiteRepository": "az_sqlite",
+        "ChromaDBRepository": "az_chroma",
     }
     cls = name.split("-")[0]
     if cls in needs:
