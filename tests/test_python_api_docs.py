@@ -53,6 +53,7 @@ def test_every_available_class_has_an_example() -> None:
         "LiteLLMClient",
         "SQLiteRepository",
         "ChromaDBRepository",
+        "GitRepository",
     }
 
 
@@ -66,6 +67,7 @@ def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: igno
         "LiteLLMClient": "az_litellm",
         "SQLiteRepository": "az_sqlite",
         "ChromaDBRepository": "az_chroma",
+        "GitRepository": "az_git",
     }
     cls = name.split("-")[0]
     if cls in needs:
@@ -77,6 +79,7 @@ def test_example_runs(name, code, az_home, monkeypatch, tmp_path):  # type: igno
         "StateManager",
         "ReActEngine",
         "SQLiteRepository",
+        "GitRepository",
     }:
         from conftest import has_storage
 
