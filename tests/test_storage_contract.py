@@ -598,3 +598,80 @@ def test_tasks_with_state_are_stored_together_or_not_at_all(storage: Any) -> Non
     assert storage.get_task(_task(7).id) is None  # none of the batch was kept
     assert storage.count_tasks() == 3
     storage.create_tasks_with_state([])
+
+
+def test_list_turns_after_reads_only_the_new_turns(storage: Any) -> None:
+    from az_os.storage import Storage
+
+    task = storage.create_task(_task(1))
+    other = storage.create_task(_task(2))
+    turns = [_turn(task.id, i) for i in range(1, 6)]
+    for turn in reversed(turns):
+        storage.add_turn(turn)
+    storage.add_turn(_turn(other.id, 4))
+    assert storage.list_turns_after(task.id, 0) == turns
+    assert storage.list_turns_after(task.id, 3) == turns[3:]
+    assert storage.list_turns_after(task.id, 5) == []
+    assert storage.list_turns_after("no-such-task", 0) == []
+    storage.add_turn(_turn(task.id, 6))
+    assert [t.index for t in storage.list_turns_after(task.id, 5)] == [6]
+    # the contract's default (for backends without their own query) agrees
+    backend = getattr(storage, "backend", storage)
+    for index in (0, 2, 6):
+        assert Storage.list_turns_after(backend, task.id, index) == storage.list_turns_after(
+            task.id, index
+        )
+
+
+def test_mark_interrupted_marks_dead_runs_at_once_and_leaves_live_ones(storage: Any) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = socket.gethostname()
+    now = datetime.now(UTC)
+
+    def running(i: int, **kw: Any) -> Task:
+        return _task(i, status=TaskStatus.RUNNING, updated_at=now, **kw)
+
+    dead = [running(i, pid=gone.pid, host=here) for i in range(700)]
+    dead[0] = dead[0].replace(error="kept: the first error")
+    live = [running(1000 + i, pid=os.getpid(), host=here) for i in range(5)]
+    elsewhere = [running(2000 + i, pid=gone.pid, host=here + "-other") for i in range(5)]
+    done = [_task(3000, status=TaskStatus.COMPLETED, pid=gone.pid, host=here)]
+    backend = getattr(storage, "backend", storage)
+    backend.create_tasks(dead + live + elsewhere + done)
+
+    statements: list[str] = []
+    execute_sql = backend.db.execute_sql
+
+    def counted(sql: str, *args: Any, **kw: Any) -> Any:
+        statements.append(sql.lstrip().split(None, 1)[0].upper())
+        return execute_sql(sql, *args, **kw)
+
+    backend.db.execute_sql = counted
+    try:
+        marked = storage.mark_interrupted()
+    finally:
+        del backend.db.execute_sql
+    assert marked == [t.id for t in dead]
+    # set-based: a few statements per several hundred tasks, not one per task
+    assert statements.count("UPDATE") == 3, statements
+    assert len(statements) < 12, statements
+    for t in dead:
+        got = storage.get_task(t.id)
+        assert got.status == TaskStatus.INTERRUPTED
+        assert got.updated_at > now
+    assert storage.get_task(dead[0].id).error == "kept: the first error"
+    why = f"interrupted: process {gone.pid} on {here} ended while the task was running"
+    assert storage.get_task(dead[1].id).error == why
+    logs = storage.list_logs(task_id=dead[1].id)
+    assert [(r.level, r.message) for r in logs] == [("warning", why)]
+    assert len(storage.list_logs(level="warning")) == len(dead)
+    for t in live + elsewhere:
+        assert storage.get_task(t.id).status == TaskStatus.RUNNING
+    assert storage.get_task(done[0].id).status == TaskStatus.COMPLETED
+    assert storage.mark_interrupted() == []  # nothing left to mark

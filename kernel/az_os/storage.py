@@ -354,6 +354,22 @@ class Storage(ABC):
         rows = [task_page_row(t) for t in tasks[:limit]]
         return rows, f"o{offset + limit}" if len(tasks) > limit else None
 
+    # -- following a conversation (dashboards, servers) ---------------------
+    # Not abstract: the default reads every turn through list_turns; a
+    # backend overrides it with an indexed query (az_os.sqlstore does).
+    def list_turns_after(self, task_id: str, index: int) -> list[Turn]:
+        """The task's turns with ``index`` greater than ``index``, in order
+        of ``index`` (ascending); empty when there are none or the task id
+        is unknown (like :meth:`list_turns`, no NotFoundError).
+
+        ``index`` 0 gives every turn (turn indexes start at 1). For
+        following a task while it runs: keep the largest index seen and ask
+        again from it, so each turn is read once however long the task
+        gets. A turn stored again under an index already seen (a resumed
+        task redoing it) is not returned again; re-read with
+        :meth:`list_turns` after a rewind (:meth:`delete_turns_after`)."""
+        return [t for t in self.list_turns(task_id) if t.index > index]
+
 
 #: The fields of a row of :meth:`Storage.list_task_page`.
 TASK_PAGE_FIELDS = (

@@ -445,30 +445,30 @@ class SQLStorage(Storage):
     def list_turns(self, task_id: str) -> list[Turn]:
         """The task's turns in order of ``index`` (empty for an unknown id)."""
         Tn = self.m.Turn
-        out = []
-        for r in Tn.select().where(Tn.task_id == task_id).order_by(Tn.turn_index).dicts():
-            out.append(
-                Turn.from_dict(
-                    {
-                        "task_id": r["task_id"],
-                        "index": r["turn_index"],
-                        "model": r["model"],
-                        "messages": json.loads(r["messages_json"]),
-                        "tool_calls": json.loads(r["tool_calls_json"]),
-                        "tool_results": json.loads(r["tool_results_json"]),
-                        "usage": {
-                            "prompt_tokens": r["prompt_tokens"],
-                            "completion_tokens": r["completion_tokens"],
-                            "cached_tokens": r["cached_tokens"],
-                            "cost_usd": r["cost_usd"],
-                        },
-                        "model_duration_ms": r["model_duration_ms"],
-                        "tools_duration_ms": r["tools_duration_ms"],
-                        "created_at": _dt(r["created_at"]),
-                    }
-                )
-            )
-        return out
+        query = Tn.select().where(Tn.task_id == task_id).order_by(Tn.turn_index)
+        return [self._turn(r) for r in query.dicts()]
+
+    @staticmethod
+    def _turn(r: dict[str, Any]) -> Turn:
+        return Turn.from_dict(
+            {
+                "task_id": r["task_id"],
+                "index": r["turn_index"],
+                "model": r["model"],
+                "messages": json.loads(r["messages_json"]),
+                "tool_calls": json.loads(r["tool_calls_json"]),
+                "tool_results": json.loads(r["tool_results_json"]),
+                "usage": {
+                    "prompt_tokens": r["prompt_tokens"],
+                    "completion_tokens": r["completion_tokens"],
+                    "cached_tokens": r["cached_tokens"],
+                    "cost_usd": r["cost_usd"],
+                },
+                "model_duration_ms": r["model_duration_ms"],
+                "tools_duration_ms": r["tools_duration_ms"],
+                "created_at": _dt(r["created_at"]),
+            }
+        )
 
     # -- logs ------------------------------------------------------------
     @_guard
@@ -769,6 +769,10 @@ class SQLStorage(Storage):
         return int(n)
 
     # -- recovery --------------------------------------------------------
+    #: Tasks marked per UPDATE statement by :meth:`mark_interrupted` (each
+    #: costs 3 bound parameters; SQLite before 3.32 allows 999 per statement).
+    MARK_CHUNK = 300
+
     @_guard
     def mark_interrupted(self) -> list[str]:
         """Mark ``running`` tasks whose process is gone as ``interrupted``.
@@ -778,6 +782,12 @@ class SQLStorage(Storage):
         is a zombie, or was started after the task's last write (pid reuse).
         Each marked task gets ``error`` (if empty) and a warning log row
         saying which process died. Returns the ids marked.
+
+        Set-based: one SELECT of the running tasks, then in one transaction
+        one UPDATE per :data:`MARK_CHUNK` dead tasks (a task is marked only
+        if it is still ``running`` under the pid judged, so a task resumed
+        meanwhile by another process is left alone), one SELECT of what was
+        marked and one batched INSERT of the log rows.
         """
         T = self.m.Task
         rows = list(
@@ -788,32 +798,57 @@ class SQLStorage(Storage):
         if not rows:
             return []
         here = this_host()
-        dead = [
-            (tid, pid)
-            for tid, pid, host, updated in rows
-            if host == here and not self._process_alive(pid, updated)
-        ]
+        alive: dict[tuple[int, float | None], bool] = {}
+        dead: dict[str, int] = {}
+        for tid, pid, host, updated in rows:
+            if host != here:
+                continue
+            key = (pid, updated)
+            if key not in alive:
+                alive[key] = self._process_alive(pid, updated)
+            if not alive[key]:
+                dead[tid] = pid
         if not dead:
             return []
-        marked: list[str] = []
         now = _ts(utcnow())
+        running = TaskStatus.RUNNING.value
+        why = pw.Value("interrupted: process ").concat(pw.Cast(T.pid, "TEXT"))
+        why = why.concat(pw.Value(f" on {here} ended while the task was running"))
+        marked: list[str] = []
+        ids = list(dead)
         with self.db.atomic():
-            for tid, pid in dead:
-                why = f"interrupted: process {pid} on {here} ended while the task was running"
-                n = (
-                    T.update(
-                        status=TaskStatus.INTERRUPTED.value,
-                        updated_at=now,
-                        error=pw.fn.COALESCE(T.error, why),
+            for start in range(0, len(ids), self.MARK_CHUNK):
+                chunk = ids[start : start + self.MARK_CHUNK]
+                judged = pw.Case(T.id, [(tid, dead[tid]) for tid in chunk])
+                T.update(
+                    status=TaskStatus.INTERRUPTED.value,
+                    updated_at=now,
+                    error=pw.fn.COALESCE(T.error, why),
+                ).where(T.id.in_(chunk) & (T.status == running) & (T.pid == judged)).execute()
+                done = {
+                    r[0]
+                    for r in T.select(T.id)
+                    .where(
+                        T.id.in_(chunk)
+                        & (T.status == TaskStatus.INTERRUPTED.value)
+                        & (T.updated_at == now)
                     )
-                    .where((T.id == tid) & (T.status == TaskStatus.RUNNING.value) & (T.pid == pid))
-                    .execute()
-                )
-                if n:
-                    self.m.TaskLog.insert(
-                        task_id=tid, timestamp=now, level="warning", message=why
-                    ).execute()
-                    marked.append(tid)
+                    .tuples()
+                }
+                marked.extend(tid for tid in chunk if tid in done)
+            self._insert_many(
+                "task_logs",
+                [
+                    {
+                        "task_id": tid,
+                        "timestamp": now,
+                        "level": "warning",
+                        "message": f"interrupted: process {dead[tid]} on {here} "
+                        "ended while the task was running",
+                    }
+                    for tid in marked
+                ],
+            )
         return marked
 
     # -- watching (dashboards, servers) ----------------------------------
@@ -1004,3 +1039,18 @@ class SQLStorage(Storage):
         """Drop the task's reservation."""
         R = self.m.BudgetReservation
         R.delete().where(R.task_id == task_id).execute()
+
+    # -- following a conversation (dashboards, servers) --------------------
+    @guard
+    def list_turns_after(self, task_id: str, index: int) -> list[Turn]:
+        """The task's turns with an index above ``index``, in order of index
+        (empty for an unknown id): a range scan of the ``(task_id,
+        turn_index)`` unique index, so following a running task reads each
+        turn once."""
+        Tn = self.m.Turn
+        query = (
+            Tn.select()
+            .where((Tn.task_id == task_id) & (Tn.turn_index > index))
+            .order_by(Tn.turn_index)
+        )
+        return [self._turn(r) for r in query.dicts()]
