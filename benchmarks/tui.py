@@ -4,6 +4,9 @@ detail view.
 
     python benchmarks/tui.py [--tasks 100000] [--turns 250] [--runs 3]
 
+0. Baseline: ``python -c pass`` (interpreter start), timed the same way, so
+   numbers from a busy machine can be put in proportion.
+
 1. Launch: ``az dashboard`` is started in a pseudo-terminal (80×24) on a
    database of ``--tasks`` tasks; the time is from process start to the first
    screen that shows the newest task's id (the table painted with rows).
@@ -77,6 +80,16 @@ def fill(home: Path, n: int) -> str:
             batch = []
     drivers.close_all()
     return newest
+
+
+def baseline_ms(runs: int) -> float:
+    """Median milliseconds of ``python -c pass`` (this interpreter)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
 
 
 def launch_ms(home: Path, marker: str) -> float:
@@ -216,6 +229,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=250)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    print(f"baseline: python -c pass median {baseline_ms(max(3, args.runs)):.0f} ms")
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         home.mkdir()

@@ -7,27 +7,29 @@ task opens its detail screen. ``--metrics`` picks the views: ``all``;
 Everything is read through the kernel's contracts (:mod:`az_tui.data`);
 tasks started here run in the kernel's engine (:mod:`az_tui.runner`), and
 their approval questions come through the kernel's policy as a modal.
+
+Start-up: only the first view is composed before the first paint; the other
+views (and their modules), the approval hook and the engine are loaded right
+after it, so the first screen of tasks shows as early as possible.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 from collections.abc import Callable
 from typing import Any
 
-from az_os.engine import LIFECYCLE
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from az_tui.cost_view import CostView
 from az_tui.data import Source
-from az_tui.detail import DetailScreen
-from az_tui.health_view import HealthView
-from az_tui.run_view import ApprovalModal, RunView
 from az_tui.runner import Answer, Runner
-from az_tui.tasks_view import TasksView
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 VIEWS = {
@@ -36,10 +38,30 @@ VIEWS = {
     "cost": ("cost",),
     "health": ("health",),
 }
-#: Engine events after which stored rows changed (worth a look right away):
-#: the lifecycle events and the engine's own end-of-run event.
-CHANGES = frozenset(LIFECYCLE | {"stopped"})
 TITLES = {"tasks": "Tasks", "run": "Run", "cost": "Cost", "health": "Health"}
+#: The widget class of each view: (module, class), imported when first mounted.
+VIEW_CLASSES = {
+    "tasks": ("az_tui.tasks_view", "TasksView"),
+    "run": ("az_tui.run_view", "RunView"),
+    "cost": ("az_tui.cost_view", "CostView"),
+    "health": ("az_tui.health_view", "HealthView"),
+}
+
+
+@functools.cache
+def changes() -> frozenset[str]:
+    """Engine events after which stored rows changed (worth a look right
+    away): the lifecycle events and the engine's own end-of-run event."""
+    from az_os.engine import LIFECYCLE
+
+    return frozenset(LIFECYCLE | {"stopped"})
+
+
+def make_view(name: str) -> Widget:
+    """A new widget for view ``name`` (its module imported on first use)."""
+    module, cls = VIEW_CLASSES[name]
+    view: Widget = getattr(importlib.import_module(module), cls)(id=f"{name}-view")
+    return view
 
 
 class EngineEvent(Message):
@@ -107,17 +129,29 @@ class Dashboard(App[None]):
         with TabbedContent(initial=self.views[0], id="views"):
             for name in self.views:
                 with TabPane(TITLES[name], id=name):
-                    yield {
-                        "tasks": TasksView,
-                        "run": RunView,
-                        "cost": CostView,
-                        "health": HealthView,
-                    }[name](id=f"{name}-view")
+                    if name == self.views[0]:
+                        yield make_view(name)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.runner.install()
         self._activate(self.views[0])
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        """What the first screen does not need: the other views, the
+        approval hook (before any task can be started here)."""
+        self.runner.install()
+        for name in self.views[1:]:
+            self._view(name)
+
+    def _view(self, name: str) -> Widget | None:
+        """View ``name``'s widget; mounted now if it was not yet (then None:
+        it is ready after the next refresh)."""
+        try:
+            return self.query_one(f"#{name}-view")
+        except NoMatches:
+            self.query_one(f"#{name}", TabPane).mount(make_view(name))
+            return None
 
     def on_unmount(self) -> None:
         self.runner.shutdown()
@@ -143,21 +177,26 @@ class Dashboard(App[None]):
     def _activate(self, name: str) -> None:
         """A view became visible: focus its main widget (so its keys work and
         no widget of a hidden view keeps the focus) and let it load what it shows."""
-        view = self.query_one(f"#{name}-view")
-        if isinstance(view, CostView):
+        view: Any = self._view(name)
+        if view is None:  # just mounted: its widgets exist after the next refresh
+            self.call_after_refresh(self._activate, name)
+            return
+        if name == "cost":
             view.query_one("#by-model").focus()
             self.call_after_refresh(view.activate)
-        elif isinstance(view, HealthView):
+        elif name == "health":
             self.set_focus(None)
             self.call_after_refresh(view.activate)
-        elif isinstance(view, RunView):
+        elif name == "run":
             view.load_models()
             view.query_one("#prompt").focus()
-        elif isinstance(view, TasksView):
+        elif name == "tasks":
             view.query_one("#tasks-table").focus()
 
     def open_task(self, task_id: str) -> None:
         """Show the detail screen of ``task_id``."""
+        from az_tui.detail import DetailScreen
+
         self.push_screen(DetailScreen(task_id))
 
     def cancel_task(self, task_id: str) -> None:
@@ -175,17 +214,20 @@ class Dashboard(App[None]):
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
-        if "run" in self.views:
-            self.query_one("#run-view", RunView).show_event(event)
+        run_view: Any = self._view("run") if "run" in self.views else None
+        if run_view is not None:
+            run_view.show_event(event)
         if event["type"] == "warning":
             self.notify(str(event["data"].get("message")), severity="warning")
-        if event["type"] not in CHANGES:
+        if event["type"] not in changes():
             return  # model_call, tool_call, tool_result: the next turn event covers them
-        if "tasks" in self.views:
-            self.query_one("#tasks-view", TasksView).poll()
+        tasks_view: Any = self._view("tasks") if "tasks" in self.views else None
+        if tasks_view is not None:
+            tasks_view.poll()
         for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen) and screen.task_id == event.get("task_id"):
-                screen.nudge()
+            nudge = getattr(screen, "nudge", None)
+            if nudge is not None and getattr(screen, "task_id", None) == event.get("task_id"):
+                nudge()
 
     def _ask(
         self,
@@ -199,6 +241,8 @@ class Dashboard(App[None]):
             reply("deny")  # the app is closing: nobody to ask
 
     def on_ask_approval(self, message: AskApproval) -> None:
+        from az_tui.run_view import ApprovalModal
+
         modal = ApprovalModal(message.task, message.description, message.arguments)
         self.push_screen(modal, lambda answer: message.reply(answer or "deny"))
 
@@ -210,5 +254,5 @@ def run_dashboard(theme: str = "dark", metrics: str = "all") -> None:
     broken config (ConfigError), no storage backend (PluginMissingError), a
     database that cannot be opened (StorageError)."""
     source = Source()
-    source.storage.count_tasks()
+    source.storage.list_tasks(limit=1)  # opens (and checks) the database
     Dashboard(source=source, theme=theme, metrics=metrics).run()

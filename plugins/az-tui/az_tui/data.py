@@ -174,7 +174,13 @@ class Source:
         return self.storage.get_task(task_id)
 
     def turns(self, task_id: str) -> list[Turn]:
+        """Every stored turn of the task, in order."""
         return self.storage.list_turns(task_id)
+
+    def turns_after(self, task_id: str, index: int) -> list[Turn]:
+        """The task's turns with an index above ``index`` (the ones a viewer
+        that has shown up to ``index`` has not seen), in order."""
+        return self.storage.list_turns_after(task_id, index)
 
     # -- cost --------------------------------------------------------------
     def budget(self, now: datetime | None = None) -> Budget | None:

@@ -2,9 +2,10 @@
 
 Each turn shows its thought (or answer), every tool call with its
 arguments and observation, tokens, USD and durations. While the task is
-not finished the screen polls storage (one cheap turn count, the turns only
-when it changed); for a task run by this dashboard the engine's events make
-it look at once. Actions: cancel (running), resume (cancelled, failed,
+not finished the screen polls storage for the turns after the last one it
+shows (``Storage.list_turns_after``: each turn is read and drawn once, so an
+update costs the same at turn 5 and turn 500); for a task run by this
+dashboard the engine's events make it look at once. Actions: cancel (running), resume (cancelled, failed,
 interrupted), undo (only when a plugin provides ``az undo``).
 """
 
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from az_os.types import Task, TaskStatus, Turn
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -45,7 +47,9 @@ class DetailScreen(Screen[None]):
         self.az_task: Task | None = None
         self.shown = 0
         self.can_undo = False
+        self._head: Text | None = None
         self._polling = False
+        self._again = False
         self.updates = 0
 
     @property
@@ -65,7 +69,7 @@ class DetailScreen(Screen[None]):
             self.query_one("#detail-head", Static).update(f"no task '{self.task_id}'")
             return
         self.task_id = task.id
-        self.show(task, src.turns(task.id))
+        self.show(task, src.turns_after(task.id, 0))
         self.set_interval(self.dash.poll_s, self.poll)
         self._check_undo()
 
@@ -90,37 +94,42 @@ class DetailScreen(Screen[None]):
 
     # -- showing -------------------------------------------------------------
     def show(self, task: Task, turns: list[Turn], now: datetime | None = None) -> None:
-        """Show ``task`` and append the turns not shown yet (by index)."""
+        """Show ``task`` and append those of ``turns`` not shown yet (by index;
+        callers pass only the new ones, ``Source.turns_after``)."""
         old = self.az_task.status if self.az_task else None
         self.az_task = task
         log = self.query_one("#turns", RichLog)
         width = max(40, (log.size.width or self.app.size.width) - 2)
-        new = [t for t in turns if t.index > self.shown]
-        for turn in new:
+        for turn in turns:
+            if turn.index <= self.shown:
+                continue
             log.write(turn_renderable(turn, width))
             self.shown = turn.index
-        count = max(self.shown, len(turns))
-        self.query_one("#detail-head", Static).update(
-            task_header(task, count, now or self.dash.source.now())
-        )
+        head = task_header(task, self.shown, now or self.dash.source.now())
+        if head != self._head:
+            self._head = head
+            self.query_one("#detail-head", Static).update(head)
         self.updates += 1
         if old != task.status:
             self.refresh_bindings()
 
     def poll(self) -> None:
-        """Look for new turns and a changed status (skipped while one look runs)."""
-        if self._polling or self.az_task is None:
+        """Look for new turns and a changed status (while one look runs, one
+        more follows it, so a change during a look is not left for the next tick)."""
+        if self.az_task is None:
+            return
+        if self._polling:
+            self._again = True
             return
         self._polling = True
-        self._poll()
+        self._poll(self.shown)
 
     @work(thread=True, group="detail-poll")
-    def _poll(self) -> None:
+    def _poll(self, after: int) -> None:
         src = self.dash.source
         try:
             task = src.task(self.task_id)
-            n = src.turn_counts([self.task_id]).get(self.task_id, 0)
-            turns = src.turns(self.task_id) if n > self.shown else []
+            turns = src.turns_after(self.task_id, after)
         except Exception:  # noqa: BLE001 - try again on the next tick
             task, turns = None, []
         self.app.call_from_thread(self._poll_done, task, turns)
@@ -131,6 +140,9 @@ class DetailScreen(Screen[None]):
             turns or self.az_task is None or task.updated_at != self.az_task.updated_at
         ):
             self.show(task, turns)
+        if self._again:
+            self._again = False
+            self.poll()
 
     def nudge(self) -> None:
         """An engine event for this task: look now instead of at the next tick."""
@@ -169,6 +181,7 @@ class DetailScreen(Screen[None]):
                 log = self.query_one("#turns", RichLog)
                 log.clear()
                 self.shown = 0
+                self._head = None
                 self.show(task, turns)
 
         self.app.call_from_thread(done)

@@ -1,7 +1,9 @@
 """The Tasks view: a live table of tasks with a status filter and search.
 
 Rows are loaded a page at a time (newest first) and more as the cursor
-nears the end, so 100,000 stored tasks cost one page. Every ``poll_s``
+nears the end, so 100,000 stored tasks cost one page. At start-up the first
+page is one screenful (what the first paint shows); the rest of the page
+is read in a worker right after. Every ``poll_s``
 seconds the view asks storage for tasks updated since the last poll
 (``Storage.list_tasks_updated_since``, an indexed query): new tasks appear
 at the top, changed ones are updated in place.
@@ -53,6 +55,7 @@ class TasksView(Vertical):
         self.exhausted = False
         self.since: datetime | None = None
         self._loading = False
+        self._generation = 0
         self._polling = False
         self._search_timer: Timer | None = None
 
@@ -71,24 +74,33 @@ class TasksView(Vertical):
         yield table
 
     def on_mount(self) -> None:
-        # The first page is read right away, so the first paint shows tasks.
-        self._apply_page(*self._fetch(0), reset=True)
+        # One screenful is read right away, so the first paint shows tasks;
+        # the rest of the page follows in a worker after that paint.
+        first = max(10, self.app.size.height)
+        self._apply_page(*self._fetch(0, first), reset=True, limit=first)
+        if not self.exhausted:
+            self._loading = True
+            self.call_after_refresh(lambda: self._load_more(len(self.tasks)))
         self.set_interval(self.dash.poll_s, self.poll)
         self.set_interval(5.0, self._refresh_ages)
         table = self.query_one("#tasks-table", DataTable)
         self.watch(table, "scroll_y", self._scrolled, init=False)
 
     # -- loading -------------------------------------------------------------
-    def _fetch(self, offset: int) -> tuple[list[Task], dict[str, int], int | None, datetime]:
+    def _fetch(
+        self, offset: int, limit: int = PAGE
+    ) -> tuple[list[Task], dict[str, int], int | None, datetime]:
         src = self.dash.source
         stamp = src.now()
-        tasks = src.task_page(self.status, self.text, PAGE, offset)
+        tasks = src.task_page(self.status, self.text, limit, offset)
         counts = src.turn_counts([t.id for t in tasks])
         total = src.count(self.status) if not self.text else None
         return tasks, counts, total, stamp
 
     def reload(self) -> None:
-        """Read the first page again (after a filter or search change)."""
+        """Read the first page again (after a filter or search change); a
+        next page still being read for the old filter is dropped."""
+        self._generation += 1
         self._reload()
 
     @work(thread=True, exclusive=True, group="tasks-load")
@@ -98,8 +110,16 @@ class TasksView(Vertical):
 
     @work(thread=True, exclusive=True, group="tasks-more")
     def _load_more(self, offset: int) -> None:
+        generation = self._generation
         result = self._fetch(offset)
-        self.app.call_from_thread(self._apply_page, *result, reset=False)
+
+        def apply() -> None:
+            if generation == self._generation:
+                self._apply_page(*result, reset=False)
+            else:
+                self._loading = False
+
+        self.app.call_from_thread(apply)
 
     def _apply_page(
         self,
@@ -108,6 +128,7 @@ class TasksView(Vertical):
         total: int | None,
         stamp: datetime,
         reset: bool,
+        limit: int = PAGE,
     ) -> None:
         table = self.query_one("#tasks-table", DataTable)
         self._loading = False
@@ -125,7 +146,7 @@ class TasksView(Vertical):
             self.tasks.append(t)
             self.seen[t.id] = t.updated_at
             table.add_row(*task_cells(t, self.turns.get(t.id, 0), now), key=t.id)
-        self.exhausted = len(tasks) < PAGE
+        self.exhausted = len(tasks) < limit
         if total is not None:
             self.total = total
         self._show_counts()
@@ -196,6 +217,7 @@ class TasksView(Vertical):
             )
         if not changed:
             return
+        shown_turns = {t.id: self.turns.get(t.id, 0) for t in changed}
         self.turns.update(counts)
         table = self.query_one("#tasks-table", DataTable)
         now = self.dash.source.now()
@@ -204,10 +226,13 @@ class TasksView(Vertical):
         for t in changed:
             self.seen[t.id] = t.updated_at
             if t.id in self.index:
+                old = self.tasks[self.index[t.id]]
                 self.tasks[self.index[t.id]] = t
+                before = task_cells(old, shown_turns[t.id], now)
                 cells = task_cells(t, self.turns.get(t.id, 0), now)
-                for (key, _, _), value in zip(TASK_COLUMNS, cells, strict=True):
-                    table.update_cell(t.id, key, value)
+                for (key, _, _), was, value in zip(TASK_COLUMNS, before, cells, strict=True):
+                    if value != was:  # only the cells that changed are redrawn
+                        table.update_cell(t.id, key, value)
             elif self._matches(t) and (newest is None or t.created_at >= newest):
                 fresh.append(t)
         if fresh:
@@ -242,7 +267,10 @@ class TasksView(Vertical):
         table = self.query_one("#tasks-table", DataTable)
         now = self.dash.source.now()
         for t in self.tasks[:500]:
-            table.update_cell(t.id, "age", task_cells(t, 0, now)[6])
+            before = table.get_cell(t.id, "age")
+            after = task_cells(t, 0, now)[6]
+            if after != before:
+                table.update_cell(t.id, "age", after)
 
     # -- actions -------------------------------------------------------------
     def highlighted(self) -> Task | None:

@@ -98,13 +98,23 @@ async def test_rows_load_lazily(storage: Any) -> None:
 
     for i in range(260):
         storage.create_task(Task(id=f"b{i:011d}", description=f"bulk {i}"))
-    app = _app(source=Source())
+    pages: list[tuple[int, int]] = []
+
+    class Recording(Source):
+        def task_page(self, status: Any, text: str, limit: int, offset: int = 0) -> Any:
+            pages.append((limit, offset))
+            return super().task_page(status, text, limit, offset)
+
+    app = _app(source=Recording())
     async with app.run_test(size=(80, 24)) as pilot:
-        assert len(_rows(app)) == 100 and "100 of 260" in _text(app, "#count")
+        # one screenful before the first paint, the rest of the page right after it
+        await wait_for(pilot, lambda: len(_rows(app)) == 124)
+        assert pages == [(24, 0), (100, 24)]
+        assert "124 of 260" in _text(app, "#count")
         table = app.query_one("#tasks-table", DataTable)
         table.focus()
         await pilot.press("ctrl+end")  # the cursor to the last row read
-        await wait_for(pilot, lambda: len(_rows(app)) == 200)
+        await wait_for(pilot, lambda: len(_rows(app)) == 224)
         table.scroll_end(animate=False)  # the scroll bar or the wheel does the same
         await wait_for(pilot, lambda: len(_rows(app)) == 260)
         assert len(set(_rows(app))) == 260
