@@ -416,6 +416,13 @@ def test_missing_plugin_error_is_both_kinds() -> None:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def test_every_plugin_keeps_a_changelog() -> None:
+    missing = [
+        p.name for p in sorted(ROOT.glob("plugins/*/")) if not (p / "CHANGELOG.md").is_file()
+    ]
+    assert not missing, f"plugins without a CHANGELOG.md: {', '.join(missing)}"
+
+
 @pytest.mark.parametrize(
     "path",
     [
