@@ -199,11 +199,24 @@ async def _post(url: str, path: str, token: str, body: dict[str, Any]) -> tuple[
         writer.close()
 
 
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) the process has used so far (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _submit_all(
-    url: str, token: str, n: int
-) -> tuple[list[float], list[str], list[str], float]:
-    # warm up the code paths (the first request imports lazily)
+    url: str, token: str, n: int, pid: int = 0
+) -> tuple[list[float], list[str], list[str], float, float | None]:
+    """The burst; the last value is the server's CPU ms per request over
+    it (load on a shared machine inflates wall times, not CPU time)."""
+    # warm up the code paths (the first request imports lazily), let its task end
     await _post(url, "/api/tasks", token, {"description": "warm-up"})
+    await asyncio.sleep(1.0)
+    cpu_before = _cpu_s(pid)
 
     async def one(i: int) -> tuple[float, int, str]:
         t = time.perf_counter()
@@ -216,10 +229,14 @@ async def _submit_all(
 
     start = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(n)))
+    cpu_after = _cpu_s(pid)
+    cpu_ms = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_ms = (cpu_after - cpu_before) * 1000 / n
     lat = [ms for ms, _, _ in results]
     ids = [x for _, code, x in results if code == 202]
     errors = [f"{code}: {x[:100]}" for _, code, x in results if code != 202]
-    return lat, ids, errors, start
+    return lat, ids, errors, start, cpu_ms
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -245,26 +262,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # -- baseline: the same burst against a bare FastAPI app ---------------
         base = _Baseline(env)
         try:
-            base_lat, _, base_errors, _ = asyncio.run(_submit_all(base.url, "-", args.tasks))
+            base_lat, _, base_errors, _, base_cpu = asyncio.run(
+                _submit_all(base.url, "-", args.tasks, base.proc.pid)
+            )
             with httpx.Client(base_url=base.url, timeout=60) as c:
                 ping = []
-                for _ in range(110):
+                for _ in range(10):
+                    c.get("/ping")
+                ping_cpu = _cpu_s(base.proc.pid)
+                for _ in range(100):
                     t = time.perf_counter()
                     c.get("/ping")
                     ping.append((time.perf_counter() - t) * 1000)
+                ping_cpu2 = _cpu_s(base.proc.pid)
         finally:
             base.stop()
         results.update(
             baseline_submit_p50_ms=_pct(base_lat, 50),
             baseline_submit_p95_ms=_pct(base_lat, 95),
             baseline_errors=len(base_errors),
-            baseline_get_p50_ms=_pct(ping[10:], 50),
+            baseline_submit_cpu_ms=base_cpu,
+            baseline_get_p50_ms=_pct(ping, 50),
+            baseline_get_cpu_ms=None
+            if ping_cpu is None or ping_cpu2 is None
+            else (ping_cpu2 - ping_cpu) * 1000 / len(ping),
         )
 
         # -- 200 concurrent submissions ---------------------------------------
         server = _Server(env, args.concurrency, queue=args.tasks * 2)
         try:
-            lat, ids, errors, start = asyncio.run(_submit_all(server.url, server.token, args.tasks))
+            lat, ids, errors, start, cpu = asyncio.run(
+                _submit_all(server.url, server.token, args.tasks, server.proc.pid)
+            )
             headers = {"Authorization": f"Bearer {server.token}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
                 deadline = time.monotonic() + 300
@@ -286,6 +315,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             submit_p50_ms=_pct(lat, 50),
             submit_p95_ms=_pct(lat, 95),
             submit_max_ms=max(lat),
+            submit_cpu_ms=cpu,
             errors=len(errors),
             error_samples=errors[:3],
             completed=statuses.get("completed", 0),
@@ -330,6 +360,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 samples: dict[str, list[float]] = {"all": [], "status=failed": [], "deep": []}
                 for _ in range(10):
                     c.get("/api/tasks", params={"limit": 20})
+                list_cpu = _cpu_s(server.proc.pid)
                 for _ in range(100):
                     for key, params in (
                         ("all", {}),
@@ -340,6 +371,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         r = c.get("/api/tasks", params={"limit": 20, **params})
                         samples[key].append((time.perf_counter() - t) * 1000)
                         assert r.status_code == 200 and len(r.json()["tasks"]) == 20
+                list_cpu2 = _cpu_s(server.proc.pid)
                 total = c.get("/api/tasks", params={"limit": 1, "total": "true"}).json()["total"]
         finally:
             server.stop()
@@ -349,6 +381,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             list_p95_ms=_pct(samples["all"], 95),
             list_failed_p50_ms=_pct(samples["status=failed"], 50),
             list_deep_p50_ms=_pct(samples["deep"], 50),
+            list_cpu_ms=None
+            if list_cpu is None or list_cpu2 is None
+            else (list_cpu2 - list_cpu) * 1000 / sum(len(v) for v in samples.values()),
             list_deep_depth=depth,
         )
 
@@ -392,16 +427,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f} ms"
+
+
 def _print(r: dict[str, Any]) -> None:
     print(
         f"baseline, bare FastAPI app, same {r['submissions']} concurrent POSTs: "
         f"p50 {r['baseline_submit_p50_ms']:.1f} ms, p95 {r['baseline_submit_p95_ms']:.1f} ms, "
-        f"errors {r['baseline_errors']}; one GET at a time p50 {r['baseline_get_p50_ms']:.2f} ms"
+        f"errors {r['baseline_errors']}; server CPU {_ms(r['baseline_submit_cpu_ms'])} per request; "
+        f"one GET at a time p50 {r['baseline_get_p50_ms']:.2f} ms, "
+        f"server CPU {_ms(r['baseline_get_cpu_ms'])} per request"
     )
     print(f"{r['submissions']} concurrent submissions (server.concurrency {r['concurrency']}):")
     print(
         f"  submit latency p50 {r['submit_p50_ms']:.1f} ms, p95 {r['submit_p95_ms']:.1f} ms, "
-        f"max {r['submit_max_ms']:.1f} ms"
+        f"max {r['submit_max_ms']:.1f} ms; server CPU {_ms(r['submit_cpu_ms'])} per request"
     )
     print(
         f"  errors {r['errors']} {r['error_samples'] or ''}, lost {r['lost']}, completed {r['completed']}"
@@ -411,7 +452,8 @@ def _print(r: dict[str, Any]) -> None:
     print(
         f"  p50 {r['list_p50_ms']:.2f} ms, p95 {r['list_p95_ms']:.2f} ms; "
         f"?status=failed p50 {r['list_failed_p50_ms']:.2f} ms; "
-        f"{r['list_deep_depth']:,} deep by cursor p50 {r['list_deep_p50_ms']:.2f} ms"
+        f"{r['list_deep_depth']:,} deep by cursor p50 {r['list_deep_p50_ms']:.2f} ms; "
+        f"server CPU {_ms(r['list_cpu_ms'])} per request"
     )
     for label in ("telemetry_sqlite", "all_plugins"):
         if f"health_{label}_checks" not in r:
