@@ -60,7 +60,7 @@ def changes() -> frozenset[str]:
 def make_view(name: str) -> Widget:
     """A new widget for view ``name`` (its module imported on first use)."""
     module, cls = VIEW_CLASSES[name]
-    view: Widget = getattr(importlib.import_module(module), cls)(id=f"{name}-view")
+    view: Widget = getattr(importlib.import_module(module), cls)(id=f"{name}-view", classes="view")
     return view
 
 

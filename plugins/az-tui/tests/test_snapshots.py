@@ -103,6 +103,9 @@ def test_screen(
     async def run_before(pilot: Any) -> None:
         from textual.widgets import Input
 
+        # the views besides the first are mounted after the first paint
+        await wait_for(pilot, lambda: len(pilot.app.query(".view")) == 4)
+        await wait_for(pilot, lambda: bool(pilot.app.query("#prompt, #workspace")))
         for widget in pilot.app.query(Input):
             widget.cursor_blink = False  # a blinking cursor is a coin toss in a snapshot
         await SCREENS[screen](pilot)
