@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from az_os.types import Task, TaskStatus, Turn
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -29,6 +30,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RESUMABLE = (TaskStatus.CANCELLED, TaskStatus.FAILED, TaskStatus.INTERRUPTED)
 CANCELLABLE = (TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.INITIALIZED)
+
+
+def rows(text: Text, width: int) -> int:
+    """Screen rows ``text`` takes at ``width`` cells (each line wrapped)."""
+    width = max(1, width)
+    return sum(max(1, -(-cell_len(line) // width)) for line in text.plain.split("\n"))
 
 
 class DetailScreen(Screen[None]):
@@ -103,12 +110,17 @@ class DetailScreen(Screen[None]):
         for turn in turns:
             if turn.index <= self.shown:
                 continue
-            log.write(turn_renderable(turn, width))
+            log.write(turn_renderable(turn, width), width=width)
             self.shown = turn.index
         head = task_header(task, self.shown, now or self.dash.source.now())
         if head != self._head:
+            box = self.query_one("#detail-head", Static)
+            # a new layout of the screen only when the header's height may change
+            layout = self._head is None or rows(self._head, box.size.width) != rows(
+                head, box.size.width
+            )
             self._head = head
-            self.query_one("#detail-head", Static).update(head)
+            box.update(head, layout=layout)
         self.updates += 1
         if old != task.status:
             self.refresh_bindings()
