@@ -51,7 +51,8 @@ def weather_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     (site / "weather_settings.py").write_text(WEATHER)
     monkeypatch.syspath_prepend(str(site))
     entrypoints.forget()
-    yield {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+    yield {"PYTHONPATH": os.pathsep.join(path)}
     entrypoints.forget()
 
 
