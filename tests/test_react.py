@@ -307,3 +307,19 @@ def test_unexpected_error_interrupts_and_the_task_resumes(env):
     assert [t.index for t in env.storage.list_turns(task.id)] == [1, 2, 3]
     with pytest.raises(AzError, match="already completed"):
         asyncio.run(again.reason(task, ""))
+
+
+def test_concurrent_first_steps_open_the_task_once(env):
+    az_scripted.set_script([{"answer": "one"}])
+    task = env.task()
+
+    async def go() -> list[Any]:
+        return await asyncio.gather(
+            env.react.act(task, "filesystem.list", {"path": "."}),
+            env.react.act(task, "filesystem.list", {"path": "."}),
+        )
+
+    results = asyncio.run(go())
+    assert all(r["success"] for r in results)
+    assert [e for h, e in env.hooks.calls if h == "event"].count("created") == 1
+    assert env.storage.get_task(task.id).status is TaskStatus.RUNNING

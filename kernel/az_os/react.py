@@ -117,6 +117,7 @@ class ReActEngine(ExecutionEngine):
         super().__init__(config, storage, host)
         self.tools = tools
         self._sessions: dict[str, _Session] = {}
+        self._opening = asyncio.Lock()  # one task is opened (created) once
 
     # -- the whole loop ------------------------------------------------------
     async def execute_react(
@@ -266,14 +267,18 @@ class ReActEngine(ExecutionEngine):
         session = self._sessions.get(task.id)
         if session is not None:
             return session
-        stored = await asyncio.to_thread(self.storage.get_task, task.id)
-        target = task if stored is None else await self.prepare_resume(task.id)
-        run = _Run(self, target, self.tools)
-        async for _ in run.open():
-            pass
-        run.setup(run.turns)
-        # another coroutine may have opened it meanwhile: keep the first
-        return self._sessions.setdefault(task.id, _Session(run))
+        async with self._opening:
+            session = self._sessions.get(task.id)  # opened while this call waited
+            if session is not None:
+                return session
+            stored = await asyncio.to_thread(self.storage.get_task, task.id)
+            target = task if stored is None else await self.prepare_resume(task.id)
+            run = _Run(self, target, self.tools)
+            async for _ in run.open():
+                pass
+            run.setup(run.turns)
+            session = self._sessions[task.id] = _Session(run)
+            return session
 
     async def _close_turn(self, session: _Session) -> None:
         """Record the open turn: calls never acted on fail as not run, acted
