@@ -221,8 +221,7 @@ def turn_latency(model_id: str) -> dict[str, Any]:
     (``--turns MODEL``): each turn's wall time (s) and prompt tokens, with the
     KV cache reused (as az runs) and cold (context cleared and no saved
     prompt prefix before every turn). Prints the model's load time too."""
-    import tempfile
-
+    import az_local.model as az_model
     from az_os.plugins import get_host
     from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
 
@@ -263,13 +262,18 @@ def turn_latency(model_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {"model": model_id, "load_s": round(load_s, 3)}
     for mode in ("reused", "cold"):
         walls, prompts, evaluated, prompt_ms, generated = [], [], [], [], []
-        with tempfile.TemporaryDirectory() as empty:
+        # cold: no saved prompt prefix is loaded and the context is cleared
+        # before every turn (the model file itself stays where it is: moving
+        # the model cache would assemble a pack again inside the timing)
+        restore = az_model.restore_prefix
+        if mode == "cold":
+            az_model.restore_prefix = lambda *args, **kwargs: 0
+        try:
             for turn in range(3):
                 if mode == "cold":
                     with loaded.lock:
                         loaded.llama.reset()
                         loaded.llama._ctx.kv_cache_clear()
-                    os.environ["AZ_MODEL_CACHE"] = empty
                 req = ModelRequest(
                     messages=conversation(turn), tools=tools, max_tokens=96, temperature=0
                 )
@@ -284,7 +288,8 @@ def turn_latency(model_id: str) -> dict[str, Any]:
                 evaluated.append(int(counters["prompt_tokens"]))
                 prompt_ms.append(round(counters["prompt_ms"]))
                 generated.append(int(counters["gen_tokens"]))
-        os.environ.pop("AZ_MODEL_CACHE", None)
+        finally:
+            az_model.restore_prefix = restore
         out[mode] = {
             "turn_s": walls,
             "prompt_tokens": prompts,
