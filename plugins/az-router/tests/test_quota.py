@@ -165,3 +165,19 @@ def test_a_spent_free_quota_escalates_at_once_and_later_tasks_skip_the_model(az_
     assert first.model == second.model == "deepseek/deepseek-chat"
     assert route.call_count == 1  # no retries, and the second task never asked Gemini
     assert deepseek.calls == 2
+
+
+def test_the_default_local_pack_has_its_own_measured_priors(az_home, models):
+    qwen = "local/qwen2.5-coder-1.5b-instruct"
+    smol = "local/smollm2-135m-instruct"
+    assert model_key(qwen) == "qwen2.5-coder-1.5b-instruct"
+    for cls in ("simple", "code", "reasoning"):
+        assert success_prior(qwen, "free", cls) > success_prior(smol, "free", cls)
+    assert success_prior(qwen, "free", "long") == 0.0  # 8k context
+    # a simple chore goes to the 1.5B pack first, where the 135M model is skipped
+    text = "what port is set in settings.ini?"
+    with_pack = {**models, "free": priced(qwen, 0, 0, ctx=8192, local=True)}
+    d = RoutingEngine(history=None).decide(task(text), request(text), candidates(with_pack))
+    assert d.model_id == qwen and d.tier == "free"
+    d = RoutingEngine(history=None).decide(task(text), request(text), candidates(models))
+    assert d.model_id != smol
