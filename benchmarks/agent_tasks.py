@@ -37,6 +37,8 @@ import baseline  # benchmarks/baseline.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "examples" / "tasks"
+#: Seconds one `az task run` may take before the task counts as failed.
+TIMEOUT = 900
 
 
 def check(spec: dict[str, Any], answer: str, ws: Path) -> tuple[bool, str]:
@@ -128,7 +130,16 @@ def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, 
             cmd += ["--max-turns", str(max_turns)]
         start = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {
+                "task": path.stem,
+                "ok": False,
+                "why": f"az task run did not finish within {TIMEOUT} s",
+                "status": "timeout",
+                "model": model,
+                "wall_s": time.perf_counter() - start,
+            }
         finally:
             if bg:
                 bg.kill()
