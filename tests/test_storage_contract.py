@@ -394,7 +394,9 @@ def test_task_repository_from_async_code(storage: Any) -> None:
 # -- several workers, one database ------------------------------------------
 def test_claim_is_exclusive_until_its_heartbeat_goes_stale(storage: Any) -> None:
     t = storage.create_task(Task(description="x"))
+    assert storage.claim_holder(t.id) is None
     assert storage.claim_task(t.id, "w1") is True
+    assert storage.claim_holder(t.id) == "w1"
     assert storage.claim_task(t.id, "w1") is True  # the holder again
     assert storage.claim_task(t.id, "w2") is False  # a redelivered message elsewhere
     assert storage.heartbeat_claim(t.id, "w1") is True
@@ -402,8 +404,10 @@ def test_claim_is_exclusive_until_its_heartbeat_goes_stale(storage: Any) -> None
     time.sleep(0.3)
     assert storage.stale_claims(0.2) == [(t.id, "w1")]
     assert storage.claim_task(t.id, "w2", stale_after_s=0.2) is True  # w1 died
+    assert storage.claim_holder(t.id) == "w2"
     assert storage.heartbeat_claim(t.id, "w1") is False
     assert storage.release_claim(t.id, "w2") is True
+    assert storage.claim_holder(t.id) is None
     assert storage.release_claim(t.id, "w2") is False
     assert storage.claim_task(t.id, "w3") is True
     with pytest.raises(NotFoundError):

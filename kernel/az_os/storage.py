@@ -286,6 +286,14 @@ class Storage(ABC):
         older than ``stale_after_s`` seconds (their worker died), oldest first."""
         raise StorageError(f"storage backend at {self.location or '?'} cannot claim tasks")
 
+    def claim_holder(self, task_id: str) -> str | None:
+        """The owner (worker id) of the task's claim, or None: never claimed,
+        released, or a backend without claims. ``az task cancel`` uses it:
+        a claimed task runs in a worker that runs several tasks in one
+        process and stops it on the stored ``cancelled`` status, so that
+        process is not signalled."""
+        return None
+
     def reserve_budget(
         self,
         task_id: str,

@@ -282,7 +282,14 @@ def task_resume(
 
 @task_app.command("cancel")
 def task_cancel(task_id: str = typer.Argument(..., help="Id of a running task.")) -> None:
-    """Stop a running task (from another terminal). It can be resumed later."""
+    """Stop a running task (from another terminal). It can be resumed later.
+
+    The task is marked cancelled in storage. A task run by 'az task run' or
+    'az task resume' on this host is also sent SIGINT, so it stops at once.
+    A task a worker claimed (az-celery: one process runs many tasks) is not
+    signalled: its worker sees the stored status within about a second and
+    stops that task only.
+    """
     import os
     import signal
     import socket
@@ -302,6 +309,10 @@ def task_cancel(task_id: str = typer.Argument(..., help="Id of a running task.")
     task.completed_at = utcnow()
     storage.update_task(task)
     signalled = False
+    holder = storage.claim_holder(task.id)
+    if holder:
+        sys.stdout.write(f"cancelled task {task.id} (its worker {holder} stops it)\n")
+        return
     if task.pid and task.pid != os.getpid() and task.host in (None, socket.gethostname()):
         try:
             os.kill(task.pid, signal.SIGINT)

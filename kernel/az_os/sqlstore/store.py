@@ -955,6 +955,13 @@ class SQLStorage(Storage):
         return bool(C.delete().where((C.task_id == task_id) & (C.owner == owner)).execute())
 
     @guard
+    def claim_holder(self, task_id: str) -> str | None:
+        """The owner of the task's claim, or None."""
+        C = self.m.TaskClaim
+        row = C.select(C.owner).where(C.task_id == task_id).tuples().first()
+        return None if row is None else str(row[0])
+
+    @guard
     def stale_claims(self, stale_after_s: float = 30.0) -> list[tuple[str, str]]:
         """``(task id, owner)`` of unfinished tasks whose claim's heartbeat is
         older than ``stale_after_s`` seconds, oldest first."""

@@ -7,6 +7,7 @@ In ``config.toml``::
     heartbeat_s = 5                          # a running task's heartbeat, seconds
     stale_after_s = 30                       # no heartbeat this long: its worker is gone
     visibility_timeout_s = 3600              # seconds before Redis hands an unacked message out again
+    cancel_check_s = 1                       # how often a worker reads its running tasks' status
 
 ``AZ_CELERY__BROKER_URL=redis://...`` and friends override the file.
 """
@@ -37,6 +38,9 @@ class CelerySettings(Record, kw_only=True):
     stale_after_s: Annotated[float, Meta(gt=0)] = 30.0
     #: seconds before the broker hands an unacknowledged message to another worker
     visibility_timeout_s: Annotated[float, Meta(gt=0)] = 3600.0
+    #: seconds between a worker's reads of its running tasks' stored status
+    #: (how soon 'az task cancel' stops one)
+    cancel_check_s: Annotated[float, Meta(gt=0)] = 1.0
 
 
 def load_settings(config: AzConfig) -> CelerySettings:

@@ -9,14 +9,27 @@ it out again. What makes a run happen once is the database, not the broker:
    :meth:`~az_os.storage.Storage.claim_task` (one transaction). A finished
    task, or one another worker holds with a live heartbeat, is skipped, so a
    redelivered or duplicated message never runs a task twice.
-2. **Heartbeat.** While it runs, a thread refreshes the claim every
-   ``heartbeat_s`` seconds.
+2. **Heartbeat.** While it runs, the worker's watch thread (one per
+   process) refreshes the claim every ``heartbeat_s`` seconds.
 3. **Take-over.** Every worker sweeps for claims whose heartbeat is older
    than ``stale_after_s`` (their worker was killed or its host died): exactly
    one sweeper drops the stale claim (``release_claim`` returns True once),
    marks the task ``interrupted`` and puts its message back on its queue.
    The worker that claims it next resumes it from its last complete turn
    (the engine rebuilds the conversation from the stored turns).
+
+Cancellation: ``az task cancel`` stores the task ``cancelled`` and, seeing
+its claim, signals no process (a worker runs many tasks in one process).
+The watch thread reads the stored status of the process's running tasks
+every ``cancel_check_s`` (1 s) and cancels the asyncio task of a cancelled
+one; the engine records it ``cancelled`` and the other tasks run on. (A
+worker's thread pool cannot stop a thread from outside, which is why
+Celery's ``revoke(terminate=True)``, a signal to a prefork child process,
+is not the mechanism here.)
+
+Each worker thread keeps one event loop for all its tasks, so the engine's
+storage calls reuse their executor threads and database connections, and
+model clients an HTTP provider caches stay usable.
 
 Cost limits hold across workers because az-cost checks them with the
 storage's atomic ``reserve_budget`` (one transaction for every process
@@ -30,6 +43,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 log = logging.getLogger("az.celery")
@@ -48,7 +62,8 @@ def queue_for(priority: str) -> str:
 def settings(config: Any = None) -> dict[str, Any]:
     """The ``[celery]`` section with defaults (:class:`~az_celery.settings.CelerySettings`)
     as a dict: ``broker_url`` (``redis://127.0.0.1:6379/0``), ``heartbeat_s``
-    (5), ``stale_after_s`` (30), ``visibility_timeout_s`` (3600). Raises
+    (5), ``stale_after_s`` (30), ``visibility_timeout_s`` (3600),
+    ``cancel_check_s`` (1). Raises
     ConfigError naming the key when a value is invalid."""
     from az_os.config import load_config
 
@@ -88,20 +103,85 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, storage: Any, task_id: str, owner: str, every_s: float) -> None:
-        super().__init__(daemon=True, name=f"az-heartbeat-{task_id}")
-        self.storage, self.task_id, self.owner, self.every_s = storage, task_id, owner, every_s
+class _Running:
+    """One task running in this process: its claim owner and the asyncio
+    task that runs the engine, on its worker thread's event loop."""
+
+    def __init__(self, owner: str, loop: asyncio.AbstractEventLoop, job: asyncio.Task[Any]) -> None:
+        self.owner, self.loop, self.job = owner, loop, job
+        self.beat_at = time.monotonic()
+        self.cancelled = False
+
+
+class Watch(threading.Thread):
+    """One thread per worker process, for every task the process runs:
+
+    * refreshes each task's claim every ``heartbeat_s`` seconds;
+    * every ``check_s`` seconds reads each task's stored status and, when
+      ``az task cancel`` marked it ``cancelled``, cancels that task's
+      asyncio task only (the engine records it ``cancelled`` and the worker
+      thread moves on to its next message; the other tasks keep running).
+
+    One thread and one database connection for the whole process, however
+    many tasks run (a thread per task would open a connection per task)."""
+
+    def __init__(self, heartbeat_s: float, check_s: float) -> None:
+        super().__init__(daemon=True, name="az-watch")
+        self.heartbeat_s, self.check_s = heartbeat_s, check_s
+        self.running: dict[str, _Running] = {}
+        self.lock = threading.Lock()
         self.stop = threading.Event()
 
+    def add(self, task_id: str, run: _Running) -> None:
+        with self.lock:
+            self.running[task_id] = run
+
+    def remove(self, task_id: str) -> None:
+        with self.lock:
+            self.running.pop(task_id, None)
+
     def run(self) -> None:
-        while not self.stop.wait(self.every_s):
+        from az_os.drivers import get_storage
+
+        while not self.stop.wait(self.check_s):
+            with self.lock:
+                running = list(self.running.items())
+            if not running:
+                continue
             try:
-                if not self.storage.heartbeat_claim(self.task_id, self.owner):
-                    log.warning("task %s: claim lost to another worker", self.task_id)
-                    return
-            except Exception as exc:  # noqa: BLE001 - the next beat may work
-                log.warning("task %s: heartbeat failed: %s", self.task_id, exc)
+                self.tick(get_storage(), running)
+            except Exception as exc:  # noqa: BLE001 - the next round may work
+                log.warning("watching running tasks failed: %s", exc)
+
+    def tick(self, storage: Any, running: list[tuple[str, _Running]]) -> None:
+        """One round: heartbeats that are due, then cancellations."""
+        now = time.monotonic()
+        for task_id, run in running:
+            if now - run.beat_at >= self.heartbeat_s:
+                run.beat_at = now
+                if not storage.heartbeat_claim(task_id, run.owner):
+                    log.warning("task %s: claim lost to another worker", task_id)
+        for task_id, run in running:
+            if run.cancelled:
+                continue
+            task = storage.get_task(task_id)
+            if task is not None and task.status.value == "cancelled":
+                run.cancelled = True
+                log.warning("task %s: cancelled with 'az task cancel'; stopping it", task_id)
+                run.loop.call_soon_threadsafe(run.job.cancel)
+
+
+_watch_lock = threading.Lock()
+_watch: Watch | None = None
+
+
+def _get_watch(s: dict[str, Any]) -> Watch:
+    global _watch
+    with _watch_lock:
+        if _watch is None or not _watch.is_alive():
+            _watch = Watch(s["heartbeat_s"], min(s["heartbeat_s"], s["cancel_check_s"]))
+            _watch.start()
+        return _watch
 
 
 _engine_lock = threading.Lock()
@@ -120,6 +200,20 @@ def _get_engine() -> Any:
         return _engine
 
 
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This worker thread's event loop, kept for every task the thread runs:
+    its default executor (where the engine's storage calls run) keeps its
+    threads, so their database connections are reused from task to task,
+    and the model clients an HTTP provider caches stay on a live loop."""
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop
+
+
 def run_task(task_id: str) -> str:
     """Claim and run one task (the body of the ``az.run_task`` Celery task).
 
@@ -133,20 +227,30 @@ def run_task(task_id: str) -> str:
     if not storage.claim_task(task_id, owner, s["stale_after_s"]):
         log.info("task %s: finished or claimed elsewhere; skipped", task_id)
         return "skipped"
-    beat = _Heartbeat(storage, task_id, owner, s["heartbeat_s"])
-    beat.start()
+    task = storage.get_task(task_id)
+    if task is None or task.status.value in FINISHED:
+        return "skipped"
+    engine = _get_engine()
+    watch = _get_watch(s)
+    loop = _thread_loop()
+    job = loop.create_task(engine.execute(task))
+    watch.add(task_id, _Running(owner, loop, job))
     try:
-        task = storage.get_task(task_id)
-        if task is None or task.status.value in FINISHED:
-            return "skipped"
-        engine = _get_engine()
-        try:
-            final = asyncio.run(engine.execute(task))
-        except Exception as exc:  # noqa: BLE001 - the task records it
-            return _failed_run(storage, task_id, owner, exc)
-        return str(final.status.value)
+        final = loop.run_until_complete(job)
+    except asyncio.CancelledError:
+        return _cancelled_run(storage, task_id)
+    except Exception as exc:  # noqa: BLE001 - the task records it
+        return _failed_run(storage, task_id, owner, exc)
     finally:
-        beat.stop.set()
+        watch.remove(task_id)
+    return str(final.status.value)
+
+
+def _cancelled_run(storage: Any, task_id: str) -> str:
+    """The watch cancelled the run (``az task cancel``): the engine stored
+    it ``cancelled``; the claim stays, as for any finished task."""
+    stored = storage.get_task(task_id)
+    return stored.status.value if stored else "cancelled"
 
 
 def _failed_run(storage: Any, task_id: str, owner: str, exc: Exception) -> str:

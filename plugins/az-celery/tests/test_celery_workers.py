@@ -153,3 +153,51 @@ def test_submit_wait_and_a_cancelled_queued_task_through_the_cli(
     assert storage.list_turns(queued["id"]) == []  # its message was taken and skipped
     bad = az("task", "submit", "x", "--approve", "ask", env=c.env)
     assert bad.returncode == 2 and "--approve" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_cancel_stops_only_that_task_and_the_worker_serves_on(
+    cluster: Any, ws: Path, az: Any
+) -> None:
+    # two tasks, each: a tool call, then a model call that takes 8 s; a third
+    # task after the cancel answers at once
+    slow = {"sleep": 8, "answer": "finished"}
+    steps = [{"tool": "filesystem.list", "arguments": {"path": "."}}] * 2 + [slow] * 2
+    c = cluster([*steps, {"answer": "third"}])
+    storage = c.storage()
+    worker = c.start_worker(concurrency=2)
+    a, b = c.submit(storage, 2, ws)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if storage.list_turns(a) and storage.list_turns(b):
+            break  # both are in their slow second call
+        time.sleep(0.2)
+    assert len(storage.list_turns(a)) == len(storage.list_turns(b)) == 1
+    assert storage.get_task(a).pid == storage.get_task(b).pid == worker.pid
+    t0 = time.time()
+    r = az("task", "cancel", a, env=c.env)
+    assert r.returncode == 0, r
+    assert "worker" in r.stdout and "signalled" not in r.stdout
+    while storage.get_task(a).status.value != "cancelled" or _claim_running(storage, a):
+        assert time.time() - t0 < 6, "the cancelled task did not stop before its call ended"
+        time.sleep(0.1)
+    c.wait_finished(storage, [b], timeout=60)
+    assert worker.poll() is None  # the worker was not signalled
+    done = storage.get_task(b)
+    assert (done.status.value, done.result) == ("completed", "finished")
+    assert len(storage.list_turns(b)) == 2
+    cancelled = storage.get_task(a)
+    assert cancelled.status.value == "cancelled"
+    assert len(storage.list_turns(a)) == 1  # its slow call was abandoned, not recorded
+    messages = [r.message for r in storage.list_logs(task_id=a)]
+    assert any(m.startswith("task cancelled") for m in messages)
+    (third,) = c.submit(storage, 1, ws)  # the same worker takes the next task
+    c.wait_finished(storage, [third], timeout=60)
+    assert storage.get_task(third).result == "third"
+    assert storage.get_task(third).pid == worker.pid and worker.poll() is None
+
+
+def _claim_running(storage: Any, task_id: str) -> bool:
+    """Whether the task's run is still going (its last log is not its end)."""
+    logs = storage.list_logs(task_id=task_id)
+    return not any(r.message.startswith("task cancelled") for r in logs)
