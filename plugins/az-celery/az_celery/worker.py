@@ -104,12 +104,14 @@ def _owner() -> str:
 
 
 class _Running:
-    """One task running in this process: its claim owner and the asyncio
-    task that runs the engine, on its worker thread's event loop."""
+    """One task claimed in this process: its claim owner and, once the
+    engine runs it, the asyncio task doing so on its worker thread's loop."""
 
-    def __init__(self, owner: str, loop: asyncio.AbstractEventLoop, job: asyncio.Task[Any]) -> None:
-        self.owner, self.loop, self.job = owner, loop, job
-        self.beat_at = time.monotonic()
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.job: asyncio.Task[Any] | None = None
+        self.beat_at = self.checked_at = time.monotonic()
         self.cancelled = False
 
 
@@ -128,6 +130,9 @@ class Watch(threading.Thread):
     def __init__(self, heartbeat_s: float, check_s: float) -> None:
         super().__init__(daemon=True, name="az-watch")
         self.heartbeat_s, self.check_s = heartbeat_s, check_s
+        #: seconds between rounds: half the shorter period, so neither
+        #: drifts past its period by more than a round
+        self.tick_s = min(heartbeat_s, check_s) / 2
         self.running: dict[str, _Running] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -143,7 +148,7 @@ class Watch(threading.Thread):
     def run(self) -> None:
         from az_os.drivers import get_storage
 
-        while not self.stop.wait(self.check_s):
+        while not self.stop.wait(self.tick_s):
             with self.lock:
                 running = list(self.running.items())
             if not running:
@@ -155,15 +160,16 @@ class Watch(threading.Thread):
 
     def tick(self, storage: Any, running: list[tuple[str, _Running]]) -> None:
         """One round: heartbeats that are due, then cancellations."""
-        now = time.monotonic()
         for task_id, run in running:
-            if now - run.beat_at >= self.heartbeat_s:
-                run.beat_at = now
+            if time.monotonic() - run.beat_at >= self.heartbeat_s - self.tick_s:
+                run.beat_at = time.monotonic()
                 if not storage.heartbeat_claim(task_id, run.owner):
                     log.warning("task %s: claim lost to another worker", task_id)
         for task_id, run in running:
-            if run.cancelled:
+            due = time.monotonic() - run.checked_at >= self.check_s - self.tick_s
+            if run.cancelled or run.job is None or run.loop is None or not due:
                 continue
+            run.checked_at = time.monotonic()
             task = storage.get_task(task_id)
             if task is not None and task.status.value == "cancelled":
                 run.cancelled = True
@@ -227,15 +233,17 @@ def run_task(task_id: str) -> str:
     if not storage.claim_task(task_id, owner, s["stale_after_s"]):
         log.info("task %s: finished or claimed elsewhere; skipped", task_id)
         return "skipped"
-    task = storage.get_task(task_id)
-    if task is None or task.status.value in FINISHED:
-        return "skipped"
-    engine = _get_engine()
     watch = _get_watch(s)
-    loop = _thread_loop()
-    job = loop.create_task(engine.execute(task))
-    watch.add(task_id, _Running(owner, loop, job))
+    running = _Running(owner)
+    watch.add(task_id, running)  # heartbeats from the claim on (engine start-up included)
     try:
+        task = storage.get_task(task_id)
+        if task is None or task.status.value in FINISHED:
+            return "skipped"
+        engine = _get_engine()
+        loop = _thread_loop()
+        running.job = job = loop.create_task(engine.execute(task))
+        running.loop = loop
         final = loop.run_until_complete(job)
     except asyncio.CancelledError:
         return _cancelled_run(storage, task_id)
