@@ -323,3 +323,25 @@ async def test_cost_view_spend_budget_and_alert(storage: Any, home: Path) -> Non
         await pilot.press("p")  # → all
         await wait_for(pilot, lambda: view.summary.period == "all")  # type: ignore[attr-defined]
         assert "all time" in _text(app, "#cost-head")
+
+
+async def test_a_changed_task_redraws_only_its_changed_cells(storage: Any) -> None:
+    tasks = seed(storage, 10)
+    app = _app(source=Source(), poll_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(_rows(app)) == 10)
+        table = app.query_one("#tasks-table", DataTable)
+        updated: list[tuple[str, str]] = []
+        original = table.update_cell
+
+        def record(row_key: Any, column_key: Any, value: Any, **kw: Any) -> None:
+            updated.append((str(row_key), str(column_key)))
+            original(row_key, column_key, value, **kw)
+
+        table.update_cell = record  # type: ignore[method-assign]
+        target = storage.get_task(tasks[2].id)
+        assert target.status == TaskStatus.COMPLETED
+        storage.update_task(target.replace(status=TaskStatus.CANCELLED))
+        await wait_for(pilot, lambda: "cancelled" in str(table.get_cell(target.id, "status")))
+        await pilot.pause(0.5)  # a few more polls: nothing else is redrawn
+        assert updated == [(target.id, "status")]
