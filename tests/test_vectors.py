@@ -18,6 +18,7 @@ from az_os.vectors import (
     VectorStoreError,
     close_all,
     get_vectorstore,
+    peek_count,
     vectorstore_backends,
     vectorstore_path,
 )
@@ -146,6 +147,35 @@ def test_collections_list_drop_and_persist(store: VectorStore, monkeypatch: pyte
     assert again.collection("alpha", create=False).count() == 4
     with pytest.raises(NotFoundError):
         again.collection("beta", create=False)
+
+
+def test_peek_count_agrees_with_count_or_does_not_know(store: VectorStore):
+    """``peek_count`` (no store opened) is either None or the true count, at
+    every step: before the collection exists, filled, changed, dropped."""
+    config = load_config()
+
+    def agrees(name: str, want: int) -> None:
+        got = peek_count(config, name)
+        assert got is None or got == want, (name, got, want)
+
+    agrees("peeked", 0)
+    coll = store.collection("peeked")
+    agrees("peeked", 0)
+    coll.upsert(["a", "b", "c"], ["one", "two", "three"])
+    agrees("peeked", 3)
+    coll.upsert(["a"], ["one again"])
+    coll.delete(ids=["b"])
+    agrees("peeked", 2)
+    _fill(store, "other-one")
+    agrees("peeked", 2)
+    agrees("other-one", 4)
+    store.drop("peeked")
+    agrees("peeked", 0)
+
+
+def test_peek_count_of_a_missing_backend_is_unknown(az_home: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AZ_VECTORSTORE__BACKEND", "nosuch")
+    assert peek_count(load_config(), "anything") is None
 
 
 def test_bad_collection_name_is_one_line(store: VectorStore):

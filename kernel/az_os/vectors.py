@@ -24,6 +24,11 @@ embeddings (1.0 identical, 0.0 unrelated). ``where`` filters are a flat dict
 Errors: backends raise :class:`VectorStoreError` (one line) when the store
 cannot be opened, read or written (a corrupt collection, a missing
 embedding model). Nothing here imports a backend's libraries.
+
+Cheap look: :func:`peek_count` tells how many documents a collection holds
+without opening the store (no vector library, no embedding model), so a hook
+that runs at every task start (``az_context``) pays for the store only when
+there is something to search.
 """
 
 from __future__ import annotations
@@ -181,6 +186,16 @@ class VectorStore(ABC):
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release files and connections. Safe to call twice."""
 
+    @classmethod
+    def peek_count(cls, config: AzConfig, name: str) -> int | None:
+        """How many documents collection ``name`` holds (0 when it does not
+        exist), found without opening the store: no vector library, no
+        embedding model, a few milliseconds. ``None`` when the backend cannot
+        tell that cheaply (the default); callers then open the store. Never
+        raises: an unreadable store gives ``None``. The backend's module
+        must be importable without its heavy libraries for this to be cheap."""
+        return None
+
 
 def vectorstore_backends() -> list[str]:
     """Names of the installed vector-store backends."""
@@ -216,6 +231,25 @@ def get_vectorstore(config: AzConfig | None = None, *, cached: bool = True) -> V
         error=VectorStoreError,
     )
     return cast("VectorStore", store)
+
+
+def peek_count(config: AzConfig, name: str) -> int | None:
+    """How many documents collection ``name`` of the configured backend
+    holds, without opening the store (see :meth:`VectorStore.peek_count`):
+    0 when it does not exist, ``None`` when the backend cannot tell cheaply
+    or no backend of that name is installed. Never raises."""
+    try:
+        backend = vectorstore_settings(config).backend
+        eps = [ep for ep in installed_entry_points(VECTORSTORE_NAMESPACE) if ep.name == backend]
+        if not eps:
+            return None
+        cls = eps[0].load()
+        if not (isinstance(cls, type) and issubclass(cls, VectorStore)):
+            return None
+        count = cls.peek_count(config, name)
+    except Exception:  # noqa: BLE001 - a hint: any failure means "unknown"
+        return None
+    return count if isinstance(count, int) and count >= 0 else None
 
 
 def close_all() -> None:

@@ -2,9 +2,13 @@
 
 Files live in ``vectorstore.path`` (default ``<az home>/vectors``).
 Collections use the cosine space and the embedding function registered
-here under the name ``az-onnx-minilm`` (or ``az-litellm`` when
-``vectorstore.embedding_model`` is set), so chromadb records which model a
-collection was built with and refuses to mix them. Telemetry is off.
+in :mod:`az_chroma.functions` under the name ``az-onnx-minilm`` (or
+``az-litellm`` when ``vectorstore.embedding_model`` is set), so chromadb
+records which model a collection was built with and refuses to mix them.
+Telemetry is off.
+
+Importing this module does not import chromadb (the store does, when it is
+opened), so :meth:`ChromaVectorStore.peek_count` stays cheap.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import chromadb
 from az_os.errors import AzError, NotFoundError
 from az_os.vectors import (
     Collection,
@@ -25,14 +28,22 @@ from az_os.vectors import (
     vectorstore_path,
     vectorstore_settings,
 )
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
-from chromadb.config import Settings
-from chromadb.utils.embedding_functions import register_embedding_function
 
-from az_chroma.embedding import MODEL_ID, LiteLLMEmbedder, local_embedder
+from az_chroma.embedding import MODEL_ID
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
+
+#: documents of a collection, as chromadb's local segment stores them: the
+#: rows of its metadata segment in ``embeddings`` (default tenant and database)
+_PEEK_SQL = """
+SELECT count(*) FROM embeddings e
+JOIN segments s ON e.segment_id = s.id
+JOIN collections c ON s.collection = c.id
+JOIN databases d ON c.database_id = d.id
+WHERE c.name = ? AND s.scope = 'METADATA'
+  AND d.name = 'default_database' AND d.tenant_id = 'default_tenant'
+"""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 
@@ -40,69 +51,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return (text or type(exc).__name__)[:300]
-
-
-@register_embedding_function
-class OnnxMiniLM(EmbeddingFunction[Documents]):
-    """chromadb embedding function over :func:`az_chroma.embedding.local_embedder`
-    (the model is loaded once per process, however often chromadb builds this)."""
-
-    def __init__(self) -> None:
-        self._embed: Callable[[Sequence[str]], list[list[float]]] | None = None
-
-    def __call__(self, input: Documents) -> Embeddings:
-        if self._embed is None:
-            self._embed = local_embedder()
-        import numpy as np
-
-        return [np.asarray(v, dtype=np.float32) for v in self._embed(list(input))]
-
-    @staticmethod
-    def name() -> str:
-        return "az-onnx-minilm"
-
-    def default_space(self) -> Any:
-        return "cosine"
-
-    def supported_spaces(self) -> Any:
-        return ["cosine"]
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> OnnxMiniLM:
-        return OnnxMiniLM()
-
-    def get_config(self) -> dict[str, Any]:
-        return {"model": MODEL_ID}
-
-
-@register_embedding_function
-class LiteLLMEmbedding(EmbeddingFunction[Documents]):
-    """chromadb embedding function over a LiteLLM embedding model."""
-
-    def __init__(self, model: str, api_base: str | None = None) -> None:
-        self.embedder = LiteLLMEmbedder(model, api_base)
-
-    def __call__(self, input: Documents) -> Embeddings:
-        import numpy as np
-
-        return [np.asarray(v, dtype=np.float32) for v in self.embedder(list(input))]
-
-    @staticmethod
-    def name() -> str:
-        return "az-litellm"
-
-    def default_space(self) -> Any:
-        return "cosine"
-
-    def supported_spaces(self) -> Any:
-        return ["cosine"]
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> LiteLLMEmbedding:
-        return LiteLLMEmbedding(str(config.get("model", "")))
-
-    def get_config(self) -> dict[str, Any]:
-        return {"model": self.embedder.model_id}
 
 
 def _where(where: Mapping[str, MetaValue] | None) -> Any:
@@ -225,11 +173,16 @@ class ChromaVectorStore(VectorStore):
     """
 
     def __init__(self, config: AzConfig) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        from az_chroma.functions import LiteLLMEmbedding, OnnxMiniLM
+
         settings = vectorstore_settings(config)
         path = vectorstore_path(config)
         self.location = str(path)
         self._model = settings.embedding_model
-        self._ef: EmbeddingFunction[Documents] = (
+        self._ef: Any = (
             LiteLLMEmbedding(settings.embedding_model) if settings.embedding_model else OnnxMiniLM()
         )
         self._collections: dict[str, ChromaCollection] = {}
@@ -248,6 +201,28 @@ class ChromaVectorStore(VectorStore):
     @property
     def embedding_model(self) -> str:
         return self._model or MODEL_ID
+
+    @classmethod
+    def peek_count(cls, config: AzConfig, name: str) -> int | None:
+        """Documents in collection ``name``, read from ``chroma.sqlite3``
+        with the standard library's sqlite3 (read-only, no chromadb import):
+        0 when the store or the collection does not exist, ``None`` when the
+        file cannot be read or its schema is not the one expected (a newer
+        chromadb), so callers fall back to opening the store."""
+        import sqlite3
+
+        db = vectorstore_path(config) / "chroma.sqlite3"
+        if not db.is_file():
+            return 0
+        try:
+            conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=2.0)
+            try:
+                row = conn.execute(_PEEK_SQL, (name,)).fetchone()
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError, ValueError):
+            return None
+        return int(row[0]) if row else None
 
     def _check_name(self, name: str) -> None:
         if not _NAME.match(name) or ".." in name:
@@ -325,3 +300,12 @@ class ChromaVectorStore(VectorStore):
                 except Exception:  # noqa: BLE001, S110 - best effort on close
                     pass
                 self._client = None
+
+
+def __getattr__(name: str) -> Any:
+    # the embedding functions moved to az_chroma.functions (which imports chromadb)
+    if name in ("OnnxMiniLM", "LiteLLMEmbedding"):
+        from az_chroma import functions
+
+        return getattr(functions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

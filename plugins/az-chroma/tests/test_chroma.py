@@ -106,6 +106,43 @@ def test_corrupt_store_is_one_clear_error(az_home: Path):
     assert "\n" not in str(info.value)
 
 
+def test_peek_count_reads_the_store_without_chromadb(az_home: Path):
+    """The cheap count (az_context at every task start) is exact for this
+    backend and imports neither chromadb nor the embedding model."""
+    from az_chroma.store import ChromaVectorStore
+
+    config = load_config()
+    assert ChromaVectorStore.peek_count(config, "notes") == 0  # no store at all yet
+    coll = get_vectorstore(config).collection("notes")
+    coll.upsert(["a", "b"], ["alpha", "beta"])
+    assert ChromaVectorStore.peek_count(config, "notes") == 2 == coll.count()
+    coll.delete(ids=["a"])
+    assert ChromaVectorStore.peek_count(config, "notes") == 1
+    assert ChromaVectorStore.peek_count(config, "elsewhere") == 0
+    close_all()
+    probe = (
+        "import sys\n"
+        "from az_os.config import load_config\n"
+        "from az_os.vectors import peek_count\n"
+        "print(peek_count(load_config(), 'notes'))\n"
+        "heavy = {'chromadb', 'onnxruntime', 'tokenizers'} & {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(heavy))\n"
+    )
+    env = {**os.environ, "AZ_HOME": str(az_home)}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "[]"]
+
+
+def test_peek_count_of_an_unreadable_store_is_unknown(az_home: Path):
+    from az_chroma.store import ChromaVectorStore
+
+    path = az_home / "vectors"
+    path.mkdir(parents=True)
+    (path / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    assert ChromaVectorStore.peek_count(load_config(), "notes") is None
+
+
 _OFFLINE = textwrap.dedent(
     """
     import os, socket

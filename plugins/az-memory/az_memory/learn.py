@@ -21,7 +21,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from az_memory.lessons import Lesson, Memory
+from az_memory.lessons import COLLECTION, Lesson, Memory
 
 if TYPE_CHECKING:  # pragma: no cover
     from az_os.types import Task, Turn
@@ -190,11 +190,15 @@ def on_task_end(task: Task) -> list[Lesson]:
 def context_lessons(task: Task, query: str) -> list[str]:
     """Relevant lessons for a new task, each with its provenance."""
     from az_os.config import current_config
+    from az_os.vectors import peek_count
 
-    memory = Memory(current_config())
+    config = current_config()
+    memory = Memory(config)
     s = memory.settings
     if not s.context or s.context_lessons <= 0:
         return []
+    if peek_count(config, COLLECTION) == 0:
+        return []  # no lessons yet: the vector store (and its model) is not even opened
     found = [
         x
         for x in memory.search(query, k=s.context_lessons * 2)

