@@ -8,6 +8,9 @@ and Markdown, a ``symbol`` (``Class.method``, ``Install > From source``).
 * Python is parsed with :mod:`ast`: each top-level function, each class (or,
   for a long class, its header and each method) and the module-level code
   between them. A file that does not parse is chunked as plain lines.
+* JavaScript, TypeScript, Go, Rust, Java, C and C++ are parsed with
+  tree-sitter by the same rules (:mod:`az_rag.treesitter`); without their
+  grammar they are chunked as text.
 * Markdown is cut at headings (not inside fenced code), long sections at
   paragraphs.
 * Other text is cut at blank lines and paragraphs are merged up to
@@ -192,10 +195,17 @@ def chunk_python(text: str) -> list[Chunk]:
 
 
 def chunk_file(name: str, text: str) -> list[Chunk]:
-    """Chunks of a file by its name's suffix (Python, Markdown, else text)."""
+    """Chunks of a file by its name's suffix: Python, Markdown, the languages
+    of :mod:`az_rag.treesitter` (when their grammar is installed), else text."""
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix in PYTHON_SUFFIXES:
         return chunk_python(text)
     if suffix in MARKDOWN_SUFFIXES:
         return chunk_markdown(text)
+    from az_rag.treesitter import SUFFIXES, chunk_code
+
+    if suffix in SUFFIXES:
+        chunks = chunk_code(SUFFIXES[suffix], text)
+        if chunks is not None:
+            return chunks
     return chunk_text(text)
