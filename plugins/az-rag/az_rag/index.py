@@ -273,6 +273,8 @@ class RagIndex:
         self.dir = config.home / "rag" / self.name
         self._manifest: dict[str, Any] | None = None
         self._coll: Collection | None = None
+        #: chunk id -> (path, chunk row), built from the manifest on first search
+        self._chunks: dict[str, tuple[str, list[Any]]] | None = None
 
     # -- state ---------------------------------------------------------------
     @property
@@ -350,6 +352,7 @@ class RagIndex:
             self._manifest = None  # another process may have written it
             self._index(tops, report, progress, deadline)
         finally:
+            self._chunks = None
             lock.release()
         report.chunks_total = sum(len(f["chunks"]) for f in self.manifest["files"].values())
         report.seconds = round(time.monotonic() - started, 3)
@@ -496,11 +499,15 @@ class RagIndex:
 
     # -- search ----------------------------------------------------------------
     def _chunk_map(self) -> dict[str, tuple[str, list[Any]]]:
-        out: dict[str, tuple[str, list[Any]]] = {}
-        for rel, entry in self.manifest["files"].items():
-            for c in entry["chunks"]:
-                out[c[0]] = (rel, c)
-        return out
+        """Chunk id -> (path, chunk row), kept until the index changes
+        (it walks every chunk of the manifest: once, not per search)."""
+        if self._chunks is None:
+            out: dict[str, tuple[str, list[Any]]] = {}
+            for rel, entry in self.manifest["files"].items():
+                for c in entry["chunks"]:
+                    out[c[0]] = (rel, c)
+            self._chunks = out
+        return self._chunks
 
     def dense(self, query: str, n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
@@ -529,8 +536,10 @@ class RagIndex:
         An empty query or an empty index gives ``[]``."""
         if mode not in MODES:
             raise RagError(f"unknown search mode '{mode}' (choose {', '.join(MODES)})")
-        if not query.strip() or k <= 0 or not self.manifest["files"]:
+        if not query.strip() or k <= 0:
             return []
+        if not any(f["chunks"] for f in self.manifest["files"].values()):
+            return []  # nothing indexed: the vector store is not opened
         n = max(k * 4, 20)
         dense = self.dense(query, n) if mode in ("hybrid", "dense") else []
         sparse = self.bm25(query, n) if mode in ("hybrid", "bm25") else []
@@ -585,7 +594,7 @@ class RagIndex:
         dropped = store.drop(self.name)
         shutil.rmtree(self.dir, ignore_errors=True)
         _BM25_CACHE.pop(str(self.dir / "bm25"), None)
-        self._manifest, self._coll = None, None
+        self._manifest, self._coll, self._chunks = None, None, None
         return had or dropped
 
 
