@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from az_os.errors import AzError
 from az_os.entrypoints import installed_entry_points
+from az_os.errors import AzError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
