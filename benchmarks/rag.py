@@ -22,7 +22,15 @@ resumes) and reused by later runs. Then, in a store opened afresh, search
 p50/p95 over 180 queries that are embedded for real each time (dense, BM25
 and hybrid through ``RagIndex.search``, as ``semantic.search`` calls it),
 and the process's peak RSS. Index throughput of whole chunks is the rich
-line. Numbers depend on the machine; run it on an idle one.
+line.
+
+``--bulk random`` (for a busy machine, where embedding 100k chunks takes
+hours): the same chunks' texts, but each stored with a seeded random unit
+vector of the model's 384 dimensions (numpy, seed 15) written straight into
+the chroma collection, instead of its embedding. The queries are still
+embedded for real and BM25 still indexes the real texts. Random vectors have
+no cluster structure, which for an HNSW index is the harder case; dense
+results are meaningless there, only their time counts. Numbers depend on the machine; run it on an idle one.
 """
 
 from __future__ import annotations
@@ -170,23 +178,25 @@ def scale_docs(n_chunks: int) -> list[tuple[str, str, dict]]:  # type: ignore[ty
     return docs
 
 
-def scale(n_chunks: int, cache: Path) -> None:
+def scale(n_chunks: int, cache: Path, bulk: str = "real") -> None:
     """Time searches over a collection of ``n_chunks`` real chunks, built
-    once into ``cache`` (an az home of its own) and reused by later runs."""
+    once into ``cache`` (an az home of its own) and reused by later runs.
+    ``bulk="random"`` stores seeded random unit vectors instead of the
+    chunks' embeddings (see the module docstring)."""
     import json
 
     import chromadb
-    from az_chroma.embedding import MODEL_ID
+    from az_chroma.embedding import DIMENSIONS, MODEL_ID
     from az_os.config import load_config
     from az_os.vectors import close_all, get_vectorstore
     from az_rag.index import RagIndex
 
-    home = cache / f"scale-{n_chunks}"
+    home = cache / f"scale-{n_chunks}-{bulk}"
     home.mkdir(parents=True, exist_ok=True)
     config = load_config({**os.environ, "AZ_HOME": str(home)})
     # what the cached index was built from: another value rebuilds it
     recipe = {"chunks": n_chunks, "chars": SCALE_CHARS, "model": MODEL_ID,
-              "chromadb": chromadb.__version__, "python": sys.version.split()[0]}  # fmt: skip
+              "chromadb": chromadb.__version__, "python": sys.version.split()[0], "bulk": bulk}  # fmt: skip
     stamp = home / "recipe.json"
     name = "bench-scale"
     idx = RagIndex(config, home, name)
@@ -203,9 +213,20 @@ def scale(n_chunks: int, cache: Path) -> None:
         # chunks go in, in order, 256 at a time: an interrupted build resumes at coll.count()
         t = time.perf_counter()
         batch = 256
+        rng = __import__("numpy").random.default_rng(15)
         for i in range(have - have % batch, len(docs), batch):
             part = docs[i : i + batch]
-            coll.upsert([d[0] for d in part], [d[1] for d in part], [d[2] for d in part])
+            if bulk == "random":
+                # the backend's own chromadb collection, given vectors: the
+                # contract's upsert always embeds the text
+                vecs = rng.standard_normal((len(part), DIMENSIONS)).astype("float32")
+                vecs /= __import__("numpy").linalg.norm(vecs, axis=1, keepdims=True)
+                coll._raw.upsert(  # type: ignore[attr-defined]
+                    ids=[d[0] for d in part], embeddings=vecs, documents=[d[1] for d in part],
+                    metadatas=[d[2] for d in part],
+                )  # fmt: skip
+            else:
+                coll.upsert([d[0] for d in part], [d[1] for d in part], [d[2] for d in part])
             done = i + len(part)
             if (i // batch) % 20 == 0 or done == len(docs):
                 rate = (done - have) / (time.perf_counter() - t)
@@ -267,6 +288,10 @@ def main() -> None:
         "--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         / "az-bench" / "rag", help="where the scale collections are built once and kept",
     )  # fmt: skip
+    ap.add_argument(
+        "--bulk", choices=("real", "random"), default="real",
+        help="scale collections' vectors: the chunks' embeddings, or seeded random unit vectors",
+    )  # fmt: skip
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     args = ap.parse_args()
@@ -280,7 +305,7 @@ def main() -> None:
         quality(config, Path(rich.__file__).parent)
     if not args.skip_scale:
         for n in args.chunks:
-            scale(n, args.cache)
+            scale(n, args.cache, args.bulk)
     print(f"peak RSS: {rss_mb():.0f} MB")
 
 
