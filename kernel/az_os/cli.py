@@ -385,13 +385,49 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("az: interrupted\n")
         sys.exit(130)
+    except OSError as exc:
+        if debug:
+            raise
+        line = filesystem_error(exc)
+        sys.stderr.write(f"az: error: {line}\n" if line else _internal(exc))
+        sys.exit(73 if line else 70)
     except Exception as exc:  # noqa: BLE001
         if debug:
             raise
-        sys.stderr.write(
-            f"az: internal error: {type(exc).__name__}: {exc} (set AZ_DEBUG=1 for a traceback)\n"
-        )
+        sys.stderr.write(_internal(exc))
         sys.exit(70)
+
+
+def _internal(exc: BaseException) -> str:
+    return f"az: internal error: {type(exc).__name__}: {exc} (set AZ_DEBUG=1 for a traceback)\n"
+
+
+def filesystem_error(exc: OSError) -> str | None:
+    """One line for a write the filesystem refused (read-only, no
+    permission, disk full), naming the file and, when it is under the az
+    home, the home; ``None`` for any other OSError (a bug: internal error)."""
+    import errno
+
+    from az_os.config import az_home
+
+    name = exc.filename if isinstance(exc.filename, str) else None
+    where = f"{name}: " if name else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{where}the disk is full ({exc.strerror}); what was stored before is kept: free "
+            "some space and run the command again"
+        )
+    if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return None
+    home = az_home()
+    inside = name is not None and (name == str(home) or name.startswith(str(home) + os.sep))
+    if exc.errno == errno.EROFS or inside:
+        subject = f"the az home {home}" if inside else "its filesystem"
+        return (
+            f"{where}{subject} is read-only ({exc.strerror}): commands that only read work, "
+            "this one needs to write"
+        )
+    return f"{where}{exc.strerror}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,11 @@ def private_file(path: Path | str) -> None:
 
 
 def write_private_text(path: Path | str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically with mode 0600."""
+    """Write ``text`` (UTF-8) to ``path`` atomically with mode 0600.
+
+    Raises :class:`OSError` naming ``path`` (not the temporary file beside
+    it) when the directory is read-only or the disk is full; ``path`` is
+    then unchanged."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
@@ -43,6 +47,28 @@ def write_private_text(path: Path | str, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename in (None, str(tmp)):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def writable(path: Path | str) -> bool:
+    """Whether this process may create or change the file ``path``: the file
+    (when it exists) and its directory (or, when that is missing, the
+    nearest existing ancestor, where it would be created) are writable.
+
+    Uses ``os.access``, so it answers as the kernel would for this user: a
+    read-only mount is never writable, and mode bits do not bind root.
+    """
+    path = Path(path)
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return os.access(parent, os.W_OK | os.X_OK)

@@ -16,6 +16,7 @@ Nothing here is imported by az itself; pytest is needed only to use the fixtures
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -144,6 +145,67 @@ def scripted_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
         return out
 
     return env
+
+
+# -- real filesystems: a small tmpfs, a read-only mount ------------------------
+def _mount(args: list[str], what: str) -> None:
+    """Run ``mount ARGS``; skip the test, saying why, when mounting is not permitted."""
+    import shutil
+
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} needs root (mount); run the tests as root to include it")
+    if shutil.which("mount") is None:
+        pytest.skip(f"{what}: no 'mount' program on this machine")
+    proc = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        why = " ".join((proc.stderr or proc.stdout).split()) or f"exit {proc.returncode}"
+        pytest.skip(f"{what}: mounting is not permitted here ({why})")
+
+
+def _umount(path: Path) -> None:
+    """Unmount ``path``, lazily if it is still busy (a process left inside it)."""
+    if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@contextlib.contextmanager
+def tmpfs_mount(path: Path, size_bytes: int) -> Iterator[Path]:
+    """Mount a fresh tmpfs of ``size_bytes`` at ``path`` (created if needed)
+    and unmount it when the block ends, whatever happens inside.
+
+    Needs root; where mounting is not permitted (not root, a container
+    without ``CAP_SYS_ADMIN``) the test is skipped with the reason.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    _mount(
+        ["-t", "tmpfs", "-o", f"size={size_bytes},mode=0700", "tmpfs", str(path)],
+        f"a {size_bytes // 1024} KiB tmpfs",
+    )
+    try:
+        yield path
+    finally:
+        _umount(path)
+
+
+@contextlib.contextmanager
+def read_only_mount(source: Path, target: Path) -> Iterator[Path]:
+    """Bind-mount directory ``source`` read-only at ``target`` (created if
+    needed) and unmount it when the block ends: a real read-only filesystem,
+    which binds root too (mode bits do not). Needs root; skipped with the
+    reason where mounting is not permitted."""
+    target.mkdir(parents=True, exist_ok=True)
+    _mount(["--bind", str(source), str(target)], "a read-only bind mount")
+    try:
+        proc = subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(target)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            pytest.skip(
+                f"a read-only bind mount: remounting read-only failed ({proc.stderr.strip()})"
+            )
+        yield target
+    finally:
+        _umount(target)
 
 
 # -- real servers (PostgreSQL, Redis) ----------------------------------------

@@ -27,19 +27,23 @@ this module is the SQLite connection around them. Timestamps are stored as
 REAL unix seconds and returned as tz-aware UTC datetimes.
 
 Opening runs the pending migrations (:mod:`az_sqlite.migrations`) and then
-:meth:`SQLiteStorage.mark_interrupted`. A file that is not an SQLite database,
+:meth:`SQLiteStorage.mark_interrupted`, unless the file or its directory is
+read-only for this process: then it is opened read-only, without writing
+anything, so commands that only read work from a read-only az home. A file that is not an SQLite database,
 is truncated or corrupt raises :class:`~az_os.errors.StorageError` naming the
 file, and is never written to.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from az_os.errors import StorageError
+from az_os.files import writable
 from az_os.sqlstore.driverless import peewee as pw
 from az_os.sqlstore.schema import TABLES
 from az_os.sqlstore.store import (
@@ -56,6 +60,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from az_os.config import AzConfig
 
 BUSY_TIMEOUT_S = 30.0
+
+#: Bytes of disk kept aside in ``<database>-reserve``: when a write finds the
+#: disk full the file is deleted, so the failing task's final status (and its
+#: log line saying why) can still be written. Recreated by a later open that
+#: finds room.
+RESERVE_BYTES = 256 * 1024
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 __all__ = [
@@ -128,6 +138,51 @@ def check_file(path: Path) -> None:
         )
 
 
+def read_only_message(path: Path) -> str:
+    """The one line a write to a read-only database gets."""
+    return (
+        f"{path}: read-only (no write access to the database or to {path.parent}): "
+        "commands that only read work, this one needs to write"
+    )
+
+
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that reads ``path`` without writing anything beside it.
+
+    A WAL database normally needs its ``-shm`` file, which SQLite creates
+    and writes even to read. ``mode=ro`` works when the ``-wal`` and
+    ``-shm`` files exist (SQLite >= 3.22 reads them without writing); when
+    there is no ``-wal`` (a cleanly closed database: everything is in the
+    main file) ``immutable=1`` reads the main file without any lock or
+    ``-shm``. A ``-wal`` with committed pages but no ``-shm`` cannot be read
+    from a read-only directory: :class:`StorageError` says so, rather than
+    reading the main file without those pages.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        raise StorageError(
+            f"{path}: no database yet, and it cannot be created here "
+            f"({path.parent} is read-only); commands that store data need write access"
+        )
+    base = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    if not wal.is_file() or wal.stat().st_size == 0:
+        return base + "?immutable=1"
+    uri = base + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StorageError(
+            f"{path}: cannot be read from a read-only directory: its write-ahead log "
+            f"({wal.name}) holds committed data that SQLite can only read with write access "
+            f"to {path.parent} ({exc})"
+        ) from None
+    return uri
+
+
 class SQLiteStorage(SQLStorage):
     """The ``sqlite`` storage backend.
 
@@ -138,6 +193,11 @@ class SQLiteStorage(SQLStorage):
     was up to date), ``interrupted`` (task ids marked interrupted on open).
     ``migrate=False`` opens without migrating or marking anything (for
     inspection only; the other methods need an up-to-date schema).
+    ``read_only`` is true when this process cannot write the file or its
+    directory (a read-only mount, a home without write permission): the
+    file is then opened read-only (:func:`read_only_uri`), nothing is
+    migrated or marked, reads work and every write raises
+    :class:`StorageError` saying the database is read-only.
 
     Raises :class:`StorageError` when the file cannot be opened, is not an
     SQLite database, is corrupt or truncated, or was written by a newer
@@ -163,13 +223,18 @@ class SQLiteStorage(SQLStorage):
         self.path = Path(path)
         self.location = str(self.path)
         check_file(self.path)
-        try:
-            private_dir(self.path.parent)
-            private_file(self.path)  # SQLite gives its -wal and -shm the same mode
-        except OSError as exc:
-            raise StorageError(f"{self.path}: cannot create it: {exc}") from None
+        self.read_only = not writable(self.path)
+        target, params = self.location, {}
+        if self.read_only:
+            target, params = read_only_uri(self.path), {"uri": True}
+        else:
+            try:
+                private_dir(self.path.parent)
+                private_file(self.path)  # SQLite gives its -wal and -shm the same mode
+            except OSError as exc:
+                raise StorageError(f"{self.path}: cannot create it: {exc}") from None
         db = pw.SqliteDatabase(
-            self.location,
+            target,
             pragmas=[
                 ("busy_timeout", int(BUSY_TIMEOUT_S * 1000)),
                 ("synchronous", "normal"),
@@ -177,6 +242,7 @@ class SQLiteStorage(SQLStorage):
             ],
             timeout=BUSY_TIMEOUT_S,
             lock_type="IMMEDIATE",
+            **params,
         )
         self.bind(db)
         self.applied_migrations: list[str] = []
@@ -187,11 +253,19 @@ class SQLiteStorage(SQLStorage):
     def _open(self, migrate: bool) -> None:
         try:
             # Refuse a file from a newer az-sqlite before anything writes to it.
-            migrations.pending_migrations(self.db, self.location)
-            if migrate:
+            pending = migrations.pending_migrations(self.db, self.location)
+            if self.read_only:
+                if pending and migrate:
+                    raise StorageError(
+                        f"{self.location}: read-only, and the database needs migrating "
+                        f"({', '.join(pending)}) before this az can read it: open it once "
+                        "where it is writable"
+                    )
+            elif migrate:
                 self._use_wal()
                 self.applied_migrations = migrations.migrate(self.db, self.location)
                 self.interrupted = self.mark_interrupted()
+                self._keep_reserve()
         except BaseException:
             self.close()
             raise
@@ -217,16 +291,49 @@ class SQLiteStorage(SQLStorage):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
 
+    def _reserve_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-reserve")
+
+    def _keep_reserve(self) -> None:
+        """Make sure :data:`RESERVE_BYTES` of real (not sparse) disk are set
+        aside beside the database, if the disk has room for them."""
+        reserve = self._reserve_path()
+        try:
+            if reserve.is_file() and reserve.stat().st_size >= RESERVE_BYTES:
+                return
+            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"\0" * RESERVE_BYTES)  # written, so the blocks are taken
+            finally:
+                os.close(fd)
+        except OSError:
+            reserve.unlink(missing_ok=True)  # no room for it now: the next open tries again
+
+    def _release_reserve(self) -> bool:
+        """Give the reserve's space back to the disk (when a write found it
+        full), so the task's final status can still be recorded."""
+        try:
+            self._reserve_path().unlink()
+            return True
+        except OSError:
+            return False
+
     def _error(self, exc: BaseException) -> StorageError:
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         low = msg.lower()
+        if "disk is full" in low or "disk i/o error" in low or "no space" in low:
+            self._release_reserve()
+            return StorageError(
+                f"{self.location}: the disk is full ({msg}); what was committed before is "
+                "kept: free some space and run the command again"
+            )
         if "malformed" in low or "not a database" in low or "corrupt" in low:
             return StorageError(
                 f"{self.location}: database file is corrupt ({msg}); az will not write to it: "
                 "restore a backup, or 'az db init --force' moves it aside and starts anew"
             )
         if "readonly" in low or "read-only" in low:
-            return StorageError(f"{self.location}: database is read-only ({msg})")
+            return StorageError(read_only_message(self.path))
         if "unable to open" in low:
             return StorageError(f"{self.location}: cannot open the database file ({msg})")
         return StorageError(f"{self.location}: {msg}")
