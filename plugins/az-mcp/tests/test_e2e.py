@@ -29,6 +29,8 @@ pytestmark = [
 
 def test_task_run_calls_the_time_servers_tool(az_home: Path, tmp_path: Path) -> None:
     add_server("time", time_server())
+    # as 'az mcp add' does: list the server's tools once, waiting for it to start
+    assert run_az("mcp", "tools", "time").returncode == 0
     r = run_az(
         "task",
         "run",

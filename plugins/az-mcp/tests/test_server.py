@@ -119,7 +119,12 @@ def test_http_read_only_lists_calls_and_refuses_writes(az_home: Path, tmp_path: 
 @pytest.mark.slow
 def test_bridged_mcp_tools_are_served_too(az_home: Path, tmp_path: Path) -> None:
     """az in the middle: SDK client → az mcp serve → mcp-server-time."""
+    from mcp_helpers import run_az
+
     add_server("time", time_server())
+    # as 'az mcp add' does: list its tools once, waiting for it to start (serving
+    # waits only a few seconds for servers missing from the tool cache)
+    assert run_az("mcp", "tools", "time").returncode == 0
     tools, (now,) = asyncio.run(
         session_run(
             stdio_params(az_home, tmp_path, []), [("time.get_current_time", {"timezone": "UTC"})]

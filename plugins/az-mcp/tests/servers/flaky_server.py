@@ -1,6 +1,9 @@
 """An MCP server (mcp SDK) whose tools misbehave on purpose, for the tests.
 
-Usage: python flaky_server.py [ok|die-at-start|hang-at-start]
+Usage: python flaky_server.py [ok|die-at-start|hang-at-start|hang-if-exists PATH]
+
+hang-if-exists: hang at start (never answering the handshake) while PATH
+exists, else serve normally: the same command line healthy one day, hung the next.
 """
 
 import asyncio
@@ -12,6 +15,8 @@ if len(sys.argv) > 1 and sys.argv[1] == "die-at-start":
     sys.stderr.write("flaky: cannot start, FLAKY_TOKEN is missing\n")
     sys.exit(3)
 if len(sys.argv) > 1 and sys.argv[1] == "hang-at-start":
+    time.sleep(3600)
+if len(sys.argv) > 2 and sys.argv[1] == "hang-if-exists" and os.path.exists(sys.argv[2]):
     time.sleep(3600)
 
 from mcp.server.mcpserver import MCPServer  # noqa: E402
