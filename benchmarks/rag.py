@@ -230,12 +230,18 @@ def scale(n_chunks: int, cache: Path, bulk: str = "real") -> None:
             done = i + len(part)
             if (i // batch) % 20 == 0 or done == len(docs):
                 rate = (done - have) / (time.perf_counter() - t)
-                print(f"  {done}/{len(docs)} embedded ({rate:.0f} chunks/s)", file=sys.stderr)
+                verb = "stored (random vectors)" if bulk == "random" else "embedded"
+                print(f"  {done}/{len(docs)} {verb} ({rate:.0f} chunks/s)", file=sys.stderr)
         took = time.perf_counter() - t
         if len(docs) > have:
             print(
                 f"index build: {len(docs) - have} chunks in {took:.0f} s "
-                f"({(len(docs) - have) / took:.1f} chunks/s, embedding included)"
+                f"({(len(docs) - have) / took:.1f} chunks/s, "
+                + (
+                    "random vectors, nothing embedded)"
+                    if bulk == "random"
+                    else "embedding included)"
+                )
             )
         files: dict[str, dict] = {}  # type: ignore[type-arg]
         for cid, text, meta in docs:
