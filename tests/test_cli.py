@@ -42,9 +42,15 @@ def test_config_set_get_unset_roundtrip(az, az_home: Path):
     assert az("config", "get", "agent.max_turns").stdout.strip() == "8"
     r = az("config", "get", "agent.max_turns", "--json")
     assert r.json() == {"key": "agent.max_turns", "value": 8}
-    # the design brief's example names a section nothing reads: refused, not written
+    # the design brief's example names a section nothing reads: refused, not written,
+    # pointing at the setting that picks the default model
     r = az("config", "set", "llm.provider=gemini")
     assert r.returncode == 2 and "no installed part of az reads a [llm] section" in r.stderr
+    assert "did you mean models.default?" in r.stderr
+    r = az("config", "set", "models.default=gemini/gemini-2.5-flash")
+    assert r.returncode == 0, r
+    assert az("config", "get", "models.default").stdout.strip() == "gemini/gemini-2.5-flash"
+    assert az("config", "unset", "models.default").returncode == 0
     all_ = az("config", "get", "--all", "--json").json()
     assert all_["agent"]["max_turns"] == 8 and "llm" not in all_
     assert az("config", "unset", "agent.max_turns").returncode == 0

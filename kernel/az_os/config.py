@@ -597,9 +597,10 @@ def check_sections(
             if env or undeclared == "error":
                 loc = (section, *_first_leaf(value))
                 where = f"environment variable {_env_name(loc)}" if env else source
+                hint = _synonym(_dotted(loc)) or hint or _did_you_mean(_dotted(loc))
                 raise ConfigError(
                     f"{where}: unknown config key '{_dotted(loc)}': no installed part of az "
-                    f"reads a [{section}] section{hint or _did_you_mean(_dotted(loc))}"
+                    f"reads a [{section}] section{hint}"
                 )
             _warn(
                 f"{source}: no installed plugin reads the [{section}] section (was its plugin "
@@ -771,11 +772,33 @@ def _did_you_mean_section(name: str) -> str:
     return f" (did you mean [{match[0]}]?)" if match else ""
 
 
+#: Keys other agent tools use (and the design brief's ``az config set
+#: llm.provider=gemini``) for the default model, which az calls models.default.
+_SYNONYMS = dict.fromkeys(
+    ("llm.provider", "llm.model", "llm.default_model", "agent.model", "model", "default_model"),
+    "models.default",
+)
+
+
+def _synonym(key: str) -> str:
+    """`` (did you mean models.default? ...)`` when ``key`` is another tool's
+    name for an az setting, or ``""``."""
+    target = _SYNONYMS.get(key.lower())
+    if not target:
+        return ""
+    return (
+        f" (did you mean {target}? it takes a model id or alias such as "
+        "gemini/gemini-2.5-flash; 'az models list' shows them)"
+    )
+
+
 def _did_you_mean(key: str) -> str:
     """`` (did you mean agent.max_turns?)`` for the closest known key (the
     kernel's and declared sections'), or ``""``."""
     import difflib
 
+    if synonym := _synonym(key):
+        return synonym
     keys = known_keys(plugins=True)
     last = {k.rsplit(".", 1)[-1]: k for k in keys}
     match = difflib.get_close_matches(key, keys, n=1, cutoff=0.6) or [
