@@ -122,9 +122,24 @@ def guard(fn: F) -> F:
         except AzError:
             raise
         except self.db_errors() as exc:
-            raise self._error(exc) from exc
+            raise self._error(_first_cause(exc, self.db_errors())) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def _first_cause(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException:
+    """The earliest database error in ``exc``'s chain of contexts. When SQLite
+    has already rolled a transaction back itself (it does on "database or disk
+    is full"), the rollback that follows fails with "no transaction is active",
+    and that second error would hide the one that says what went wrong."""
+    first = exc
+    seen = {id(exc)}
+    cur = exc.__context__
+    while isinstance(cur, kinds) and id(cur) not in seen:
+        first = cur
+        seen.add(id(cur))
+        cur = cur.__context__
+    return first
 
 
 _guard = guard

@@ -67,11 +67,6 @@ def _one_line(err: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="since rebasing on the SQL store's latest changes the failing task is sometimes left "
-    "'running' and later marked interrupted with the generic message instead of 'disk is full'",
-)
 def test_a_disk_that_fills_mid_task_loses_nothing_and_every_command_recovers(
     tmp_path: Path, scripted_env: Any
 ) -> None:
