@@ -286,9 +286,9 @@ def task_cancel(task_id: str = typer.Argument(..., help="Id of a running task.")
 
     The task is marked cancelled in storage. A task run by 'az task run' or
     'az task resume' on this host is also sent SIGINT, so it stops at once.
-    A task a worker claimed (az-celery: one process runs many tasks) is not
-    signalled: its worker sees the stored status within about a second and
-    stops that task only.
+    A task a worker or server claimed (az-celery's workers and 'az serve'
+    run many tasks in one process) is not signalled: that process sees the
+    stored status within about a second and stops that task only.
     """
     import os
     import signal

@@ -7,6 +7,14 @@ crash: a restarted server requeues every task submitted to a server that is
 still ``pending``, or ``interrupted`` (by a SIGTERM, or found running with
 its process gone) (``server.resume_on_start``). Its state carries a
 ``"server"`` key to tell it from tasks other processes stored.
+
+A running task is claimed in storage for this server (owner
+``az-serve@HOST:PID``, :meth:`~az_os.storage.Storage.claim_task`), so
+``az task cancel`` from another terminal does not signal the server process,
+which runs many tasks: a watch reads the stored status of the running tasks
+every :data:`WATCH_S` seconds and cancels only the one marked ``cancelled``
+(and refreshes the claims every :data:`HEARTBEAT_S`). On a storage backend
+without claims the server runs tasks unclaimed, as before.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
+import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -39,6 +49,11 @@ KEEP_FINISHED = 1000
 ADMIT_WAIT_S = 0.5
 #: seconds without a request after which tasks start again
 QUIET_S = 0.02
+#: seconds between reads of the running tasks' stored status (az task cancel)
+WATCH_S = 1.0
+#: seconds between claim heartbeats; a claim older than STALE_AFTER_S is a dead server's
+HEARTBEAT_S = 10.0
+STALE_AFTER_S = 60.0
 STOPPED_MESSAGE = "the server stopped before the task finished; it resumes when the server starts"
 
 
@@ -125,6 +140,10 @@ class TaskManager:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="az-submit")
         #: (monotonic end, seconds) of recently finished tasks
         self.durations: deque[tuple[float, float]] = deque(maxlen=10_000)
+        #: the claim owner of the tasks this server runs
+        self.owner = f"az-serve@{socket.gethostname()}:{os.getpid()}"
+        self.claimed: set[str] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def storage(self) -> Storage:
@@ -149,7 +168,78 @@ class TaskManager:
         )
         for n in range(self.settings.concurrency):
             self._workers.append(asyncio.create_task(self._worker(), name=f"az-worker-{n}"))
+        self._watch = asyncio.create_task(self._watch_running(), name="az-watch")
         return requeued
+
+    def _claim(self, task_id: str) -> bool:
+        """Claim ``task_id`` for this server. False when another process
+        holds a live claim (it runs the task) or the task is finished; True
+        too on a backend without claims (the task then runs unclaimed)."""
+        from az_os.errors import StorageError
+
+        try:
+            ok = self.storage.claim_task(task_id, self.owner, STALE_AFTER_S)
+            if not ok and self._release_dead_servers_claim(task_id):
+                ok = self.storage.claim_task(task_id, self.owner, STALE_AFTER_S)
+        except StorageError:
+            return True  # a backend without claims
+        if ok:
+            self.claimed.add(task_id)
+        return ok
+
+    def _release_dead_servers_claim(self, task_id: str) -> bool:
+        """Drop the claim of an ``az serve`` on this host whose process is
+        gone (killed before its heartbeat went stale); True if dropped."""
+        from az_os.util import process_alive
+
+        holder = self.storage.claim_holder(task_id) or ""
+        prefix = f"az-serve@{socket.gethostname()}:"
+        pid = holder[len(prefix) :]
+        if not holder.startswith(prefix) or not pid.isdigit() or process_alive(int(pid)):
+            return False
+        return self.storage.release_claim(task_id, holder)
+
+    def _release(self, task_id: str) -> None:
+        if task_id in self.claimed:
+            self.claimed.discard(task_id)
+            with contextlib.suppress(Exception):
+                self.storage.release_claim(task_id, self.owner)
+
+    def _cancelled_elsewhere(self, task_ids: list[str], beat: bool) -> list[str]:
+        """Of ``task_ids`` (running here), those whose stored status is
+        ``cancelled`` (``az task cancel`` in another process); with ``beat``
+        the claims are refreshed too."""
+        out = []
+        for task_id in task_ids:
+            task = self.storage.get_task(task_id)
+            if task is not None and task.status == TaskStatus.CANCELLED:
+                out.append(task_id)
+            elif beat and task_id in self.claimed:
+                self.storage.heartbeat_claim(task_id, self.owner)
+        return out
+
+    async def _watch_running(self) -> None:
+        """Cancel a running task another process marked cancelled, within
+        :data:`WATCH_S` seconds; heartbeat the claims every :data:`HEARTBEAT_S`."""
+        last_beat = time.monotonic()
+        while not self.stopping:
+            await asyncio.sleep(WATCH_S)
+            ids = list(self.running)
+            if not ids:
+                continue
+            beat = time.monotonic() - last_beat >= HEARTBEAT_S
+            if beat:
+                last_beat = time.monotonic()
+            try:
+                gone = await asyncio.to_thread(self._cancelled_elsewhere, ids, beat)
+            except Exception as exc:  # noqa: BLE001 - a storage hiccup: look again next time
+                log.warning("watching running tasks: %s: %s", type(exc).__name__, exc)
+                continue
+            for task_id in gone:
+                run = self.running.get(task_id)
+                if run is not None:
+                    log.info("task %s cancelled from another process", task_id)
+                    run.cancel()
 
     def _unfinished(self) -> list[str]:
         storage = self.storage
@@ -185,6 +275,8 @@ class TaskManager:
         self.stopping = True
         for w in self._workers:
             w.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
         waiting = list(self.waiting)
         for task_id in waiting:
             self._unwait(task_id)
@@ -256,6 +348,10 @@ class TaskManager:
         if task.status not in (TaskStatus.CANCELLED, TaskStatus.INTERRUPTED, TaskStatus.FAILED):
             raise Conflict(f"task {task.id} is {task.status.value}; nothing to resume")
         self.channels.pop(task.id, None)
+        # pending again, so the run's claim is granted (a finished task cannot
+        # be claimed) and a cancel while it waits is told from the old one
+        task.status = TaskStatus.PENDING
+        await asyncio.to_thread(self.storage.update_task, task)
         self._enqueue(task)
         return task
 
@@ -387,6 +483,14 @@ class TaskManager:
             task = await asyncio.to_thread(self.storage.get_task, task_id)
             if task is None:  # deleted while it waited
                 return
+            if task.status == TaskStatus.CANCELLED:  # az task cancel while it waited
+                final = "cancelled"
+                ev = TaskEvent(type="cancelled", task_id=task_id, data={"error": task.error})
+                await self._publish(task_id, ev.to_dict())
+                return
+            if not await asyncio.to_thread(self._claim, task_id):
+                log.warning("task %s is claimed by another process; not run here", task_id)
+                return
             if task.started_at is not None:
                 task = await self.engine.prepare_resume(task_id)
             async for event in self.engine.execute_stream(task):
@@ -407,6 +511,7 @@ class TaskManager:
             )
             await self._publish(task_id, ev.to_dict())
         finally:
+            await asyncio.shield(asyncio.to_thread(self._release, task_id))
             self.finished[final] = self.finished.get(final, 0) + 1
             self.durations.append((time.monotonic(), time.monotonic() - start))
             await self._close(task_id)

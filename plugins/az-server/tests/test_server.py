@@ -267,6 +267,31 @@ def test_cancel_running_and_waiting_tasks(start_server: Any, workspace: Path) ->
     assert server.stop() == 0
 
 
+def test_az_task_cancel_from_a_terminal_stops_that_task_not_the_server(
+    start_server: Any, workspace: Path, az: Any
+) -> None:
+    server = start_server(
+        [{**LIST, "sleep": 30}, {"answer": "second done"}], args=("--concurrency", "2")
+    )
+    slow = server.submit("slow", workspace=str(workspace))
+    server.wait_status(slow["id"], {"running"})
+    start = time.monotonic()
+    r = az("task", "cancel", slow["id"], env={"AZ_LOAD_PLUGINS": "sqlite"})
+    assert r.returncode == 0, r
+    assert "signalled" not in r.stdout and "az-serve@" in r.stdout, r.stdout
+    events = server.events(slow["id"])
+    assert events[-1]["type"] == "cancelled"
+    assert time.monotonic() - start < 10  # within the watch interval, not after the 30 s call
+    # the server was not signalled: it still answers and runs the next task
+    assert server.proc.poll() is None
+    other = server.submit("after the cancel", workspace=str(workspace))
+    done = server.wait_status(other["id"], {"completed", "failed"})
+    assert done["status"] == "completed" and done["result"] == "second done"
+    shown = az("task", "show", slow["id"], "--json", env={"AZ_LOAD_PLUGINS": "sqlite"}).json()
+    assert shown["task"]["status"] == "cancelled"
+    assert server.stop() == 0
+
+
 @requires_tools
 def test_server_tasks_use_the_configured_approval(start_server: Any, workspace: Path) -> None:
     write = {"tool": "filesystem.write", "arguments": {"path": "new.txt", "content": "x"}}
