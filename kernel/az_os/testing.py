@@ -27,6 +27,9 @@ from typing import Any
 
 import pytest
 
+from az_os import hookimpl
+from az_os.errors import BudgetExceededError
+
 
 def reset_process_state() -> None:
     """Forget the process-wide plugin host and close cached storage backends."""
@@ -145,6 +148,29 @@ def scripted_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
         return out
 
     return env
+
+
+class ModelCallRecorder:
+    """A plugin recording the model-call hooks a budget and a cost plugin
+    implement: register it (``host.register(rec, name="calls")``) and read
+    ``seen``, a list of ``("before", task id, model id)`` and ``("after",
+    task id, Usage)`` tuples in call order. Set ``refuse`` to a message to
+    make ``az_before_model_call`` raise BudgetExceededError with it, as a
+    budget plugin refuses a call."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, Any]] = []
+        self.refuse: str | None = None
+
+    @hookimpl
+    def az_before_model_call(self, task: Any, request: Any, model: Any) -> None:
+        if self.refuse:
+            raise BudgetExceededError(self.refuse)
+        self.seen.append(("before", task.id, model.info.id))
+
+    @hookimpl
+    def az_after_model_call(self, task: Any, request: Any, response: Any, usage: Any) -> None:
+        self.seen.append(("after", task.id, usage))
 
 
 # -- real filesystems: a small tmpfs, a read-only mount ------------------------

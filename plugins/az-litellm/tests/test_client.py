@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,28 +14,11 @@ import respx
 from az_litellm import LiteLLMClient
 from az_os import hookimpl
 from az_os.errors import BudgetExceededError, ConfigError, NotFoundError
+from az_os.testing import ModelCallRecorder
 from az_os.types import Task
 from azlitellm_support import write_config
 
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
-
-
-class Calls:
-    """Records the model-call hooks a budget and a cost plugin use."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, Any]] = []
-        self.refuse = False
-
-    @hookimpl
-    def az_before_model_call(self, task, request, model):  # type: ignore[no-untyped-def]
-        if self.refuse:
-            raise BudgetExceededError(f"task budget {task.max_cost_usd} USD reached")
-        self.seen.append(("before", task.id, model.info.id))
-
-    @hookimpl
-    def az_after_model_call(self, task, request, response, usage):  # type: ignore[no-untyped-def]
-        self.seen.append(("after", task.id, (usage.prompt_tokens, usage.completion_tokens)))
 
 
 @pytest.fixture
@@ -46,7 +28,7 @@ def hosted(az_home, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test")
     monkeypatch.setenv("AZ_LOAD_PLUGINS", "litellm")
     write_config(az_home, "[litellm]\nretries = 1\nretry_base_s = 0.01\n")
-    calls = Calls()
+    calls = ModelCallRecorder()
     get_host().register(calls, name="calls")
     return calls
 
@@ -84,10 +66,9 @@ def test_generate_through_the_hooks_with_the_models_prices(hosted):
     assert (out["prompt_tokens"], out["completion_tokens"]) == (1000, 200)
     # gpt-4o-mini at LiteLLM's listed 0.15 / 0.60 USD per 1M tokens
     assert out["cost_usd"] == pytest.approx(1000 * 0.15e-6 + 200 * 0.60e-6)
-    assert hosted.seen == [
-        ("before", out["task_id"], "openai/gpt-4o-mini"),
-        ("after", out["task_id"], (1000, 200)),
-    ]
+    assert [s[:2] for s in hosted.seen] == [("before", out["task_id"]), ("after", out["task_id"])]
+    assert hosted.seen[0][2] == "openai/gpt-4o-mini"
+    assert (hosted.seen[1][2].prompt_tokens, hosted.seen[1][2].completion_tokens) == (1000, 200)
 
 
 @respx.mock
@@ -135,10 +116,10 @@ def test_chat_with_a_task_and_tools(hosted):
 def test_budget_refusal_and_bad_input_call_no_provider(hosted):
     route = respx.post(OPENAI_URL).mock(side_effect=openai_answer)
     client = LiteLLMClient()
-    hosted.refuse = True
+    hosted.refuse = "task budget reached"
     with pytest.raises(BudgetExceededError):
         asyncio.run(client.generate("hi", "openai/gpt-4o-mini"))
-    hosted.refuse = False
+    hosted.refuse = None
     with pytest.raises(NotFoundError):
         asyncio.run(client.generate("hi", "openai/no-such-model-xyz"))
     with pytest.raises(ConfigError, match="empty"):
@@ -212,7 +193,7 @@ def test_stream_generate_yields_pieces_and_records_at_the_end(hosted):
     pieces = asyncio.run(collect())
     assert pieces == ["Par", "is."]
     assert [s[0] for s in hosted.seen] == ["before", "after"]
-    assert hosted.seen[1][2] == (9, 2)
+    assert (hosted.seen[1][2].prompt_tokens, hosted.seen[1][2].completion_tokens) == (9, 2)
 
 
 # -- a real local model ----------------------------------------------------------

@@ -5,11 +5,10 @@ execute_with_routing are the router's decide plus the kernel's call path
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from az_os import hookimpl
 from az_os.errors import BudgetExceededError, ConfigError, ModelError
+from az_os.testing import ModelCallRecorder
 from az_os.types import Task
 from az_router.engine import RoutingEngine
 from conftest import ModelsPlugin, priced
@@ -18,24 +17,6 @@ LONG = [
     {"name": "long", "condition": "tokens > 8000", "tier": "premium", "reason": "long prompts"},
     {"name": "rest", "condition": "fallback", "tier": "cheap", "reason": "everything else"},
 ]
-
-
-class Calls:
-    """Records the model-call hooks; refuses calls when ``refuse`` is set."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, Any]] = []
-        self.refuse = False
-
-    @hookimpl
-    def az_before_model_call(self, task, request, model):  # type: ignore[no-untyped-def]
-        if self.refuse:
-            raise BudgetExceededError("daily budget reached")
-        self.seen.append(("before", task.id, model.info.id))
-
-    @hookimpl
-    def az_after_model_call(self, task, request, response, usage):  # type: ignore[no-untyped-def]
-        self.seen.append(("after", task.id, usage.cost_usd))
 
 
 @pytest.fixture
@@ -55,7 +36,7 @@ def host(az_home, monkeypatch):  # type: ignore[no-untyped-def]
         ),
         name="test-models",
     )
-    calls = Calls()
+    calls = ModelCallRecorder()
     host.register(calls, name="calls")
     host.calls = calls  # type: ignore[attr-defined]
     return host
@@ -97,9 +78,10 @@ def test_execute_with_routing_calls_the_chosen_model_through_the_hooks(host):
     assert out["duration_ms"] >= 0 and out["route"]["rule"] == "long"
     assert host.calls.seen == [
         ("before", task.id, "anthropic/claude-sonnet-4-5"),
-        ("after", task.id, pytest.approx(out["cost_usd"])),
+        ("after", task.id, host.calls.seen[1][2]),
     ]
-    host.calls.refuse = True
+    assert host.calls.seen[1][2].cost_usd == pytest.approx(out["cost_usd"])
+    host.calls.refuse = "daily budget reached"
     with pytest.raises(BudgetExceededError):
         asyncio.run(engine.execute_with_routing(task, "again", 10))
     with pytest.raises(ConfigError, match="empty"):
