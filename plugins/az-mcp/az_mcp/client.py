@@ -218,7 +218,10 @@ class _Connection:
                     read_timeout_seconds=cfg.timeout,
                     client_info=Implementation(name="az", version=_version()),
                 )
+                leaders = _session_children() if cfg.command is not None else set()
                 await stack.enter_async_context(client)
+                if cfg.command is not None:
+                    self.pgid = _server_leader(cfg.command, list(cfg.args), leaders)
                 self.session = client
                 self.ready.set()
                 await self.stop.wait()
@@ -235,6 +238,10 @@ class _Connection:
             self.ready.set()
             if errlog is not None:
                 errlog.close()
+            _end_group(self.pgid)
+            self.pgid = None
+
+    pgid: int | None = None  #: the stdio server's process group (its own session)
 
     def _describe_start_error(self, exc: BaseException) -> str:
         leaf = leaf_exception(exc)
@@ -640,3 +647,73 @@ async def close_all() -> None:
     with _clients_lock:
         clients = list(_clients.values())
     await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+
+
+# -- a stdio server's own children -------------------------------------------
+# The SDK starts each stdio server in its own session (process group = its
+# pid) and kills that group only when the server does not exit within its
+# grace period; a server that exits cleanly leaves its children (npx's node,
+# a shell wrapper's programs) running. az ends the whole group when the
+# session closes. Found from /proc, since the SDK does not expose the pid.
+_TAKEN: set[int] = set()
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """``(parent pid, process group)`` of ``pid`` from /proc, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), int(fields[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _session_children() -> set[int]:
+    """Pids of this process's children that lead their own process group."""
+    import os
+
+    me, out = os.getpid(), set()
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
+        if name.isdigit():
+            stat = _proc_stat(int(name))
+            if stat is not None and stat[0] == me and stat[1] == int(name):
+                out.add(int(name))
+    return out
+
+
+def _server_leader(command: str, args: list[str], before: set[int]) -> int | None:
+    """The pid of the server just started for ``command args``: a new
+    group-leading child whose command line ends with ``args`` and names
+    ``command`` (directly or through its interpreter). None if not found."""
+    import os
+
+    name = os.path.basename(command)
+    for pid in sorted(_session_children() - before - _TAKEN):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+        except OSError:
+            continue
+        tail_ok = not args or argv[-len(args) :] == args
+        if tail_ok and any(os.path.basename(a) == name for a in argv[: len(argv) - len(args)]):
+            _TAKEN.add(pid)
+            return pid
+    return None
+
+
+def _end_group(pgid: int | None) -> None:
+    """SIGTERM what is left of the server's process group (its children)."""
+    import os
+    import signal
+
+    if pgid is None:
+        return
+    _TAKEN.discard(pgid)
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass

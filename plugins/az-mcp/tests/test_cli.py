@@ -87,6 +87,19 @@ def test_call_leaves_no_server_process_behind(az_home: Path) -> None:
     assert not pid_alive(pid), "the MCP server outlived 'az mcp call'"
 
 
+def test_a_servers_own_children_go_with_it(az_home: Path) -> None:
+    """A server's grandchildren (npx, shell wrappers) do not outlive az."""
+    add_server("flaky", flaky_server())
+    r = run_az("mcp", "call", "flaky", "spawn", "--json")
+    assert r.returncode == 0, r.stderr
+    child = json.loads(r.stdout)["result"]
+    assert isinstance(child, int)
+    deadline = time.time() + 10
+    while pid_alive(child) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(child), "the MCP server's child outlived 'az mcp call'"
+
+
 def test_interrupted_az_leaves_no_server_behind(az_home: Path) -> None:
     """SIGINT while a call hangs: az exits and its server goes with it."""
     import signal

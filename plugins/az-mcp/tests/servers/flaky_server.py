@@ -59,6 +59,19 @@ async def hang(seconds: float = 3600) -> str:
 
 
 @server.tool()
+def spawn() -> int:
+    """Start a long-lived child process (as servers started through npx or a
+    shell wrapper do) and return its pid."""
+    import subprocess
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return child.pid
+
+
+@server.tool()
 def fail() -> str:
     """Raise an error inside the tool."""
     raise ValueError("the flaky tool failed on purpose")
