@@ -16,7 +16,7 @@ from az_os import hookimpl
 from az_os.errors import BudgetExceededError, ConfigError, NotFoundError
 from az_os.testing import ModelCallRecorder
 from az_os.types import Task
-from azlitellm_support import write_config
+from azlitellm_support import openai_ok, write_config
 
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
 
@@ -34,23 +34,10 @@ def hosted(az_home, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def openai_answer(request: httpx.Request, text: str = "Paris.") -> httpx.Response:
-    body = json.loads(request.content)
-    return httpx.Response(
-        200,
-        json={
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1700000000,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200},
-        },
+    return openai_ok(  # type: ignore[no-any-return]
+        {"role": "assistant", "content": text},
+        {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200},
+        model=json.loads(request.content)["model"],
     )
 
 

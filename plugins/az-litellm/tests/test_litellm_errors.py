@@ -27,6 +27,7 @@ from az_os.errors import (
     RateLimitError,
 )
 from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
+from azlitellm_support import openai_ok
 
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
@@ -68,20 +69,6 @@ def anthropic_ok(text: str = "hi", cache_read: int = 0) -> httpx.Response:
                 "output_tokens": 3,
                 "cache_read_input_tokens": cache_read,
             },
-        },
-    )
-
-
-def openai_ok(message: dict, usage: dict | None = None) -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1700000000,
-            "model": "gpt-4.1",
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": usage or {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
         },
     )
 
