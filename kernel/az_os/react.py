@@ -23,6 +23,8 @@ USD, tool usage, logs and hook calls as ``ExecutionEngine.execute``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from az_os.engine import ExecutionEngine, _Guard, _observation, _Run
@@ -159,21 +161,17 @@ class ReActEngine(ExecutionEngine):
         session = await self._session(task)
         run = session.run
         async with session.lock:
-            try:
-                async with _Guard(run):
-                    if run.turn is not None:
-                        await self._close_turn(session)
-                    if observation and observation not in session.recent:
-                        run.notes.append(Message(role="user", content=observation))
-                    session.recent = []
-                    if run.index >= run.task.max_turns:  # a stored task with no turns left
-                        await run._finish(TaskStatus.FAILED, error=run._turn_limit_error())
-                    else:
-                        async for _ in run.next_turn():
-                            pass
-            except BaseException:
-                self._sessions.pop(run.task.id, None)
-                raise
+            async with self._step(session):
+                if run.turn is not None:
+                    await self._close_turn(session)
+                if observation and observation not in session.recent:
+                    run.notes.append(Message(role="user", content=observation))
+                session.recent = []
+                if run.index >= run.task.max_turns:  # a stored task with no turns left
+                    await run._finish(TaskStatus.FAILED, error=run._turn_limit_error())
+                else:
+                    async for _ in run.next_turn():
+                        pass
             thought = _thought(run)
             if thought.final:
                 self._sessions.pop(run.task.id, None)
@@ -203,18 +201,14 @@ class ReActEngine(ExecutionEngine):
         session = await self._session(task)
         run = session.run
         async with session.lock:
-            try:
-                async with _Guard(run):
-                    asked = _pending(session, action, arguments)
-                    call, tool, _ = run.resolve_call(
-                        asked or ToolCall(name=action, arguments=dict(arguments))
-                    )
-                    result = await run.act_call(run.turn if asked else None, call, tool)
-                    if asked is not None:
-                        session.acted[asked.id] = (call, result)
-            except BaseException:
-                self._sessions.pop(run.task.id, None)
-                raise
+            async with self._step(session):
+                asked = _pending(session, action, arguments)
+                call, tool, _ = run.resolve_call(
+                    asked or ToolCall(name=action, arguments=dict(arguments))
+                )
+                result = await run.act_call(run.turn if asked else None, call, tool)
+                if asked is not None:
+                    session.acted[asked.id] = (call, result)
         _sync(run.task, task)
         out = result.to_dict()
         out["name"] = call.name
@@ -247,21 +241,28 @@ class ReActEngine(ExecutionEngine):
                 return session.observed[call_id]
             turn = run.turn
             assert turn is not None  # acted calls belong to the open turn
-            try:
-                async with _Guard(run):
-                    call, stored = session.acted[call_id]
-                    text, _ = run.observe_call(turn, call, stored)
-                    session.observed[call_id] = text
-                    session.recent.append(text)
-                    if all(c.id in session.observed for c in turn.tool_calls):
-                        await self._close_turn(session)
-            except BaseException:
-                self._sessions.pop(run.task.id, None)
-                raise
+            async with self._step(session):
+                call, stored = session.acted[call_id]
+                text, _ = run.observe_call(turn, call, stored)
+                session.observed[call_id] = text
+                session.recent.append(text)
+                if all(c.id in session.observed for c in turn.tool_calls):
+                    await self._close_turn(session)
         _sync(run.task, task)
         return text
 
     # -- helpers -------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _step(self, session: _Session) -> AsyncIterator[None]:
+        """Around one step of a session's run: an exception escaping it ends
+        the task (the engine's :class:`_Guard`) and closes the session."""
+        try:
+            async with _Guard(session.run):
+                yield
+        except BaseException:
+            self._sessions.pop(session.run.task.id, None)
+            raise
+
     async def _session(self, task: Task) -> _Session:
         """The step-by-step run of ``task``, opened on first use."""
         session = self._sessions.get(task.id)
