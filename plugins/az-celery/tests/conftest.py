@@ -36,6 +36,22 @@ class Cluster:
         self.workers.append(proc)
         return proc
 
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Block until every started worker answers a Celery ping, so work
+        submitted next is shared by all of them rather than taken by
+        whichever process finished importing first."""
+        from az_celery.worker import make_app
+        from az_os.config import load_config
+
+        app = make_app(load_config())
+        want = sum(1 for p in self.workers if p.poll() is None)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(app.control.ping(timeout=1.0) or []) >= want:
+                return
+        logs = "\n".join(p.read_text()[-2000:] for p in self.tmp.glob("worker-*.log"))
+        raise AssertionError(f"{want} workers not ready in {timeout} s; logs:\n{logs}")
+
     def storage(self) -> Any:
         from az_postgres.storage import PostgresStorage
 

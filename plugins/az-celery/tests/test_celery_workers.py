@@ -37,6 +37,7 @@ def test_many_tasks_on_three_workers_each_run_exactly_once(cluster: Any, ws: Pat
     storage = c.storage()
     for _ in range(3):
         c.start_worker(concurrency=4)
+    c.wait_ready()
     ids = c.submit(storage, N_TASKS, ws)
     # every message is delivered twice, as a broker redelivering would
     from az_celery.worker import make_app
@@ -114,6 +115,7 @@ def test_a_budget_shared_by_three_workers_is_never_exceeded(
     storage = c.storage()
     for _ in range(3):
         c.start_worker(concurrency=4)
+    c.wait_ready()
     ids = c.submit(storage, 30, ws)
     c.wait_finished(storage, ids, timeout=240)
     tasks = [storage.get_task(i) for i in ids]

@@ -28,6 +28,25 @@ if TYPE_CHECKING:  # pragma: no cover
 CHART_DAYS = 31
 
 
+class BudgetLine(Static):
+    """The budget line, drawn at render time from the widget's own width, so
+    the bar's length never depends on whether the numbers arrived before or
+    after the first layout."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__("", **kw)
+        self.summary: CostSummary | None = None
+
+    def show(self, s: CostSummary) -> None:
+        self.summary = s
+        self.refresh()
+
+    def render(self) -> Text:
+        if self.summary is None:
+            return Text()
+        return budget_text(self.summary, self.size.width or 80)
+
+
 class CostView(Vertical):
     """Spend for ``daily``, ``weekly``, ``monthly`` or ``all`` (``p`` cycles)."""
 
@@ -46,7 +65,7 @@ class CostView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="cost-head")
-        yield Static("", id="budget")
+        yield BudgetLine(id="budget")
         with Horizontal(id="cost-body"):
             yield Vertical(id="chart-box")
             table: DataTable[Any] = DataTable(id="by-model", cursor_type="row")
@@ -92,7 +111,7 @@ class CostView(Vertical):
         head.append(usd(s.total_usd), style="bold")
         head.append(f"  ·  {s.calls:,} model calls  ·  period: {s.period} (p)", style="dim")
         self.query_one("#cost-head", Static).update(head)
-        self.query_one("#budget", Static).update(budget_text(s, self.size.width or 80))
+        self.query_one("#budget", BudgetLine).show(s)
         table = self.query_one("#by-model", DataTable)
         table.clear()
         for model, cost, calls in s.by_model:
