@@ -34,6 +34,7 @@ model reads) cannot be recognised, nor one printed in another encoding
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -57,6 +58,7 @@ _SECRET_NAME = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """Whether an environment variable's name looks like a credential:
     ending in ``_API_KEY``, ``_TOKEN``, ``_SECRET``, ``_PASSWORD`` (also
@@ -82,6 +84,10 @@ class Redactor:
         self._lock = threading.Lock()
         self._key: frozenset[str] = frozenset()
         self._pattern: re.Pattern[str] | None = None
+        # the secret variables' values, keyed on the environment's items: a
+        # lookup per check instead of a name match per variable
+        self._env_items: tuple[tuple[str, str], ...] = ()
+        self._env_values: frozenset[str] = frozenset()
 
     def remember(self, value: str | None) -> None:
         """Treat ``value`` as a secret from now on (ignored when shorter than
@@ -94,13 +100,16 @@ class Redactor:
     def values(self) -> frozenset[str]:
         """Every value masked right now: the remembered ones and the secret
         variables of the current environment."""
-        env = {
-            v.strip()
-            for k, v in os.environ.items()
-            if len(v.strip()) >= MIN_SECRET_LENGTH and is_secret_name(k)
-        }
+        items = tuple((k, v) for k, v in os.environ.items() if is_secret_name(k))
         with self._lock:
-            return frozenset(env | self._remembered)
+            if items != self._env_items:
+                self._env_values = frozenset(
+                    v.strip() for _, v in items if len(v.strip()) >= MIN_SECRET_LENGTH
+                )
+                self._env_items = items
+            if not self._remembered:
+                return self._env_values
+            return self._env_values | self._remembered
 
     def _compiled(self) -> re.Pattern[str] | None:
         vals = self.values()
