@@ -16,12 +16,19 @@ from typing import TYPE_CHECKING
 
 from az_os.types import Task, TaskStatus, Turn
 from rich.cells import cell_len
+from rich.console import RenderableType
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Static
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Footer, Static
 
 from az_tui.render import task_header, turn_renderable
 
@@ -36,6 +43,97 @@ def rows(text: Text, width: int) -> int:
     """Screen rows ``text`` takes at ``width`` cells (each line wrapped)."""
     width = max(1, width)
     return sum(max(1, -(-cell_len(line) // width)) for line in text.plain.split("\n"))
+
+
+class TurnLog(ScrollView, can_focus=True):
+    """The turns, as lines drawn once and kept: an append-only log that
+    paints only the lines in view (Textual's line API) and keeps the newest
+    line in view while the view is at the end (scroll up to stop following,
+    back to the end to follow again).
+
+    ``lines`` are the rendered lines (``Strip``; ``.text`` is the plain text).
+    Unlike RichLog, lines added before the first layout are drawn at once (at
+    the screen's width), and the scroll to the end happens in the same frame
+    as the new lines, not one frame later."""
+
+    DEFAULT_CSS = """
+    TurnLog {
+        background: $surface;
+        color: $foreground;
+        overflow-y: scroll;
+        &:focus {
+            background-tint: $foreground 5%;
+        }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.lines: list[Strip] = []
+        self.follow = True
+        self._cache: LRUCache[tuple[int, int, int, Style], Strip] = LRUCache(1024)
+        self._style = Style()
+        self._width = 0
+
+    @property
+    def line_width(self) -> int:
+        """Cells per line: the width of the text area (before the first
+        layout, the screen's less padding and scroll bar)."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            width = self.app.size.width - 4
+        return max(20, width)
+
+    def append(self, renderables: list[RenderableType]) -> None:
+        """Draw ``renderables`` (each at :attr:`line_width`) below the last line."""
+        if not renderables:
+            return
+        width = self.line_width
+        console = self.app.console
+        options = console.options.update_width(width)
+        for renderable in renderables:
+            segments = console.render(renderable, options)
+            for line in Segment.split_and_crop_lines(segments, width, pad=False):
+                self.lines.append(Strip(line))
+        self.virtual_size = Size(width, len(self.lines))
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False)
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self._cache.clear()
+        self.follow = True
+        self.virtual_size = Size(0, 0)
+        self.scroll_to(y=0, animate=False)
+        self.refresh()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.follow = new_value >= self.max_scroll_y
+
+    def on_resize(self) -> None:
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._style = self.rich_style  # once per paint, not per line
+        self._width = self.scrollable_content_region.width
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self._width
+        style = self._style
+        if index >= len(self.lines):
+            return Strip.blank(width, style)
+        key = (index, scroll_x, width, style)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self.lines[index].crop_extend(scroll_x, scroll_x + width, style)
+            strip = strip.apply_style(style)
+            self._cache[key] = strip
+        return strip
 
 
 class DetailScreen(Screen[None]):
@@ -65,7 +163,7 @@ class DetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-head")
-        yield RichLog(id="turns", wrap=True, markup=False, auto_scroll=True)
+        yield TurnLog(id="turns")
         yield Static("", id="detail-msg")
         yield Footer()
 
@@ -105,13 +203,15 @@ class DetailScreen(Screen[None]):
         callers pass only the new ones, ``Source.turns_after``)."""
         old = self.az_task.status if self.az_task else None
         self.az_task = task
-        log = self.query_one("#turns", RichLog)
-        width = max(40, (log.size.width or self.app.size.width) - 2)
+        log = self.query_one("#turns", TurnLog)
+        width = log.line_width
+        new = []
         for turn in turns:
             if turn.index <= self.shown:
                 continue
-            log.write(turn_renderable(turn, width), width=width)
+            new.append(turn_renderable(turn, width))
             self.shown = turn.index
+        log.append(new)
         head = task_header(task, self.shown, now or self.dash.source.now())
         if head != self._head:
             box = self.query_one("#detail-head", Static)
@@ -190,7 +290,7 @@ class DetailScreen(Screen[None]):
         def done() -> None:
             self.message(msg)
             if task is not None:
-                log = self.query_one("#turns", RichLog)
+                log = self.query_one("#turns", TurnLog)
                 log.clear()
                 self.shown = 0
                 self._head = None

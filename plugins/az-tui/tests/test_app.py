@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import az_os.scripted
-from az_os.types import TaskStatus
+from az_os.types import Message, Task, TaskStatus, ToolCall, ToolResult, Turn, Usage
 from az_tui.app import Dashboard
 from az_tui.data import Source
-from az_tui.detail import DetailScreen
+from az_tui.detail import DetailScreen, TurnLog
 from az_tui.run_view import ApprovalModal
 from conftest import METRICS, NOW, HealthPlugin, only_plugins, seed, wait_for
 from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent
@@ -30,6 +30,11 @@ def _app(**kw: Any) -> Dashboard:
 def _rows(app: Dashboard) -> list[str]:
     table = app.query_one("#tasks-table", DataTable)
     return [str(k.value) for k in table.rows]
+
+
+def _screen_text(app: Dashboard) -> str:
+    """The characters of the screen as painted."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def _text(app: Any, selector: str) -> str:
@@ -58,7 +63,7 @@ async def test_navigation_keys_mouse_and_detail(storage: Any) -> None:
         await pilot.press("enter")
         screen = await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen)
         await wait_for(pilot, lambda: screen.shown == 3)
-        log = screen.query_one("#turns", RichLog)
+        log = screen.query_one("#turns", TurnLog)
         text = "\n".join(line.text for line in log.lines)
         assert "I should look at the files (1)" in text
         assert 'filesystem.list {"path": "."}' in text
@@ -68,6 +73,66 @@ async def test_navigation_keys_mouse_and_detail(storage: Any) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, DetailScreen)
+
+
+def _turn(task_id: str, k: int) -> Turn:
+    return Turn(
+        task_id=task_id,
+        index=k,
+        model="scripted/cheap",
+        messages=[Message(role="assistant", content=f"looking again ({k})")],
+        tool_calls=[ToolCall(id=f"call_{k}", name="filesystem.list", arguments={"path": "."})],
+        tool_results=[ToolResult(success=True, result=["README.md"], duration_ms=1.0)],
+        usage=Usage(prompt_tokens=400 + k, completion_tokens=20, cost_usd=0.00004),
+        model_duration_ms=20.0,
+    )
+
+
+def _in_view(log: TurnLog) -> str:
+    top = int(log.scroll_y)
+    return "\n".join(s.text for s in log.lines[top : top + log.scrollable_content_region.height])
+
+
+async def test_detail_follows_new_turns_until_scrolled_up(storage: Any) -> None:
+    task = storage.create_task(Task(description="stream"))
+    app = _app(source=Source(now=lambda: NOW), poll_s=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_task(task.id)
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen)
+        await wait_for(pilot, lambda: screen.az_task is not None)
+        log = screen.query_one("#turns", TurnLog)
+        for k in range(1, 21):  # 80 lines: four screens
+            storage.add_turn(_turn(task.id, k))
+        await wait_for(pilot, lambda: screen.shown == 20)
+        await pilot.pause()
+        assert "turn 20" in _in_view(log) and "turn 1 " not in _in_view(log)
+        await pilot.press("home")  # the user scrolls back to the start
+        await wait_for(pilot, lambda: "turn 1 " in _in_view(log))
+        storage.add_turn(_turn(task.id, 21))
+        await wait_for(pilot, lambda: screen.shown == 21)
+        await pilot.pause()
+        assert "turn 1 " in _in_view(log)  # not pulled away from what they read
+        assert "3 turns" not in _text(screen, "#detail-head")
+        assert "21 turns" in _text(screen, "#detail-head")
+        await pilot.press("end")  # back at the end: follows again
+        storage.add_turn(_turn(task.id, 22))
+        await wait_for(pilot, lambda: screen.shown == 22)
+        await wait_for(pilot, lambda: "turn 22" in _in_view(log))
+
+
+async def test_tasks_added_under_the_detail_view_show_on_return(storage: Any) -> None:
+    seed(storage, 5)
+    app = _app(source=Source(), poll_s=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
+        fresh = storage.create_task(Task(description="made while the detail was open"))
+        await pilot.pause(0.5)  # several polls of the covered Tasks view
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: _rows(app)[:1] == [fresh.id])
+        await pilot.pause()
+        painted = _screen_text(app)
+        assert f"{fresh.id[:8]}  initialized" in painted and "6 of 6" in painted
 
 
 async def test_filter_and_search(storage: Any) -> None:
