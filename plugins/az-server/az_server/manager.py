@@ -29,6 +29,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from az_os.errors import AzError
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from az_os.engine import ExecutionEngine
     from az_os.storage import Storage
 
+    from az_server.engine_loop import EngineLoop
     from az_server.settings import ServerSettings
 
 log = logging.getLogger("az.server")
@@ -144,6 +146,8 @@ class TaskManager:
         self.owner = f"az-serve@{socket.gethostname()}:{os.getpid()}"
         self.claimed: set[str] = set()
         self._watch: asyncio.Task[None] | None = None
+        #: where the tasks' engines run (:meth:`start`): hooks block it, not requests
+        self.engine_loop: EngineLoop | None = None
 
     @property
     def storage(self) -> Storage:
@@ -160,12 +164,14 @@ class TaskManager:
                 task = await asyncio.to_thread(self.storage.get_task, task_id)
                 if task is not None:
                     self._enqueue(task)
-        # running tasks hold worker threads (storage, local models): keep some for requests
+        from az_server.engine_loop import EngineLoop
+
+        # the requests' storage reads; the running tasks have the engine loop's threads
         asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(
-                max_workers=self.settings.concurrency + 16, thread_name_prefix="az-server"
-            )
+            ThreadPoolExecutor(max_workers=16, thread_name_prefix="az-server")
         )
+        # running tasks hold its threads (storage, blocking model calls), a few more for hooks
+        self.engine_loop = EngineLoop(threads=self.settings.concurrency + 8)
         for n in range(self.settings.concurrency):
             self._workers.append(asyncio.create_task(self._worker(), name=f"az-worker-{n}"))
         self._watch = asyncio.create_task(self._watch_running(), name="az-watch")
@@ -291,6 +297,8 @@ class TaskManager:
             if pending:
                 await asyncio.wait(pending, timeout=10)
         await asyncio.gather(*self._workers, return_exceptions=True)
+        if self.engine_loop is not None:
+            await asyncio.to_thread(self.engine_loop.close)
 
     async def _interrupt_stored(self, task_id: str) -> None:
         def mark() -> Task | None:
@@ -493,9 +501,15 @@ class TaskManager:
                 return
             if task.started_at is not None:
                 task = await self.engine.prepare_resume(task_id)
-            async for event in self.engine.execute_stream(task):
+
+            def publish(event: dict[str, Any]) -> None:
+                nonlocal final
                 final = event["type"]
-                await self._publish(task_id, event)
+                self._publish_nowait(task_id, event)
+
+            # the engine (its hooks, storage writes) runs on the engine loop's thread
+            assert self.engine_loop is not None, "start() first"
+            await self.engine_loop.stream(partial(self.engine.execute_stream, task), publish)
         except asyncio.CancelledError:
             if self.stopping:
                 await asyncio.shield(self._interrupt_stored(task_id))
@@ -527,7 +541,7 @@ class TaskManager:
             task.error = "cancelled before it started"
             await asyncio.to_thread(self.storage.update_task, task)
             ev = TaskEvent(type="cancelled", task_id=task.id, data={"error": task.error})
-            self.engine.host.task_event(task=task, event=ev)
+            await asyncio.to_thread(self.engine.host.task_event, task=task, event=ev)
             await self._publish(task.id, ev.to_dict())
             await self._close(task.id)
         elif task.id in self.running:
@@ -542,11 +556,14 @@ class TaskManager:
         return final or task
 
     # -- events --------------------------------------------------------------
-    async def _publish(self, task_id: str, event: dict[str, Any]) -> None:
+    def _publish_nowait(self, task_id: str, event: dict[str, Any]) -> None:
         channel = self.channels.get(task_id)
         if channel is None:
             channel = self.channels[task_id] = Channel()
-        await channel.publish(event)
+        channel.publish_nowait(event)
+
+    async def _publish(self, task_id: str, event: dict[str, Any]) -> None:
+        self._publish_nowait(task_id, event)
 
     async def _close(self, task_id: str) -> None:
         channel = self.channels.get(task_id)

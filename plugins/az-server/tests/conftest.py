@@ -121,14 +121,21 @@ def workspace(az_home: Path) -> Path:
 def start_server(
     az_home: Path, scripted_env: Callable[..., dict[str, str]]
 ) -> Iterator[Callable[..., Server]]:
-    """``start_server(steps, env=None, args=())`` -> a running :class:`Server`."""
+    """``start_server(steps, env=None, args=(), plugins=PLUGINS, sites=())`` ->
+    a running :class:`Server`; ``sites`` are more site dirs put on PYTHONPATH
+    (test plugins declared there load when named in ``plugins``)."""
     servers: list[Server] = []
 
     def start(
-        steps: list[dict[str, Any]], env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+        steps: list[dict[str, Any]],
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        plugins: str = PLUGINS,
+        sites: tuple[Path, ...] = (),
     ) -> Server:
         full = dict(os.environ)
-        full.update(scripted_env(steps, plugins=PLUGINS))
+        full.update(scripted_env(steps, plugins=plugins))
+        full["PYTHONPATH"] = os.pathsep.join([*map(str, sites), full["PYTHONPATH"]])
         full.update({"AZ_HOME": str(az_home), "PYTHONUNBUFFERED": "1"})
         full.update(env or {})
         proc = subprocess.Popen(
