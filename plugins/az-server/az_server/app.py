@@ -38,10 +38,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from az_server.manager import Conflict, NotAccepting, QueueFull, TaskManager
@@ -182,23 +181,12 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    if token is not None:
+        # inside the timing, the outermost but one layer: a 401 costs no routing, and an accepted
+        # request no dependency solving (a FastAPI dependency per route cost
+        # about a fifth of a submission's CPU)
+        app.add_middleware(_BearerAuth, token=token)
     app.add_middleware(_Timing, stats=stats, state=state)
-    bearer = HTTPBearer(auto_error=False, description="the token 'az serve token' prints")
-
-    # async: a plain def would be run in the thread pool, a thread hop per request
-    async def auth(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
-        if token is None:
-            return
-        if creds is None or creds.scheme.lower() != "bearer":
-            raise HTTPException(
-                401,
-                "missing bearer token ('az serve token' prints it)",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        if not secrets.compare_digest(creds.credentials.encode(), token.encode()):
-            raise HTTPException(401, "invalid bearer token", {"WWW-Authenticate": "Bearer"})
-
-    Auth = Depends(auth)
 
     def manager() -> TaskManager:
         m: TaskManager = state["manager"]
@@ -242,9 +230,7 @@ def create_app(
             report(status, results), status_code=503 if status == "unhealthy" else 200
         )
 
-    @app.get(
-        "/api/metrics", tags=["monitoring"], dependencies=[Auth], response_class=PlainTextResponse
-    )
+    @app.get("/api/metrics", tags=["monitoring"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus text: every plugin's metrics (``az_metrics`` hook, e.g.
         az-telemetry's system and task metrics) and the server's own
@@ -253,7 +239,7 @@ def create_app(
         text = plugin_text + _server_metrics(stats, manager())
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/api/cost", tags=["monitoring"], dependencies=[Auth])
+    @app.get("/api/cost", tags=["monitoring"])
     async def cost(
         period: Literal["all", "daily", "weekly", "monthly"] = Query(  # noqa: B008
             "all", description="all, or since 00:00 UTC today / 7 days / 30 days ago"
@@ -299,7 +285,7 @@ def create_app(
             "by_model": models,
         }
 
-    @app.get("/api/tools/usage", tags=["monitoring"], dependencies=[Auth])
+    @app.get("/api/tools/usage", tags=["monitoring"])
     async def tools_usage() -> dict[str, Any]:
         """Tool invocations over every task: ``{"tools": [{"tool",
         "invocations", "total_duration_ms", "avg_duration_ms"}]}``, most used first."""
@@ -318,7 +304,7 @@ def create_app(
         tools.sort(key=lambda t: (-t["invocations"], t["tool"]))
         return {"tools": tools}
 
-    @app.get("/api/performance", tags=["monitoring"], dependencies=[Auth])
+    @app.get("/api/performance", tags=["monitoring"])
     async def performance() -> dict[str, Any]:
         """This server since it started: ``{"uptime_s", "requests": {"total",
         "errors", "error_rate", "per_s"}, "latency_ms": {"p50", "p95", "p99"},
@@ -355,7 +341,7 @@ def create_app(
         }
 
     # -- tasks ------------------------------------------------------------
-    @app.post("/api/tasks", tags=["tasks"], status_code=202, dependencies=[Auth])
+    @app.post("/api/tasks", tags=["tasks"], status_code=202)
     async def submit(body: TaskIn) -> JSONResponse:
         """Store and queue a task; 202 with the task (``status`` pending),
         its place in the queue and its events URL. 503 with ``Retry-After``
@@ -412,7 +398,7 @@ def create_app(
             raise unprocessable("workspace", f"'{path}' is not an existing directory")
         return path
 
-    @app.get("/api/tasks", tags=["tasks"], dependencies=[Auth])
+    @app.get("/api/tasks", tags=["tasks"])
     async def list_tasks(
         status: Status | None = None,
         priority: Priority | None = None,
@@ -460,7 +446,7 @@ def create_app(
             raise HTTPException(404, f"no task '{task_id}'")
         return task
 
-    @app.get("/api/tasks/{task_id}", tags=["tasks"], dependencies=[Auth])
+    @app.get("/api/tasks/{task_id}", tags=["tasks"])
     async def get_task(task_id: str) -> dict[str, Any]:
         """The task (``id`` or unique prefix) with ``turns`` (each with its
         messages, tool calls, tool results, usage), ``tool_calls`` (count),
@@ -478,7 +464,6 @@ def create_app(
     @app.get(
         "/api/tasks/{task_id}/events",
         tags=["tasks"],
-        dependencies=[Auth],
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}},
     )
@@ -518,7 +503,7 @@ def create_app(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @app.post("/api/tasks/{task_id}/cancel", tags=["tasks"], dependencies=[Auth])
+    @app.post("/api/tasks/{task_id}/cancel", tags=["tasks"])
     async def cancel(task_id: str) -> dict[str, Any]:
         """Cancel a waiting or running task (it can be resumed); 409 when it
         already finished. Returns the task as stored."""
@@ -529,7 +514,7 @@ def create_app(
             raise HTTPException(409, str(exc)) from None
         return dict(final.to_dict())
 
-    @app.post("/api/tasks/{task_id}/resume", tags=["tasks"], status_code=202, dependencies=[Auth])
+    @app.post("/api/tasks/{task_id}/resume", tags=["tasks"], status_code=202)
     async def resume(task_id: str) -> dict[str, Any]:
         """Queue a cancelled, interrupted or failed task again; it continues
         from its last complete turn. 409 for a completed, waiting or running task."""
@@ -544,12 +529,69 @@ def create_app(
             ) from None
         return {**task.to_dict(), "position": manager().position(task.id)}
 
-    @app.get("/api/openapi.json", tags=["meta"], dependencies=[Auth], include_in_schema=False)
+    @app.get("/api/openapi.json", tags=["meta"], include_in_schema=False)
     async def openapi() -> dict[str, Any]:
         """The OpenAPI 3 document of this API."""
-        return app.openapi()
+        return _openapi(app)
 
     return app
+
+
+class _BearerAuth:
+    """Pure ASGI middleware: every request under ``/api/`` but ``/api/health`` needs
+    ``Authorization: Bearer <token>``; else 401 with ``WWW-Authenticate:
+    Bearer`` and ``{"detail", "error"}`` as every other error."""
+
+    OPEN = frozenset({"/api/health"})
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path.startswith("/api/") or path in self.OPEN:  # other paths: 404
+            await self.app(scope, receive, send)
+            return
+        value = b""
+        for name, v in scope["headers"]:
+            if name == b"authorization":
+                value = v
+                break
+        scheme, _, given = value.partition(b" ")
+        if scheme.lower() != b"bearer" or not given:
+            message = "missing bearer token ('az serve token' prints it)"
+        elif not secrets.compare_digest(given.strip(), self.token):
+            message = "invalid bearer token"
+        else:
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"detail": message, "error": message},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """``app.openapi()`` with the bearer scheme on every operation but the
+    health check (the token is checked by :class:`_BearerAuth`, which the
+    generated document cannot see)."""
+    if app.openapi_schema is None:
+        schema = app.openapi()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "the token 'az serve token' prints",
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path in _BearerAuth.OPEN:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}]
+    return app.openapi_schema or app.openapi()
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

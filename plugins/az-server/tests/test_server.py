@@ -122,6 +122,9 @@ def test_monitoring_endpoints(start_server: Any, workspace: Path) -> None:
     spec = c.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert {"/api/tasks", "/api/tasks/{task_id}/events", "/api/health"} <= set(spec["paths"])
+    assert spec["paths"]["/api/tasks"]["post"]["security"] == [{"bearer": []}]
+    assert "security" not in spec["paths"]["/api/health"]["get"]
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert server.anon.get("/openapi.json").status_code == 404
     assert server.stop() == 0
 
@@ -354,7 +357,10 @@ def test_a_task_completes_within_the_shutdown_timeout(start_server: Any, workspa
 def test_resume_endpoint_requeues_a_cancelled_task(start_server: Any, workspace: Path) -> None:
     server = start_server([{**LIST, "sleep": 30}])
     task = server.submit("slow", workspace=str(workspace))
-    server.wait_status(task["id"], {"running"})
+    server.events(task["id"], until={"started"})
+    # the model call (the script's only step) is under way: cancelled before
+    # it, the resumed run would make that 30 s call instead of the next one
+    time.sleep(0.5)
     server.client.post(f"/api/tasks/{task['id']}/cancel")
     r = server.client.post(f"/api/tasks/{task['id']}/resume")
     assert r.status_code == 202
