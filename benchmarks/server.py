@@ -24,7 +24,9 @@ answers at once: one model call, one turn), then measures:
   every installed plugin (no API keys: hosted providers are not probed).
 
 Run: ``python benchmarks/server.py`` (``--tasks``, ``--stored``, ``--runs`` to change sizes;
-``--skip-health`` leaves out the ``az health`` part).
+``--skip-health`` leaves out the ``az health`` part; ``--baseline-workers 2`` adds the same
+burst against the bare app under ``uvicorn --workers 2``, what several server processes
+sharing the port could reach at best).
 Targets (issue 17): 0 errors, 0 lost, p95 submit < 50 ms; list p50 < 20 ms; az health < 300 ms.
 """
 
@@ -170,6 +172,46 @@ class _Baseline(_Server):
         self.token = "unused"
 
 
+class _BaselineWorkers(_Server):
+    """The bare app's module (:data:`BASELINE_APP` up to its own server) under
+    ``uvicorn --workers N``: N processes sharing one port, the ceiling of a
+    multi-process ``az serve`` on this machine."""
+
+    def __init__(self, env: dict[str, str], workers: int) -> None:  # noqa: D107
+        import socket
+
+        app_dir = Path(env["AZ_HOME"]) / f"bare-{time.monotonic_ns()}"
+        app_dir.mkdir()
+        (app_dir / "bare_app.py").write_text(BASELINE_APP.split("class Server(", 1)[0])
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.log = app_dir / "log"
+        with self.log.open("w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(app_dir),
+                 "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+                 "--no-access-log"],
+                env=env, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}"
+        self.token = "unused"
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:  # every worker answers once the port does; give them a moment more
+            try:
+                httpx.get(self.url + "/ping", timeout=1)
+                break
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"uvicorn --workers did not start: {self.log.read_text()}"
+                    ) from None
+                time.sleep(0.1)
+        time.sleep(1.0)
+
+
 async def _post(url: str, path: str, token: str, body: dict[str, Any]) -> tuple[int, bytes]:
     """One HTTP/1.1 POST on its own connection: ``(status, body)``.
 
@@ -247,6 +289,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--concurrency", type=int, default=8, help="server.concurrency")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--skip-health", action="store_true", help="do not measure az health")
+    ap.add_argument(
+        "--baseline-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also send the burst to the bare app under uvicorn --workers N (default: skip)",
+    )
     args = ap.parse_args(argv)
     import httpx
 
@@ -287,6 +336,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if ping_cpu is None or ping_cpu2 is None
             else (ping_cpu2 - ping_cpu) * 1000 / len(ping),
         )
+
+        if args.baseline_workers:
+            multi = _BaselineWorkers(env, args.baseline_workers)
+            try:
+                multi_lat, _, multi_errors, _, _ = asyncio.run(
+                    _submit_all(multi.url, "-", args.tasks, 0)
+                )
+            finally:
+                multi.stop()
+            results.update(
+                baseline_workers=args.baseline_workers,
+                baseline_workers_p50_ms=_pct(multi_lat, 50),
+                baseline_workers_p95_ms=_pct(multi_lat, 95),
+                baseline_workers_errors=len(multi_errors),
+            )
 
         # -- 200 concurrent submissions ---------------------------------------
         server = _Server(env, args.concurrency, queue=args.tasks * 2)
@@ -439,6 +503,12 @@ def _print(r: dict[str, Any]) -> None:
         f"one GET at a time p50 {r['baseline_get_p50_ms']:.2f} ms, "
         f"server CPU {_ms(r['baseline_get_cpu_ms'])} per request"
     )
+    if "baseline_workers" in r:
+        print(
+            f"baseline under uvicorn --workers {r['baseline_workers']}, same burst: "
+            f"p50 {r['baseline_workers_p50_ms']:.1f} ms, p95 {r['baseline_workers_p95_ms']:.1f} ms, "
+            f"errors {r['baseline_workers_errors']}"
+        )
     print(f"{r['submissions']} concurrent submissions (server.concurrency {r['concurrency']}):")
     print(
         f"  submit latency p50 {r['submit_p50_ms']:.1f} ms, p95 {r['submit_p95_ms']:.1f} ms, "
