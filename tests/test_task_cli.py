@@ -230,3 +230,100 @@ def test_sigterm_kills_the_running_command_and_leaves_the_task_resumable(az, scr
     r = az("task", "resume", task_id, "--json", env=env([{"answer": "done after all"}]))
     assert r.returncode == 0, r
     assert r.json()["status"] == "completed"
+
+
+def _task_a_worker_ran(az_home: Path, ws: Path, status: str) -> str:
+    """A task a Celery worker on another host ran one turn of and left
+    ``status``, its claim kept (fresh) as workers keep it; returns its id."""
+    from az_os.drivers import close_all, get_storage
+    from az_os.types import Task, TaskStatus, utcnow
+
+    storage = get_storage()
+    task = storage.create_task(
+        Task(
+            description="slow",
+            model="scripted/cheap",
+            workspace=str(ws),
+            approval="auto",
+            status=TaskStatus.PENDING,
+        )
+    )
+    assert storage.claim_task(task.id, "az-worker@elsewhere.invalid:4242")
+    task.status, task.started_at = TaskStatus(status), utcnow()
+    task.pid, task.host = 4242, "elsewhere.invalid"
+    storage.update_task(task)
+    close_all()
+    return task.id
+
+
+def _claim_holder(task_id: str) -> str | None:
+    from az_os.drivers import close_all, get_storage
+
+    try:
+        return get_storage().claim_holder(task_id)
+    finally:
+        close_all()
+
+
+@pytest.mark.slow
+def test_resume_takes_over_a_workers_claim_and_cancel_stops_it(az, scripted, az_home):
+    """#19: a task a worker ran (and kept the claim of), resumed here, is
+    claimed by this `az task resume`: `az task cancel` stops it at once, and
+    its claim is gone when it ends."""
+    env, ws = scripted
+    e = env([{"sleep": 30, "answer": "too late"}])
+    task_id = _task_a_worker_ran(az_home, ws, "cancelled")
+    proc = _start(az_home, e, "task", "resume", task_id)
+    holder = ""
+    deadline = time.time() + 30
+    while not holder.startswith("az-task@"):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+        holder = _claim_holder(task_id) or ""
+    assert holder.endswith(f":{proc.pid}")
+    _wait_running(az, e)
+    t0 = time.monotonic()
+    r = az("task", "cancel", task_id, env=e)
+    assert r.returncode == 0 and f"signalled pid {proc.pid}" in r.stdout, r
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert time.monotonic() - t0 < 10  # not after the 30 s model call
+    shown = az("task", "show", task_id, "--json", env=e).json()
+    assert shown.get("task", shown)["status"] == "cancelled"
+    assert _claim_holder(task_id) is None
+
+
+@pytest.mark.slow
+def test_a_resumed_task_stops_on_a_cancel_stored_from_another_host(az, scripted, az_home):
+    """`az task cancel` on another host cannot signal; the resumed task's
+    claim watch reads the stored status and stops it within seconds."""
+    from az_os.drivers import close_all, get_storage
+    from az_os.types import TaskStatus
+
+    env, ws = scripted
+    e = env([{"sleep": 30, "answer": "too late"}])
+    task_id = _task_a_worker_ran(az_home, ws, "failed")
+    proc = _start(az_home, e, "task", "resume", task_id)
+    _wait_running(az, e)
+    storage = get_storage()
+    task = storage.get_task(task_id)
+    task.status, task.error = TaskStatus.CANCELLED, "cancelled with 'az task cancel'"
+    storage.update_task(task)  # what the other host's `az task cancel` writes
+    close_all()
+    t0 = time.monotonic()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert time.monotonic() - t0 < 10
+    assert _claim_holder(task_id) is None
+
+
+def test_resume_refuses_a_task_a_live_worker_may_be_running(az, scripted, az_home):
+    env, ws = scripted
+    task_id = _task_a_worker_ran(az_home, ws, "interrupted")  # its claim is fresh
+    r = az("task", "resume", task_id, env=env([{"answer": "never"}]))
+    assert r.returncode == 1, r
+    assert r.stderr.strip().count("\n") == 0 and "az-worker@elsewhere.invalid:4242" in r.stderr
+    assert "az task cancel" in r.stderr
+    shown = az("task", "show", task_id, "--json", env=env([])).json()
+    assert shown.get("task", shown)["status"] == "interrupted"  # left as it was
+    assert _claim_holder(task_id) == "az-worker@elsewhere.invalid:4242"

@@ -12,9 +12,14 @@ from az_os.commands import task_app
 from az_os.util import one_line
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from az_os.types import Task
+
+    #: ``claim(stop) -> release``: see :func:`_run`
+    Claim = Callable[[Callable[[], None]], Callable[[], None]]
 
 
 def register(app: typer.Typer) -> None:
@@ -63,9 +68,12 @@ def _show_event(console: Console, event: dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {escape(str(data.get('message')))}")
 
 
-def _run(coro_factory: Any, as_json: bool) -> None:
+def _run(coro_factory: Any, as_json: bool, claim: Claim | None = None) -> None:
     """Run the engine, showing progress; Ctrl-C cancels the task and exits
-    130; SIGTERM stops it the same way, marks it ``interrupted`` and exits 143."""
+    130; SIGTERM stops it the same way, marks it ``interrupted`` and exits 143.
+    ``claim(stop)``, when given, is called before the run starts with a
+    thread-safe function that stops it like Ctrl-C; it returns the function
+    that gives the claim up, called when the run ends."""
     import asyncio
 
     from rich.console import Console
@@ -87,6 +95,16 @@ def _run(coro_factory: Any, as_json: bool) -> None:
 
     loop = asyncio.new_event_loop()
     main = loop.create_task(consume())
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(main.cancel)
+
+    try:
+        release = claim(stop) if claim is not None else None
+    except BaseException:
+        main.cancel()
+        loop.run_until_complete(asyncio.gather(main, return_exceptions=True))
+        raise
     terminated = False
 
     def on_sigterm() -> None:
@@ -114,6 +132,9 @@ def _run(coro_factory: Any, as_json: bool) -> None:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         cancelled = True
+    finally:
+        if release is not None:
+            release()
     if cancelled:
         what = "[yellow]interrupted (SIGTERM)[/]" if terminated else "[yellow]cancelled[/]"
         console.print(f"{what} task {task_id} ('az task resume {task_id or 'ID'}' continues it)")
@@ -264,10 +285,17 @@ def task_resume(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
-    """Continue a task from its last complete turn."""
+    """Continue a task from its last complete turn.
+
+    The task is claimed for this process while it runs (a claim its earlier
+    run left, in a worker or 'az serve', is taken over), so workers sharing
+    the database do not run it too and 'az task cancel' stops it. A task
+    another live process is running is refused (exit 1).
+    """
     import asyncio
 
     from az_os import options
+    from az_os.claims import SINGLE_TASK_KIND, TaskClaims, owner_id
     from az_os.engine import ExecutionEngine
 
     mode = options.approval(approve) if approve else None
@@ -276,7 +304,13 @@ def task_resume(
     if mode:
         task.approval = mode
     _install_prompter(task.approval)
-    _run(lambda: engine.execute_stream(task), as_json)
+    claims = TaskClaims(engine.storage, owner_id(SINGLE_TASK_KIND))
+
+    def claim(stop: Callable[[], None]) -> Callable[[], None]:
+        claims.take_over(task, stop)
+        return claims.close
+
+    _run(lambda: engine.execute_stream(task), as_json, claim)
     _finish(task.id, as_json)
 
 
@@ -286,14 +320,16 @@ def task_cancel(task_id: str = typer.Argument(..., help="Id of a running task.")
 
     The task is marked cancelled in storage. A task run by 'az task run' or
     'az task resume' on this host is also sent SIGINT, so it stops at once.
-    A task a worker or server claimed (az-celery's workers and 'az serve'
-    run many tasks in one process) is not signalled: that process sees the
-    stored status within about a second and stops that task only.
+    A task claimed by a process that runs many (az-celery's workers,
+    'az serve', the dashboard) is not signalled: that process sees the
+    stored status within about a second and stops that task only. The claim
+    of a process on this host that is gone is dropped.
     """
     import os
     import signal
     import socket
 
+    from az_os.claims import SINGLE_TASK_KIND, drop_dead_claim, parse_owner
     from az_os.drivers import get_storage
     from az_os.errors import AzError, NotFoundError
     from az_os.types import TaskStatus, utcnow
@@ -310,8 +346,12 @@ def task_cancel(task_id: str = typer.Argument(..., help="Id of a running task.")
     storage.update_task(task)
     signalled = False
     holder = storage.claim_holder(task.id)
-    if holder:
-        sys.stdout.write(f"cancelled task {task.id} (its worker {holder} stops it)\n")
+    if holder and drop_dead_claim(storage, task.id):
+        holder = None  # nobody runs it any more: the stored status is all there is
+    owner = parse_owner(holder) if holder else None
+    single = owner is not None and owner.kind == SINGLE_TASK_KIND and owner.pid == task.pid
+    if holder and not (single and task.host in (None, socket.gethostname())):
+        sys.stdout.write(f"cancelled task {task.id} (it runs in {holder}, which stops it)\n")
         return
     if task.pid and task.pid != os.getpid() and task.host in (None, socket.gethostname()):
         try:
