@@ -9,12 +9,14 @@ its process gone) (``server.resume_on_start``). Its state carries a
 ``"server"`` key to tell it from tasks other processes stored.
 
 A running task is claimed in storage for this server (owner
-``az-serve@HOST:PID``, :meth:`~az_os.storage.Storage.claim_task`), so
-``az task cancel`` from another terminal does not signal the server process,
-which runs many tasks: a watch reads the stored status of the running tasks
-every :data:`WATCH_S` seconds and cancels only the one marked ``cancelled``
-(and refreshes the claims every :data:`HEARTBEAT_S`). On a storage backend
-without claims the server runs tasks unclaimed, as before.
+``az-serve@HOST:PID``) with the kernel's :class:`~az_os.claims.TaskClaims`,
+so ``az task cancel`` from another terminal does not signal the server
+process, which runs many tasks: its thread reads the stored status of the
+running tasks every :data:`WATCH_S` seconds and cancels only the one marked
+``cancelled`` (and refreshes the claims every :data:`HEARTBEAT_S`). The
+claim of a server on this host whose process is gone is taken over at once.
+On a storage backend without claims the server runs tasks unclaimed, still
+watched.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
-import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from az_os.claims import TaskClaims, drop_leftover_claim, owner_id
 from az_os.errors import AzError
 from az_os.types import Task, TaskEvent, TaskStatus
 
@@ -142,10 +143,15 @@ class TaskManager:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="az-submit")
         #: (monotonic end, seconds) of recently finished tasks
         self.durations: deque[tuple[float, float]] = deque(maxlen=10_000)
-        #: the claim owner of the tasks this server runs
-        self.owner = f"az-serve@{socket.gethostname()}:{os.getpid()}"
-        self.claimed: set[str] = set()
-        self._watch: asyncio.Task[None] | None = None
+        #: the claims of the tasks this server runs (owner ``az-serve@HOST:PID``)
+        self.claims = TaskClaims(
+            lambda: self.storage,
+            owner_id("az-serve"),
+            heartbeat_s=HEARTBEAT_S,
+            check_s=WATCH_S,
+            stale_after_s=STALE_AFTER_S,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: where the tasks' engines run (:meth:`start`): hooks block it, not requests
         self.engine_loop: EngineLoop | None = None
 
@@ -172,80 +178,37 @@ class TaskManager:
         )
         # running tasks hold its threads (storage, blocking model calls), a few more for hooks
         self.engine_loop = EngineLoop(threads=self.settings.concurrency + 8)
+        self._loop = asyncio.get_running_loop()
         for n in range(self.settings.concurrency):
             self._workers.append(asyncio.create_task(self._worker(), name=f"az-worker-{n}"))
-        self._watch = asyncio.create_task(self._watch_running(), name="az-watch")
         return requeued
 
+    @property
+    def owner(self) -> str:
+        """The claim owner of the tasks this server runs: ``az-serve@HOST:PID``."""
+        return self.claims.owner
+
     def _claim(self, task_id: str) -> bool:
-        """Claim ``task_id`` for this server. False when another process
-        holds a live claim (it runs the task) or the task is finished; True
-        too on a backend without claims (the task then runs unclaimed)."""
-        from az_os.errors import StorageError
-
-        try:
-            ok = self.storage.claim_task(task_id, self.owner, STALE_AFTER_S)
-            if not ok and self._release_dead_servers_claim(task_id):
-                ok = self.storage.claim_task(task_id, self.owner, STALE_AFTER_S)
-        except StorageError:
-            return True  # a backend without claims
-        if ok:
-            self.claimed.add(task_id)
-        return ok
-
-    def _release_dead_servers_claim(self, task_id: str) -> bool:
-        """Drop the claim of an ``az serve`` on this host whose process is
-        gone (killed before its heartbeat went stale); True if dropped."""
-        from az_os.util import process_alive
-
-        holder = self.storage.claim_holder(task_id) or ""
-        prefix = f"az-serve@{socket.gethostname()}:"
-        pid = holder[len(prefix) :]
-        if not holder.startswith(prefix) or not pid.isdigit() or process_alive(int(pid)):
-            return False
-        return self.storage.release_claim(task_id, holder)
+        """Claim ``task_id`` for this server (from a worker thread). False
+        when another process holds a live claim (it runs the task) or the
+        task is finished; True too on a backend without claims (the task
+        then runs unclaimed, watched)."""
+        loop = self._loop
+        assert loop is not None, "start() first"
+        return self.claims.claim(
+            task_id, lambda: loop.call_soon_threadsafe(self._cancelled_elsewhere, task_id)
+        )
 
     def _release(self, task_id: str) -> None:
-        if task_id in self.claimed:
-            self.claimed.discard(task_id)
-            with contextlib.suppress(Exception):
-                self.storage.release_claim(task_id, self.owner)
+        self.claims.release(task_id)
 
-    def _cancelled_elsewhere(self, task_ids: list[str], beat: bool) -> list[str]:
-        """Of ``task_ids`` (running here), those whose stored status is
-        ``cancelled`` (``az task cancel`` in another process); with ``beat``
-        the claims are refreshed too."""
-        out = []
-        for task_id in task_ids:
-            task = self.storage.get_task(task_id)
-            if task is not None and task.status == TaskStatus.CANCELLED:
-                out.append(task_id)
-            elif beat and task_id in self.claimed:
-                self.storage.heartbeat_claim(task_id, self.owner)
-        return out
-
-    async def _watch_running(self) -> None:
-        """Cancel a running task another process marked cancelled, within
-        :data:`WATCH_S` seconds; heartbeat the claims every :data:`HEARTBEAT_S`."""
-        last_beat = time.monotonic()
-        while not self.stopping:
-            await asyncio.sleep(WATCH_S)
-            ids = list(self.running)
-            if not ids:
-                continue
-            beat = time.monotonic() - last_beat >= HEARTBEAT_S
-            if beat:
-                last_beat = time.monotonic()
-            try:
-                gone = await asyncio.to_thread(self._cancelled_elsewhere, ids, beat)
-            except Exception as exc:  # noqa: BLE001 - a storage hiccup: look again next time
-                log.warning("watching running tasks: %s: %s", type(exc).__name__, exc)
-                continue
-            for task_id in gone:
-                run = self.running.get(task_id)
-                if run is not None:
-                    log.info("task %s cancelled from another process", task_id)
-                    run.cancel()
+    def _cancelled_elsewhere(self, task_id: str) -> None:
+        """``az task cancel`` in another process marked the running task
+        ``cancelled``: stop its run (on the event loop's thread)."""
+        run = self.running.get(task_id)
+        if run is not None and not self.stopping:
+            log.info("task %s cancelled from another process", task_id)
+            run.cancel()
 
     def _unfinished(self) -> list[str]:
         storage = self.storage
@@ -281,8 +244,6 @@ class TaskManager:
         self.stopping = True
         for w in self._workers:
             w.cancel()
-        if self._watch is not None:
-            self._watch.cancel()
         waiting = list(self.waiting)
         for task_id in waiting:
             self._unwait(task_id)
@@ -299,6 +260,7 @@ class TaskManager:
         await asyncio.gather(*self._workers, return_exceptions=True)
         if self.engine_loop is not None:
             await asyncio.to_thread(self.engine_loop.close)
+        await asyncio.to_thread(self.claims.close)
 
     async def _interrupt_stored(self, task_id: str) -> None:
         def mark() -> Task | None:
@@ -356,12 +318,20 @@ class TaskManager:
         if task.status not in (TaskStatus.CANCELLED, TaskStatus.INTERRUPTED, TaskStatus.FAILED):
             raise Conflict(f"task {task.id} is {task.status.value}; nothing to resume")
         self.channels.pop(task.id, None)
-        # pending again, so the run's claim is granted (a finished task cannot
-        # be claimed) and a cancel while it waits is told from the old one
+        # the claim its last run left (a worker keeps one) is dropped, and it
+        # is pending again, so the run's claim is granted (a finished task
+        # cannot be claimed) and a cancel while it waits is told from the old one
+        await asyncio.to_thread(self._drop_leftover_claim, task)
         task.status = TaskStatus.PENDING
         await asyncio.to_thread(self.storage.update_task, task)
         self._enqueue(task)
         return task
+
+    def _drop_leftover_claim(self, task: Task) -> None:
+        from az_os.errors import StorageError
+
+        with contextlib.suppress(StorageError):  # a backend without claims
+            drop_leftover_claim(self.storage, task)
 
     async def _store(self, task: Task, state: dict[str, Any]) -> None:
         """Store a submitted task and its state. Submissions arriving together
