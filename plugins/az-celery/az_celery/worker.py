@@ -5,22 +5,27 @@ One message per task (``az.run_task(task_id)``), acknowledged late: a worker
 that dies before finishing leaves it unacknowledged, so the broker may hand
 it out again. What makes a run happen once is the database, not the broker:
 
-1. **Claim.** Before running, the worker calls
-   :meth:`~az_os.storage.Storage.claim_task` (one transaction). A finished
-   task, or one another worker holds with a live heartbeat, is skipped, so a
-   redelivered or duplicated message never runs a task twice.
-2. **Heartbeat.** While it runs, the worker's watch thread (one per
-   process) refreshes the claim every ``heartbeat_s`` seconds.
-3. **Take-over.** Every worker sweeps for claims whose heartbeat is older
-   than ``stale_after_s`` (their worker was killed or its host died): exactly
-   one sweeper drops the stale claim (``release_claim`` returns True once),
-   marks the task ``interrupted`` and puts its message back on its queue.
-   The worker that claims it next resumes it from its last complete turn
-   (the engine rebuilds the conversation from the stored turns).
+1. **Claim.** Before running, the worker claims the task in the database
+   (the kernel's :class:`~az_os.claims.TaskClaims`, owner
+   ``az-worker@HOST:PID``, one transaction). A finished task, one another
+   worker holds with a live heartbeat, or one another thread of this
+   process runs is skipped, so a redelivered or duplicated message never
+   runs a task twice. The claim stays after the run, as its record.
+2. **Heartbeat.** While it runs, the process's one claims thread refreshes
+   the claim every ``heartbeat_s`` seconds.
+3. **Take-over.** Every worker sweeps for workers' claims whose heartbeat is
+   older than ``stale_after_s`` (their worker was killed or its host died):
+   exactly one sweeper drops the stale claim (``release_claim`` returns True
+   once), marks the task ``interrupted`` and puts its message back on its
+   queue. The worker that claims it next resumes it from its last complete
+   turn (the engine rebuilds the conversation from the stored turns). Stale
+   claims of other processes (``az serve``, the dashboard, ``az task
+   resume``) are not requeued: those tasks were not submitted to the queue,
+   and their own process resumes them.
 
 Cancellation: ``az task cancel`` stores the task ``cancelled`` and, seeing
 its claim, signals no process (a worker runs many tasks in one process).
-The watch thread reads the stored status of the process's running tasks
+The claims thread reads the stored status of the process's running tasks
 every ``cancel_check_s`` (1 s) and cancels the asyncio task of a cancelled
 one; the engine records it ``cancelled`` and the other tasks run on. (A
 worker's thread pool cannot stop a thread from outside, which is why
@@ -41,9 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import threading
-import time
 from typing import Any
 
 log = logging.getLogger("az.celery")
@@ -99,95 +102,55 @@ def make_app(config: Any = None) -> Any:
     return app
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+#: the owner kind of a worker's claims: ``az-worker@HOST:PID``
+OWNER_KIND = "az-worker"
 
 
-class _Running:
-    """One task claimed in this process: its claim owner and, once the
-    engine runs it, the asyncio task doing so on its worker thread's loop."""
+class _Job:
+    """One task's run on its worker thread's event loop, stoppable from the
+    claims thread (``az task cancel``): a stop that comes before the run
+    starts is kept and applied when it does."""
 
-    def __init__(self, owner: str) -> None:
-        self.owner = owner
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.job: asyncio.Task[Any] | None = None
-        self.beat_at = self.checked_at = time.monotonic()
-        self.cancelled = False
+        self.stopped = False
 
-
-class Watch(threading.Thread):
-    """One thread per worker process, for every task the process runs:
-
-    * refreshes each task's claim every ``heartbeat_s`` seconds;
-    * every ``check_s`` seconds reads each task's stored status and, when
-      ``az task cancel`` marked it ``cancelled``, cancels that task's
-      asyncio task only (the engine records it ``cancelled`` and the worker
-      thread moves on to its next message; the other tasks keep running).
-
-    One thread and one database connection for the whole process, however
-    many tasks run (a thread per task would open a connection per task)."""
-
-    def __init__(self, heartbeat_s: float, check_s: float) -> None:
-        super().__init__(daemon=True, name="az-watch")
-        self.heartbeat_s, self.check_s = heartbeat_s, check_s
-        #: seconds between rounds: half the shorter period, so neither
-        #: drifts past its period by more than a round
-        self.tick_s = min(heartbeat_s, check_s) / 2
-        self.running: dict[str, _Running] = {}
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-
-    def add(self, task_id: str, run: _Running) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop, job: asyncio.Task[Any]) -> None:
         with self.lock:
-            self.running[task_id] = run
+            self.loop, self.job = loop, job
+            if self.stopped:
+                job.cancel()
 
-    def remove(self, task_id: str) -> None:
+    def stop(self) -> None:
         with self.lock:
-            self.running.pop(task_id, None)
-
-    def run(self) -> None:
-        from az_os.drivers import get_storage
-
-        while not self.stop.wait(self.tick_s):
-            with self.lock:
-                running = list(self.running.items())
-            if not running:
-                continue
-            try:
-                self.tick(get_storage(), running)
-            except Exception as exc:  # noqa: BLE001 - the next round may work
-                log.warning("watching running tasks failed: %s", exc)
-
-    def tick(self, storage: Any, running: list[tuple[str, _Running]]) -> None:
-        """One round: heartbeats that are due, then cancellations."""
-        for task_id, run in running:
-            if time.monotonic() - run.beat_at >= self.heartbeat_s - self.tick_s:
-                run.beat_at = time.monotonic()
-                if not storage.heartbeat_claim(task_id, run.owner):
-                    log.warning("task %s: claim lost to another worker", task_id)
-        for task_id, run in running:
-            due = time.monotonic() - run.checked_at >= self.check_s - self.tick_s
-            if run.cancelled or run.job is None or run.loop is None or not due:
-                continue
-            run.checked_at = time.monotonic()
-            task = storage.get_task(task_id)
-            if task is not None and task.status.value == "cancelled":
-                run.cancelled = True
-                log.warning("task %s: cancelled with 'az task cancel'; stopping it", task_id)
-                run.loop.call_soon_threadsafe(run.job.cancel)
+            self.stopped = True
+            if self.loop is not None and self.job is not None:
+                self.loop.call_soon_threadsafe(self.job.cancel)
 
 
-_watch_lock = threading.Lock()
-_watch: Watch | None = None
+_claims_lock = threading.Lock()
+_claims: Any = None
 
 
-def _get_watch(s: dict[str, Any]) -> Watch:
-    global _watch
-    with _watch_lock:
-        if _watch is None or not _watch.is_alive():
-            _watch = Watch(s["heartbeat_s"], min(s["heartbeat_s"], s["cancel_check_s"]))
-            _watch.start()
-        return _watch
+def _get_claims(s: dict[str, Any]) -> Any:
+    """This process's :class:`~az_os.claims.TaskClaims` (one thread and one
+    database connection for every task the process runs)."""
+    global _claims
+    with _claims_lock:
+        if _claims is None or not _claims.owner.endswith(f":{os.getpid()}"):
+            from az_os.claims import TaskClaims, owner_id
+            from az_os.drivers import get_storage
+
+            _claims = TaskClaims(
+                get_storage,
+                owner_id(OWNER_KIND),
+                heartbeat_s=s["heartbeat_s"],
+                check_s=min(s["heartbeat_s"], s["cancel_check_s"]),
+                stale_after_s=s["stale_after_s"],
+            )
+        return _claims
 
 
 _engine_lock = threading.Lock()
@@ -229,28 +192,29 @@ def run_task(task_id: str) -> str:
 
     s = settings()
     storage = get_storage()
-    owner = _owner()
-    if not storage.claim_task(task_id, owner, s["stale_after_s"]):
+    claims = _get_claims(s)
+    run = _Job()
+    # heartbeats and the cancel watch from the claim on (engine start-up included)
+    if not claims.claim(task_id, run.stop, required=True):
         log.info("task %s: finished or claimed elsewhere; skipped", task_id)
         return "skipped"
-    watch = _get_watch(s)
-    running = _Running(owner)
-    watch.add(task_id, running)  # heartbeats from the claim on (engine start-up included)
+    keep = True
     try:
         task = storage.get_task(task_id)
         if task is None or task.status.value in FINISHED:
             return "skipped"
         engine = _get_engine()
         loop = _thread_loop()
-        running.job = job = loop.create_task(engine.execute(task))
-        running.loop = loop
+        job = loop.create_task(engine.execute(task))
+        run.start(loop, job)
         final = loop.run_until_complete(job)
     except asyncio.CancelledError:
         return _cancelled_run(storage, task_id)
     except Exception as exc:  # noqa: BLE001 - the task records it
-        return _failed_run(storage, task_id, owner, exc)
+        keep = False
+        return _failed_run(storage, task_id, exc)
     finally:
-        watch.remove(task_id)
+        claims.release(task_id, keep_claim=keep)
     return str(final.status.value)
 
 
@@ -261,7 +225,7 @@ def _cancelled_run(storage: Any, task_id: str) -> str:
     return stored.status.value if stored else "cancelled"
 
 
-def _failed_run(storage: Any, task_id: str, owner: str, exc: Exception) -> str:
+def _failed_run(storage: Any, task_id: str, exc: Exception) -> str:
     """The engine raised: a task that never started (bad workspace, unknown
     model) is marked ``failed`` with the reason; one the engine marked
     ``interrupted`` stays so for ``az task resume``. Either way the claim is
@@ -276,18 +240,23 @@ def _failed_run(storage: Any, task_id: str, owner: str, exc: Exception) -> str:
         stored.error = str(exc) or type(exc).__name__
         stored.completed_at = utcnow()
         storage.update_task(stored)
-    storage.release_claim(task_id, owner)
     return stored.status.value if stored else "failed"
 
 
 def sweep(app: Any, storage: Any, stale_after_s: float) -> list[str]:
     """Put the tasks of dead workers back on their queues: for each stale
-    claim that this process manages to drop, mark the task ``interrupted``
-    and send its message again. Returns the ids sent."""
+    claim of a worker (not of ``az serve``, the dashboard or ``az task
+    resume``: their tasks never came from the queue) that this process
+    manages to drop, mark the task ``interrupted`` and send its message
+    again. Returns the ids sent."""
+    from az_os.claims import parse_owner
     from az_os.types import LogRecord, TaskStatus
 
     sent = []
     for task_id, holder in storage.stale_claims(stale_after_s):
+        owner = parse_owner(holder)
+        if owner is not None and owner.kind not in (None, OWNER_KIND):
+            continue  # another kind of process's task; it resumes it itself
         task = storage.get_task(task_id)
         if task is None or not storage.release_claim(task_id, holder):
             continue  # another sweeper got it
