@@ -7,6 +7,14 @@ stalls the screen. Tool calls that the approval policy sends to ``ask``
 reach :meth:`Runner.prompt`, installed with the policy's ``set_prompter``
 (the same seam the CLI's ``--approve ask`` uses on a terminal), which
 blocks that task's thread until the user answers in the UI.
+
+Each of those tasks is claimed in storage for the dashboard (owner
+``az-dashboard@HOST:PID``, the kernel's :class:`~az_os.claims.TaskClaims`),
+as ``az serve`` and the Celery workers claim theirs: ``az task cancel`` from
+another terminal then signals no process (it would stop the whole
+dashboard); the claims thread reads the stored status about once a second
+and stops that task only. A resumed task takes over the claim its earlier
+run (a worker's, a server's) left behind.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
+    from az_os.claims import TaskClaims
     from az_os.engine import ExecutionEngine
     from az_os.types import Task
 
@@ -40,6 +49,11 @@ class _Running:
     main: asyncio.Task[Any] | None = None
     ready: threading.Event = field(default_factory=threading.Event)
 
+    def stop(self) -> None:
+        """Cancel the run (thread-safe; the engine records it cancelled)."""
+        if self.loop is not None and self.main is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.main.cancel)
+
 
 class Runner:
     """Tasks of this process. ``on_event(event)`` is called (from the task's
@@ -55,6 +69,7 @@ class Runner:
         self.on_event = on_event
         self.ask = ask
         self._engine: ExecutionEngine | None = None
+        self._claims: TaskClaims | None = None
         self._running: dict[str, _Running] = {}
         self._always: set[str] = set()
         self._lock = threading.Lock()
@@ -114,34 +129,59 @@ class Runner:
             self._engine = ExecutionEngine(src.config, src.storage, src.host)
         return self._engine
 
+    @property
+    def claims(self) -> TaskClaims:
+        """The claims of the tasks this process runs (``az-dashboard@HOST:PID``)."""
+        from az_os.claims import TaskClaims, owner_id
+
+        with self._lock:  # task threads start at once
+            if self._claims is None:
+                self._claims = TaskClaims(lambda: self.source.storage, owner_id("az-dashboard"))
+            return self._claims
+
     def is_running(self, task_id: str) -> bool:
         """True while ``task_id`` runs in this process."""
         with self._lock:
             return task_id in self._running
 
     def start(self, task: Task, tools: list[str] | None = None) -> None:
-        """Run ``task`` (new) in a thread."""
-        self._spawn(task.id, lambda: self.engine.execute_stream(task, tools))
+        """Run ``task`` (new) in a thread, claimed as soon as it is stored."""
+
+        def stream(run: _Running) -> Any:
+            async def events() -> Any:
+                async for event in self.engine.execute_stream(task, tools):
+                    if event["type"] == "created":  # stored: claim it before it runs
+                        await asyncio.to_thread(self.claims.claim, task.id, run.stop)
+                    yield event
+
+            return events()
+
+        self._spawn(task.id, stream)
 
     def resume(self, task_id: str) -> None:
-        """Resume a stored task in a thread; errors (a completed or live
-        task) arrive as a ``warning`` event."""
+        """Resume a stored task in a thread, taking over the claim its last
+        run left; errors (a completed task, one another process runs) arrive
+        as a ``warning`` event."""
 
-        async def stream() -> Any:
-            task = await self.engine.prepare_resume(task_id)
-            async for event in self.engine.execute_stream(task):
-                yield event
+        def stream(run: _Running) -> Any:
+            async def events() -> Any:
+                task = await self.engine.prepare_resume(task_id)
+                await asyncio.to_thread(self.claims.take_over, task, run.stop)
+                async for event in self.engine.execute_stream(task):
+                    yield event
+
+            return events()
 
         self._spawn(task_id, stream)
 
-    def _spawn(self, task_id: str, make_stream: Callable[[], Any]) -> None:
+    def _spawn(self, task_id: str, make_stream: Callable[[_Running], Any]) -> None:
         run = _Running(thread=threading.Thread(target=lambda: None))
 
         def body() -> None:
             loop = asyncio.new_event_loop()
 
             async def consume() -> None:
-                async for event in make_stream():
+                async for event in make_stream(run):
                     self.on_event(event)
 
             run.loop = loop
@@ -160,6 +200,8 @@ class Runner:
                     }
                 )
             finally:
+                if self._claims is not None:
+                    self._claims.release(task_id)
                 with self._lock:
                     self._running.pop(task_id, None)
                 loop.run_until_complete(loop.shutdown_asyncgens())
@@ -179,8 +221,7 @@ class Runner:
             run = self._running.get(task_id)
         if run is not None:
             run.ready.wait(5)
-            if run.loop is not None and run.main is not None:
-                run.loop.call_soon_threadsafe(run.main.cancel)
+            run.stop()
             return f"cancelling task {task_id}"
         proc = az_command("task", "cancel", task_id)
         return (
@@ -202,10 +243,11 @@ class Runner:
         with self._lock:
             runs = list(self._running.values())
         for run in runs:
-            if run.loop is not None and run.main is not None:
-                run.loop.call_soon_threadsafe(run.main.cancel)
+            run.stop()
         for run in runs:
             run.thread.join(timeout)
+        if self._claims is not None:
+            self._claims.close()
 
 
 def az_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

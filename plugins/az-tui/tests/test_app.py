@@ -284,6 +284,52 @@ async def test_cancel_a_running_task_from_its_detail(storage: Any, tmp_path: Pat
         assert not screen.check_action("undo", ())  # no checkpoint plugin installed
 
 
+async def test_az_task_cancel_from_a_terminal_stops_that_task_not_the_dashboard(
+    storage: Any, home: Path, tmp_path: Path
+) -> None:
+    """`az task cancel ID` in another terminal: the dashboard holds the task's
+    claim, so the command signals no process (SIGINT would end this very
+    process, the dashboard under test); the claim watch stops that task only
+    and the dashboard runs on."""
+    az_os.scripted.set_script(
+        [
+            {"tool": "filesystem.list", "arguments": {"path": "."}},
+            {"sleep": 30.0, "answer": "too late"},
+        ]
+    )
+    app = _app(source=Source(), workspace=str(tmp_path), poll_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        task_id = await _start_run(app, pilot, "list slowly", tmp_path)
+        await wait_for(pilot, lambda: len(storage.list_turns(task_id)) == 1)
+        holder = storage.claim_holder(task_id) or ""
+        assert holder.startswith("az-dashboard@") and holder.endswith(f":{os.getpid()}")
+        start = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "az_os.cli", "task", "cancel", task_id],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "AZ_HOME": str(home)},
+        )
+        assert proc.returncode == 0, proc
+        assert holder in proc.stdout and "signalled" not in proc.stdout
+        await wait_for(pilot, lambda: not app.runner.is_running(task_id), timeout=15)
+        assert time.monotonic() - start < 10  # stopped, not after the 30 s model call
+        assert storage.get_task(task_id).status == TaskStatus.CANCELLED
+        assert len(storage.list_turns(task_id)) == 1  # the slow call was abandoned
+        assert storage.claim_holder(task_id) is None  # released when the run ended
+        # the dashboard is alive and runs the next task
+        az_os.scripted.set_script([{"answer": "still here"}])
+        await _start_run(app, pilot, "answer", tmp_path)
+        run_view = app.query_one("#run-view")
+        second = await wait_for(
+            pilot,
+            lambda: run_view.task_id != task_id and run_view.task_id,  # type: ignore[attr-defined]
+        )
+        await wait_for(pilot, lambda: storage.get_task(second).status == TaskStatus.COMPLETED)
+
+
 async def test_task_from_another_process_appears_live(
     storage: Any, home: Path, scripted_env: Any, tmp_path: Path
 ) -> None:
