@@ -370,6 +370,36 @@ def test_resume_endpoint_requeues_a_cancelled_task(start_server: Any, workspace:
     assert server.stop() == 0
 
 
+def test_resume_takes_over_the_claim_a_workers_run_left(start_server: Any, workspace: Path) -> None:
+    """A task a Celery worker ran and cancelled keeps the worker's (fresh)
+    claim; resuming it on the server drops that claim and runs the task,
+    rather than leaving it pending as claimed by another process."""
+    from az_os.drivers import close_all, get_storage
+    from az_os.types import Task, TaskStatus, utcnow
+
+    storage = get_storage()
+    task = storage.create_task(
+        Task(
+            description="a worker's task",
+            model="scripted/cheap",
+            status=TaskStatus.PENDING,
+            workspace=str(workspace),
+        )
+    )
+    storage.save_state(task.id, {"model_fixed": True, "tools": None})
+    assert storage.claim_task(task.id, "az-worker@elsewhere.invalid:4242")
+    task.status, task.started_at = TaskStatus.CANCELLED, utcnow()
+    storage.update_task(task)
+    close_all()
+    server = start_server([{"answer": "resumed on the server"}])
+    r = server.client.post(f"/api/tasks/{task.id}/resume")
+    assert r.status_code == 202, r.text
+    done = server.wait_status(task.id, {"completed", "failed"})
+    assert (done["status"], done["result"]) == ("completed", "resumed on the server")
+    assert get_storage().claim_holder(task.id) is None  # released when the run ended
+    assert server.stop() == 0
+
+
 def test_token_file_is_private_and_rotates(az: Any, az_home: Path) -> None:
     env = {"AZ_LOAD_PLUGINS": "server,sqlite"}
     first = az("serve", "token", "--json", env=env)
