@@ -203,3 +203,38 @@ def _claim_running(storage: Any, task_id: str) -> bool:
     """Whether the task's run is still going (its last log is not its end)."""
     logs = storage.list_logs(task_id=task_id)
     return not any(r.message.startswith("task cancelled") for r in logs)
+
+
+def test_the_sweep_requeues_only_workers_stale_claims(cluster: Any, ws: Path) -> None:
+    """A worker's stale claim (or one in the older HOST:PID:THREAD form) is
+    requeued; a stale claim of `az serve`, the dashboard or `az task resume`
+    is left to that process: its task was never on the queue."""
+    import redis
+    from az_celery.worker import make_app, sweep
+    from az_os.config import load_config
+    from az_os.types import Task, TaskStatus
+
+    c = cluster([])
+    storage = c.storage()
+    owners = {
+        "az-worker@elsewhere.invalid:1": True,
+        "elsewhere.invalid:2:140211": True,
+        "az-serve@elsewhere.invalid:3": False,
+        "az-dashboard@elsewhere.invalid:4": False,
+        "az-task@elsewhere.invalid:5": False,
+    }
+    ids = {}
+    for owner in owners:
+        t = storage.create_task(
+            Task(description=owner, status=TaskStatus.RUNNING, workspace=str(ws))
+        )
+        assert storage.claim_task(t.id, owner)
+        ids[owner] = t.id
+    time.sleep(0.5)
+    sent = sweep(make_app(load_config()), storage, 0.3)
+    assert sorted(sent) == sorted(ids[o] for o, requeued in owners.items() if requeued)
+    for owner, requeued in owners.items():
+        task = storage.get_task(ids[owner])
+        assert task.status.value == ("interrupted" if requeued else "running"), owner
+        assert storage.claim_holder(task.id) == (None if requeued else owner)
+    assert redis.Redis.from_url(c.env["AZ_CELERY__BROKER_URL"]).llen("az.medium") == 2
