@@ -192,3 +192,35 @@ def test_embed_gives_unit_vectors_of_one_dimension(store: VectorStore):
         assert sum(x * x for x in v) == pytest.approx(1.0, abs=1e-3)
     assert store.embed([]) == []
     assert store.embedding_model
+
+
+def test_queued_documents_are_inserted_when_the_store_is_opened(
+    az_home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``queue_upsert`` writes no store; the next ``get_vectorstore`` inserts
+    the queued documents (once), and ``drop`` discards a collection's queue."""
+    from az_os.vectors import pending, pending_path, queue_upsert
+
+    if not BACKENDS:
+        pytest.skip("no backend")
+    monkeypatch.setenv("AZ_VECTORSTORE__BACKEND", BACKENDS[0])
+    config = load_config()
+    queue_upsert(config, "queued", ["a", "b"], ["first text", "second text"], [{"n": 1}, {"n": 2}])
+    queue_upsert(config, "queued", ["a"], ["first text, again"], [{"n": 3}])  # replaces a
+    queue_upsert(config, "dropped", ["c"], ["never stored"])
+    assert [(h.id, h.text, h.metadata) for h in pending(config, "queued")] == [
+        ("b", "second text", {"n": 2}),
+        ("a", "first text, again", {"n": 3}),
+    ]
+    assert peek_count(config, "queued") in (0, None)  # nothing in the store yet
+    store = get_vectorstore(config, flush=False)
+    assert store.drop("dropped") is False and not pending(config, "dropped")
+    store = get_vectorstore(config)
+    coll = store.collection("queued")
+    assert sorted((h.id, h.text, h.metadata["n"]) for h in coll.get()) == [
+        ("a", "first text, again", 3),
+        ("b", "second text", 2),
+    ]
+    assert not pending(config, "queued") and not pending_path(config).exists()
+    assert "dropped" not in store.list_collections()
+    close_all()

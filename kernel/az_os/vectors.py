@@ -29,6 +29,16 @@ Cheap look: :func:`peek_count` tells how many documents a collection holds
 without opening the store (no vector library, no embedding model), so a hook
 that runs at every task start (``az_context``) pays for the store only when
 there is something to search.
+
+Cheap write: :func:`queue_upsert` puts documents in a small pending queue
+(a JSON file beside the store, ``<vectorstore path>/pending.json``) instead
+of embedding them now, so a hook that runs at every task end does not open
+the store. :func:`get_vectorstore` inserts the queued documents whenever the
+store is opened (:func:`flush_pending`), so readers see them. The queue
+survives a killed process: a document leaves it only after its collection's
+upsert returned, and re-inserting one that was inserted but not yet removed
+replaces it (same id), so a killed or concurrent flush neither loses nor
+duplicates anything; flushes and writes to the queue take a file lock.
 """
 
 from __future__ import annotations
@@ -202,12 +212,16 @@ def vectorstore_backends() -> list[str]:
     return sorted({ep.name for ep in installed_entry_points(VECTORSTORE_NAMESPACE)})
 
 
-def get_vectorstore(config: AzConfig | None = None, *, cached: bool = True) -> VectorStore:
+def get_vectorstore(
+    config: AzConfig | None = None, *, cached: bool = True, flush: bool = True
+) -> VectorStore:
     """Open the configured vector-store backend.
 
     Returns a :class:`VectorStore`; with ``cached`` the same object for the
     same backend and directory in this process (the embedding model is then
-    loaded once). Raises :class:`~az_os.errors.PluginMissingError` when no
+    loaded once). With ``flush`` the documents queued by :func:`queue_upsert`
+    are inserted first (a ``stat`` when there are none); when that fails they
+    stay queued and a warning is logged, the store is still returned. Raises :class:`~az_os.errors.PluginMissingError` when no
     backend of that name is installed and :class:`VectorStoreError` when it
     cannot be opened.
     """
@@ -230,7 +244,15 @@ def get_vectorstore(config: AzConfig | None = None, *, cached: bool = True) -> V
         f"vectorstore.backend in {config.path} chooses it",
         error=VectorStoreError,
     )
-    return cast("VectorStore", store)
+    opened = cast("VectorStore", store)
+    if flush:
+        try:
+            flush_pending(config, opened)
+        except VectorStoreError as exc:
+            import logging
+
+            logging.getLogger("az.vectors").warning("queued documents not inserted: %s", exc)
+    return opened
 
 
 def peek_count(config: AzConfig, name: str) -> int | None:
@@ -250,6 +272,155 @@ def peek_count(config: AzConfig, name: str) -> int | None:
     except Exception:  # noqa: BLE001 - a hint: any failure means "unknown"
         return None
     return count if isinstance(count, int) and count >= 0 else None
+
+
+#: the pending queue's file name, inside the store's directory
+PENDING_FILE = "pending.json"
+#: seconds to wait for another process's flush before giving up
+PENDING_LOCK_TIMEOUT = 120.0
+
+
+def pending_path(config: AzConfig) -> Path:
+    """The pending queue's file: ``<vectorstore path>/pending.json``, a JSON
+    object ``{collection: {id: {"text": str, "metadata": {...}}}}``."""
+    return vectorstore_path(config) / PENDING_FILE
+
+
+def _read_pending(path: Path) -> dict[str, dict[str, Any]]:
+    from az_os.util import read_json
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        return {}
+    return {c: docs for c, docs in data.items() if isinstance(docs, dict) and docs}
+
+
+def _lock_pending(path: Path) -> Any:
+    from az_os.util import file_lock
+
+    return file_lock(path, timeout=PENDING_LOCK_TIMEOUT)
+
+
+def queue_upsert(
+    config: AzConfig,
+    collection: str,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    metadatas: Sequence[Mapping[str, MetaValue]] | None = None,
+) -> None:
+    """Queue documents for ``collection`` without opening the store: they
+    are embedded and upserted the next time the store is opened
+    (:func:`get_vectorstore`) or by :func:`flush_pending`. Same shapes as
+    :meth:`Collection.upsert`; a queued id replaces the same id queued
+    before. A few milliseconds (a locked JSON rewrite), no vector library.
+
+    Raises :class:`VectorStoreError` when the queue cannot be written (the
+    directory is read-only, another process held the lock for
+    :data:`PENDING_LOCK_TIMEOUT` seconds); nothing is queued then."""
+    if not ids:
+        return
+    if len(ids) != len(texts) or (metadatas is not None and len(metadatas) != len(ids)):
+        raise VectorStoreError("queue_upsert: ids, texts and metadatas differ in length")
+    from filelock import Timeout
+
+    from az_os.util import write_json
+
+    path = pending_path(config)
+    metas = list(metadatas) if metadatas is not None else [{}] * len(ids)
+    try:
+        with _lock_pending(path):
+            data = _read_pending(path)
+            docs = data.setdefault(collection, {})
+            for i, text, meta in zip(ids, texts, metas, strict=True):
+                docs.pop(i, None)  # re-queued: moves to the end
+                docs[i] = {"text": text, "metadata": dict(meta or {})}
+            write_json(path, data)
+    except (OSError, Timeout, TypeError) as exc:
+        raise VectorStoreError(
+            f"cannot queue documents for '{collection}' in {path}: {exc}"
+        ) from exc
+
+
+def pending(config: AzConfig, collection: str) -> list[Hit]:
+    """Documents queued for ``collection`` and not yet in the store, oldest
+    first, ``score`` 0.0. Never raises: an unreadable queue gives ``[]``."""
+    docs = _read_pending(pending_path(config)).get(collection, {})
+    out = []
+    for i, doc in docs.items():
+        if isinstance(doc, dict) and isinstance(doc.get("text"), str):
+            meta = doc.get("metadata")
+            out.append(Hit(id=i, text=doc["text"], metadata=meta if isinstance(meta, dict) else {}))
+    return out
+
+
+def flush_pending(config: AzConfig, store: VectorStore | None = None) -> int:
+    """Upsert every queued document into ``store`` (the configured one when
+    not given), collection by collection, and remove each collection's
+    documents from the queue once its upsert returned. Returns how many
+    were inserted (0, without opening anything, when nothing is queued).
+
+    Holds the queue's lock throughout, so two processes flushing at once
+    insert each document once. Raises :class:`VectorStoreError` when the
+    store refuses a collection's documents (those stay queued, and the
+    collections flushed before stay flushed) or the lock is not free
+    within :data:`PENDING_LOCK_TIMEOUT` seconds."""
+    from filelock import Timeout
+
+    from az_os.util import write_json
+
+    path = pending_path(config)
+    if not path.is_file():
+        return 0
+    try:
+        with _lock_pending(path):
+            data = _read_pending(path)
+            if data and store is None:
+                store = get_vectorstore(config, flush=False)
+            done = 0
+            for name in list(data):
+                items = [
+                    (i, d) for i, d in data[name].items()
+                    if isinstance(d, dict) and isinstance(d.get("text"), str)
+                ]  # fmt: skip
+                if items and store is not None:
+                    store.collection(name).upsert(
+                        [i for i, _ in items],
+                        [d["text"] for _, d in items],
+                        [d.get("metadata") or {} for _, d in items],
+                    )
+                done += len(items)
+                del data[name]
+                if data:
+                    write_json(path, data)
+            path.unlink(missing_ok=True)
+            return done
+    except (OSError, Timeout) as exc:
+        raise VectorStoreError(f"cannot flush the pending documents in {path}: {exc}") from exc
+
+
+def discard_pending(config: AzConfig, collection: str) -> int:
+    """Drop the documents queued for ``collection`` (a backend's
+    :meth:`VectorStore.drop` calls this, so a dropped collection does not
+    come back at the next flush). Returns how many were queued."""
+    from filelock import Timeout
+
+    from az_os.util import write_json
+
+    path = pending_path(config)
+    if not path.is_file():
+        return 0
+    try:
+        with _lock_pending(path):
+            data = _read_pending(path)
+            gone = len(data.pop(collection, {}))
+            if gone:
+                if data:
+                    write_json(path, data)
+                else:
+                    path.unlink(missing_ok=True)
+            return gone
+    except (OSError, Timeout) as exc:
+        raise VectorStoreError(f"cannot change the pending documents in {path}: {exc}") from exc
 
 
 def close_all() -> None:

@@ -180,6 +180,7 @@ class ChromaVectorStore(VectorStore):
 
         settings = vectorstore_settings(config)
         path = vectorstore_path(config)
+        self._config = config
         self.location = str(path)
         self._model = settings.embedding_model
         self._ef: Any = (
@@ -270,7 +271,10 @@ class ChromaVectorStore(VectorStore):
             ) from exc
 
     def drop(self, name: str) -> bool:
+        from az_os.vectors import discard_pending
+
         self._check_name(name)
+        discard_pending(self._config, name)  # else the next flush brings it back
         with self._lock:
             self._collections.pop(name, None)
             try:

@@ -3,6 +3,7 @@
 Commands::
 
     az memory list [--limit N] [--json]
+    az memory sync [--json]
     az memory show ID [--json]
     az memory add TEXT [--category C] [--score S] [--json]
     az memory forget ID
@@ -41,12 +42,12 @@ def _out(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
-def _memory() -> Any:
+def _memory(flush: bool = True) -> Any:
     from az_os.config import load_config
 
     from az_memory.lessons import Memory
 
-    return Memory(load_config())
+    return Memory(load_config(), flush=flush)
 
 
 def _when(ts: float) -> str:
@@ -61,8 +62,11 @@ def _table(lessons: list[Any], relevance: bool = False) -> None:
         Console().print("no lessons")
         return
     cols = ["id", "category", "score", "used", "task", "when", "lesson"]
+    queued = sum(x.pending for x in lessons)
     if relevance:
         cols.insert(1, "relevance")
+    if queued:
+        cols.insert(1, "state")
     table = Table(*cols)
     for x in lessons:
         row = [x.id, x.category, f"{x.score:.1f}", str(x.access_count),
@@ -70,8 +74,15 @@ def _table(lessons: list[Any], relevance: bool = False) -> None:
                x.lesson[:100]]  # fmt: skip
         if relevance:
             row.insert(1, f"{x.relevance:.2f}")
+        if queued:
+            row.insert(1, "pending" if x.pending else "stored")
         table.add_row(*row)
     Console().print(table)
+    if queued:
+        Console().print(
+            f"{queued} pending: queued when their task ended, stored (embedded) at the next "
+            "recall, az memory command or az memory sync"
+        )
 
 
 @memory_app.command("list")
@@ -79,12 +90,22 @@ def list_cmd(
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many, newest first."),
     as_json: bool = JSON,
 ) -> None:
-    """Every lesson, newest first."""
-    lessons = _memory().all()[:limit]
+    """Every lesson, newest first; lessons not yet stored are marked pending."""
+    lessons = _memory(flush=False).listing()[:limit]
     if as_json:
         _out([x.to_dict() for x in lessons])
     else:
         _table(lessons)
+
+
+@memory_app.command("sync")
+def sync_cmd(as_json: bool = JSON) -> None:
+    """Store (embed) the lessons queued by finished tasks now, instead of at the next recall."""
+    n = _memory(flush=False).sync()
+    if as_json:
+        _out({"stored": n})
+    else:
+        typer.echo(f"stored {n} pending lesson(s)")
 
 
 @memory_app.command("show")

@@ -158,7 +158,8 @@ def from_model(task: Task, turns: list[Turn], model_id: str) -> list[Lesson]:
 
 
 def on_task_end(task: Task) -> list[Lesson]:
-    """Write the lessons of a finished task and score the lessons it used."""
+    """Queue the lessons of a finished task (no vector store opened) and
+    score the lessons it used (the store is open already: its start recalled them)."""
     from az_os.config import current_config
     from az_os.drivers import get_storage
 
@@ -172,7 +173,9 @@ def on_task_end(task: Task) -> list[Lesson]:
     lessons = from_transcript(task, turns)
     if memory.settings.model:
         lessons += from_model(task, turns, memory.settings.model)
-    memory.save(lessons)
+    # queued, not embedded: the store is opened at the end only when this
+    # task's start already opened it (to recall the lessons it used)
+    memory.queue(lessons)
     if used:
         delta = 0.5 if task.status.value == "completed" else -0.5
         helped = []
@@ -197,7 +200,7 @@ def context_lessons(task: Task, query: str) -> list[str]:
     s = memory.settings
     if not s.context or s.context_lessons <= 0:
         return []
-    if peek_count(config, COLLECTION) == 0:
+    if peek_count(config, COLLECTION) == 0 and not memory.has_pending():
         return []  # no lessons yet: the vector store (and its model) is not even opened
     found = [
         x

@@ -14,6 +14,12 @@ tasks whose context it entered; ``source`` is ``transcript`` (derived from a
 task's turns), ``model`` (written by ``memory.model``) or ``user``
 (``az memory add``). The store is reached only through the kernel's
 vector-store contract (:mod:`az_os.vectors`).
+
+Lessons written when a task ends are queued (:func:`az_os.vectors.queue_upsert`,
+a small JSON file) rather than embedded, so finishing a task never loads
+the vector store or its model; they enter the store the next time it is
+opened (a recall, any ``az memory`` command but ``list``, ``az rag``) or by
+``az memory sync``, and until then ``az memory list`` shows them as pending.
 """
 
 from __future__ import annotations
@@ -77,10 +83,12 @@ class Lesson:
     id: str = field(default_factory=lambda: "mem-" + uuid.uuid4().hex[:12])
     #: relevance to the query that found it (search only)
     relevance: float | None = None
+    #: queued, not yet in the vector store (``az memory list`` only)
+    pending: bool = False
 
     def metadata(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("lesson", "id", "relevance"):
+        for k in ("lesson", "id", "relevance", "pending"):
             d.pop(k)
         return d
 
@@ -140,9 +148,11 @@ class Memory:
     """The lessons of one az home. Raises :class:`~az_os.vectors.VectorStoreError`
     when the store fails and :class:`~az_os.errors.NotFoundError` for an unknown id."""
 
-    def __init__(self, config: AzConfig) -> None:
+    def __init__(self, config: AzConfig, *, flush: bool = True) -> None:
         self.config = config
         self.settings = settings(config)
+        #: insert queued lessons when the store is opened
+        self.flush = flush
         self._coll: Collection | None = None
 
     @property
@@ -150,8 +160,60 @@ class Memory:
         if self._coll is None:
             from az_os.vectors import get_vectorstore
 
-            self._coll = get_vectorstore(self.config).collection(COLLECTION)
+            store = get_vectorstore(self.config, flush=self.flush)
+            self._coll = store.collection(COLLECTION)
         return self._coll
+
+    def queue(self, lessons: Iterable[Lesson]) -> list[Lesson]:
+        """Queue lessons for the store without opening it (milliseconds, no
+        vector library); :meth:`sync` or the next opening inserts them."""
+        from az_os.vectors import queue_upsert
+
+        items = list(lessons)
+        for x in items:
+            x.lesson = " ".join(x.lesson.split())[:1000]
+        queue_upsert(
+            self.config,
+            COLLECTION,
+            [x.id for x in items],
+            [x.lesson for x in items],
+            [x.metadata() for x in items],
+        )
+        return items
+
+    def pending(self) -> list[Lesson]:
+        """Queued lessons not yet in the store, newest first, marked ``pending``."""
+        from az_os.vectors import pending
+
+        out = [Lesson.from_hit(h) for h in pending(self.config, COLLECTION)]
+        for x in out:
+            x.pending = True
+        return sorted(out, key=lambda x: -x.timestamp)
+
+    def has_pending(self) -> bool:
+        from az_os.vectors import pending_path
+
+        return pending_path(self.config).is_file() and bool(self.pending())
+
+    def sync(self) -> int:
+        """Insert every queued document into the store (lessons and any other
+        collection's); returns how many. Raises
+        :class:`~az_os.vectors.VectorStoreError` when the store refuses them
+        (they stay queued)."""
+        from az_os.vectors import flush_pending, get_vectorstore
+
+        return flush_pending(self.config, get_vectorstore(self.config, flush=False))
+
+    def listing(self) -> list[Lesson]:
+        """Stored and pending lessons, newest first, without inserting the
+        pending ones (and without opening the store when it holds none)."""
+        from az_os.vectors import peek_count
+
+        queued = self.pending()
+        ids = {x.id for x in queued}
+        stored = [] if peek_count(self.config, COLLECTION) == 0 else self.all()
+        out = queued + [x for x in stored if x.id not in ids]
+        return sorted(out, key=lambda x: -x.timestamp)
 
     def add(self, lesson: Lesson) -> Lesson:
         lesson.lesson = " ".join(lesson.lesson.split())[:1000]

@@ -252,3 +252,139 @@ def test_task_start_with_no_lessons_does_not_open_the_vector_store(
     assert "chromadb" in modules
     shown = az("memory", "show", lesson_id, "--json").json()
     assert shown["access_count"] == 1  # it went into the task's context
+
+
+@pytest.mark.slow
+def test_task_end_queues_its_lessons_without_the_store_and_the_next_task_recalls_them(
+    az, az_home: Path, scripted_env, tmp_path: Path
+):
+    """Finishing a task writes its lessons to the pending queue: no chromadb,
+    no embedding model in that process. ``az memory list`` shows them as
+    pending; the next task's start stores and recalls them."""
+    pytest.importorskip("az_rag")
+    ws = tmp_path / "service"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "config.ini").write_text("port = 8080\n")
+    plugins = "scripted,tools,sqlite,memory,rag"
+    steps = [
+        {"tool": "filesystem.read", "arguments": {"path": "config.ini"}},
+        {"tool": "filesystem.read", "arguments": {"path": "src/config.ini"}},
+        {"answer": "8080"},
+    ]
+    first, modules = _task_imports(
+        az_home, scripted_env(steps, plugins), ws, "What port does the service listen on?"
+    )
+    assert first["status"] == "completed"
+    assert not modules & HEAVY, f"loaded at task end: {sorted(modules & HEAVY)}"
+
+    listed = az("memory", "list", "--json").json()
+    assert {x["category"] for x in listed} == {"error_fix", "outcome"}
+    assert all(x["pending"] for x in listed)
+    table = az("memory", "list", env={"COLUMNS": "200"}).stdout
+    assert "pending" in table and "2 pending" in table
+    fix = next(x for x in listed if x["category"] == "error_fix")
+
+    second, modules = _task_imports(
+        az_home, scripted_env([{"answer": "8080"}], plugins), ws,
+        "Which port is configured for the service?",
+    )  # fmt: skip
+    assert second["status"] == "completed"
+    after = az("memory", "list", "--json").json()
+    # its start stored and recalled the first task's lessons; with the store
+    # open anyway, its end stored its own too: each lesson once, none pending
+    assert not any(x["pending"] for x in after)
+    assert len(after) == len({x["id"] for x in after}) == 3
+    assert {x["task_id"] for x in after} == {first["id"], second["id"]}
+    shown = az("memory", "show", fix["id"], "--json").json()
+    assert shown["access_count"] == 1 and shown["score"] == 6.5  # recalled, and it helped
+
+
+def _queue(n: int):  # type: ignore[no-untyped-def]
+    from az_memory.lessons import Lesson, Memory
+
+    m = Memory(load_config())
+    return m.queue(Lesson(lesson=f"Lesson number {i} about port {8000 + i}.") for i in range(n))
+
+
+#: flushes the queue in a subprocess that kills itself with SIGKILL before
+#: or after the store's upsert returns (before the queue is emptied)
+_KILLED_FLUSH = (
+    "import os, signal, sys\n"
+    "from az_chroma.store import ChromaCollection\n"
+    "from az_os.config import load_config\n"
+    "from az_os.vectors import flush_pending\n"
+    "real = ChromaCollection.upsert\n"
+    "def upsert(self, *a, **k):\n"
+    "    if sys.argv[1] == 'before':\n"
+    "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    "    real(self, *a, **k)\n"
+    "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    "ChromaCollection.upsert = upsert\n"
+    "flush_pending(load_config())\n"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_flush_killed_before_or_after_the_insert_loses_and_duplicates_nothing(
+    az_home: Path, when: str
+):
+    import signal
+    import subprocess
+    import sys
+
+    from az_memory.lessons import Memory
+    from az_os import vectors
+
+    pytest.importorskip("az_chroma")
+    queued = _queue(3)
+    vectors.close_all()
+    proc = subprocess.run([sys.executable, "-c", _KILLED_FLUSH, when], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    m = Memory(load_config(), flush=False)
+    assert {x.id for x in m.pending()} == {x.id for x in queued}  # still queued
+    stored = Memory(load_config()).all()  # opening the store inserts them (again)
+    assert sorted(x.id for x in stored) == sorted(x.id for x in queued)
+    assert Memory(load_config()).coll.count() == 3 and not m.pending()
+
+
+@pytest.mark.slow
+def test_two_processes_flushing_at_once_store_each_lesson_once(az_home: Path):
+    import subprocess
+    import sys
+
+    from az_memory.lessons import Memory
+    from az_os import vectors
+
+    queued = _queue(5)
+    vectors.close_all()
+    code = "from az_os.config import load_config\nfrom az_os.vectors import flush_pending\n"
+    code += "print(flush_pending(load_config()))\n"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(int(o) for o in outs) == [0, 5]  # one did it, the other found nothing left
+    m = Memory(load_config())
+    assert sorted(x.id for x in m.all()) == sorted(x.id for x in queued)
+    assert m.coll.count() == 5 and not m.pending()
+
+
+def test_cli_lists_pending_lessons_and_sync_stores_them(az, az_home: Path):
+    queued = _queue(2)
+    listed = az("memory", "list", "--json").json()
+    assert sorted(x["id"] for x in listed) == sorted(x.id for x in queued)
+    assert all(x["pending"] for x in listed)
+    r = az("memory", "sync", "--json")
+    assert r.returncode == 0 and r.json() == {"stored": 2}
+    listed = az("memory", "list", "--json").json()
+    assert len(listed) == 2 and not any(x["pending"] for x in listed)
+    assert az("memory", "sync").stdout.strip() == "stored 0 pending lesson(s)"
+    # a pending lesson is found by search (the command stores it first)
+    _queue(1)
+    found = az("memory", "search", "port 8000", "--json").json()
+    assert found and not any(x["pending"] for x in found)
+    assert len(az("memory", "list", "--json").json()) == 3
