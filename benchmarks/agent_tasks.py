@@ -13,7 +13,7 @@ run per model: benchmarks/data/agent_tasks_runs.json is the recorded local
 workload that benchmarks/routing.py --local-runs replays.
 
     python benchmarks/agent_tasks.py [--model M] [--only PREFIX ...] [--max-turns N] [--json]
-        [--jsonl FILE] [--record FILE [--note TEXT]]
+        [--timeout S] [--jsonl FILE] [--record FILE [--note TEXT]]
 """
 
 from __future__ import annotations
@@ -104,13 +104,24 @@ def task_paths(only: list[str] | None = None) -> list[Path]:
     return paths
 
 
-def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, Any]:
+def run_task(
+    path: Path,
+    model: str | None,
+    max_turns: int | None,
+    *,
+    home: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> dict[str, Any]:
+    """Run one example task and check it. ``home``: the AZ_HOME to use (a
+    fresh one per task when None); ``env``: extra environment variables;
+    ``timeout``: seconds before the task counts as failed (its process is killed)."""
     spec = tomllib.loads(path.read_text())
     with tempfile.TemporaryDirectory(prefix="az-task-") as tmp:
         ws = Path(tmp) / "ws"
         ws.mkdir()
         bg = prepare(spec, ws)
-        env = dict(os.environ, AZ_HOME=str(Path(tmp) / "home"))
+        env = {**os.environ, "AZ_HOME": str(home or Path(tmp) / "home"), **(env or {})}
         cmd = [
             sys.executable,
             "-m",
@@ -130,12 +141,12 @@ def run_task(path: Path, model: str | None, max_turns: int | None) -> dict[str, 
             cmd += ["--max-turns", str(max_turns)]
         start = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {
                 "task": path.stem,
                 "ok": False,
-                "why": f"az task run did not finish within {TIMEOUT} s",
+                "why": f"az task run did not finish within {timeout:g} s",
                 "status": "timeout",
                 "model": model,
                 "wall_s": time.perf_counter() - start,
@@ -185,6 +196,9 @@ def main() -> None:
     parser.add_argument("--model", help="model id or alias (default: az's default)")
     parser.add_argument("--only", nargs="*", help="task file name prefixes, e.g. 01 06")
     parser.add_argument("--max-turns", type=int)
+    parser.add_argument(
+        "--timeout", type=float, default=TIMEOUT, help=f"seconds per task (default {TIMEOUT})"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument(
         "--jsonl", type=Path, help="also append each row to this JSON-lines file as it finishes"
@@ -201,7 +215,7 @@ def main() -> None:
     before = baseline.measure() if args.record else None
     rows = []
     for p in paths:
-        row = run_task(p, args.model, args.max_turns)
+        row = run_task(p, args.model, args.max_turns, timeout=args.timeout)
         rows.append(row)
         if args.jsonl:
             with args.jsonl.open("a", encoding="utf-8") as f:
