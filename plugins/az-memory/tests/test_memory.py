@@ -220,7 +220,7 @@ def test_task_start_with_no_lessons_does_not_open_the_vector_store(
     (ws / "src").mkdir(parents=True)
     (ws / "src" / "config.ini").write_text("port = 8080\n")
     plugins = "scripted,tools,sqlite,memory,rag"
-    # lessons are not written at the end either, so the whole run stays light
+    # no lessons are written at the end, so each start below finds none to recall
     quiet = {"AZ_MEMORY__ENABLED": "false"}
 
     done, modules = _task_imports(
