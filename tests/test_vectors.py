@@ -224,3 +224,23 @@ def test_queued_documents_are_inserted_when_the_store_is_opened(
     assert not pending(config, "queued") and not pending_path(config).exists()
     assert "dropped" not in store.list_collections()
     close_all()
+
+
+def test_an_unreadable_queue_is_kept_aside_not_lost(az_home: Path, monkeypatch: pytest.MonkeyPatch):
+    from az_os.vectors import flush_pending, pending, pending_path, queue_upsert
+
+    if not BACKENDS:
+        pytest.skip("no backend")
+    monkeypatch.setenv("AZ_VECTORSTORE__BACKEND", BACKENDS[0])
+    config = load_config()
+    path = pending_path(config)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"notes": {"a": {"text": "cut off')  # a half-written file
+    assert pending(config, "notes") == []
+    queue_upsert(config, "notes", ["b"], ["a new document"])
+    (kept,) = path.parent.glob("pending.json.unreadable-*")
+    assert kept.read_text().startswith('{"notes": {"a"')
+    assert [h.id for h in pending(config, "notes")] == ["b"]
+    assert flush_pending(config) == 1
+    assert [h.id for h in get_vectorstore(config).collection("notes").get()] == ["b"]
+    close_all()

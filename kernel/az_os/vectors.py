@@ -221,9 +221,9 @@ def get_vectorstore(
     same backend and directory in this process (the embedding model is then
     loaded once). With ``flush`` the documents queued by :func:`queue_upsert`
     are inserted first (a ``stat`` when there are none); when that fails they
-    stay queued and a warning is logged, the store is still returned. Raises :class:`~az_os.errors.PluginMissingError` when no
-    backend of that name is installed and :class:`VectorStoreError` when it
-    cannot be opened.
+    stay queued and a warning is logged, the store is still returned. Raises
+    :class:`~az_os.errors.PluginMissingError` when no backend of that name is
+    installed and :class:`VectorStoreError` when it cannot be opened.
     """
     from az_os.config import load_config
 
@@ -286,11 +286,30 @@ def pending_path(config: AzConfig) -> Path:
     return vectorstore_path(config) / PENDING_FILE
 
 
-def _read_pending(path: Path) -> dict[str, dict[str, Any]]:
-    from az_os.util import read_json
+def _read_pending(path: Path, *, locked: bool = False) -> dict[str, dict[str, Any]]:
+    """The queue's documents (``{}`` when there is no queue). A file that is
+    not a JSON object is, when ``locked``, moved aside to
+    ``pending.json.unreadable-<epoch seconds>`` (kept for a person to look
+    at, never overwritten) with a warning."""
+    import json
+    import os
+    import time
 
-    data = read_json(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        data = None
     if not isinstance(data, dict):
+        if locked and path.is_file():
+            import logging
+
+            keep = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+            os.replace(path, keep)
+            logging.getLogger("az.vectors").warning(
+                "the pending queue %s was unreadable; kept as %s", path, keep
+            )
         return {}
     return {c: docs for c, docs in data.items() if isinstance(docs, dict) and docs}
 
@@ -329,7 +348,7 @@ def queue_upsert(
     metas = list(metadatas) if metadatas is not None else [{}] * len(ids)
     try:
         with _lock_pending(path):
-            data = _read_pending(path)
+            data = _read_pending(path, locked=True)
             docs = data.setdefault(collection, {})
             for i, text, meta in zip(ids, texts, metas, strict=True):
                 docs.pop(i, None)  # re-queued: moves to the end
@@ -373,7 +392,7 @@ def flush_pending(config: AzConfig, store: VectorStore | None = None) -> int:
         return 0
     try:
         with _lock_pending(path):
-            data = _read_pending(path)
+            data = _read_pending(path, locked=True)
             if data and store is None:
                 store = get_vectorstore(config, flush=False)
             done = 0
@@ -411,7 +430,7 @@ def discard_pending(config: AzConfig, collection: str) -> int:
         return 0
     try:
         with _lock_pending(path):
-            data = _read_pending(path)
+            data = _read_pending(path, locked=True)
             gone = len(data.pop(collection, {}))
             if gone:
                 if data:
