@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from az_os.plugins import FEATURE_PLUGINS
+from az_os.commands import FEATURE_PLUGINS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(

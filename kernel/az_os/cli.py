@@ -3,10 +3,14 @@
 The kernel's own commands are ``az plugins`` and ``az config`` (here) and
 the commands over its contracts (``az task``, ``az log``, ``az models``,
 ``az ask``, ``az tools``: :mod:`az_os.commands`). Every other command comes
-from a plugin's ``az_register_commands`` hook, added only when a command
-name is not the kernel's or the command list is shown. A feature command
-whose plugin is not installed (:data:`az_os.plugins.FEATURE_PLUGINS`) still
-appears in ``az --help`` and says what to install.
+from a plugin: declared in its ``az.commands`` entry point
+(:class:`az_os.commands.Command`: name, help line, where the command is),
+so ``az --help`` lists it without importing the plugin and ``az X`` imports
+only what defines X; or, for a plugin that declares nothing, from its
+``az_register_commands`` hook, asked only when a command name is not found
+otherwise or the command list is shown. A feature command whose plugin is
+not installed (:data:`az_os.commands.FEATURE_PLUGINS`) still appears in
+``az --help`` and says what to install.
 
 Errors: one line on stderr, always. A usage error (unknown flag, wrong type,
 an integer beyond 64 bits, a non-finite float) prints ``az: error: <message>
@@ -33,6 +37,7 @@ except ImportError:  # pragma: no cover
     import click  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 from az_os import __version__
+from az_os.commands import DeclaredCommandsGroup
 from az_os.errors import AzError, ConfigError
 
 HELP = """az: a terminal AI agent that routes each model call to the cheapest model that can do it.
@@ -192,73 +197,64 @@ def config_path_cmd() -> None:
 
 # -- building the app ------------------------------------------------------
 def _missing(name: str, dist: str) -> Any:
-    def missing(ctx: typer.Context) -> None:
+    """``az NAME`` when the plugin that provides it is not installed: says what
+    to install (exit 3), whatever arguments follow."""
+
+    def missing() -> None:
         from az_os.errors import PluginMissingError
 
         raise PluginMissingError(
             f"'az {name}' needs a plugin that is not installed: pip install {dist}"
         )
 
-    missing.__doc__ = f"(not installed: pip install {dist})"
-    return missing
+    return typer.core.TyperCommand(
+        name=name,
+        callback=missing,
+        help=f"(not installed: pip install {dist})",
+        add_help_option=False,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
 
 
-def _registered_names(app: typer.Typer) -> set[str]:
-    names = {g.name or "" for g in app.registered_groups}
-    names |= {
-        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands
-    }
-    return names
-
-
-class _AzGroup(typer.core.TyperGroup):
+class _AzGroup(DeclaredCommandsGroup):
     """The root group: commands in alphabetical order, not-installed ones last.
 
-    Plugins' commands are added on first need: when a command name is not
-    the kernel's, or when the list of commands is asked for (``az --help``,
-    shell completion). So ``az task list`` never loads the plugins at all.
+    Plugins' commands come from their declarations (``az.commands`` entry
+    points): ``az --help`` shows each one's help line without importing it,
+    and ``az X`` imports only the module that defines X. Plugins that
+    declare nothing are asked through ``az_register_commands`` when a name is
+    not found otherwise or the list is shown. ``az task list`` loads no plugin.
     """
 
-    _plugins_added = False
+    def _add_plugin_commands(self, ctx: Any = None) -> None:
+        from az_os.commands import FEATURE_PLUGINS
 
-    def _add_plugin_commands(self) -> None:
-        if self._plugins_added:
-            return
-        self._plugins_added = True
-        from az_os.commands import plugin_commands
-        from az_os.plugins import FEATURE_PLUGINS
-
-        extra = plugin_commands()
-        present = _registered_names(extra) | set(self.commands)
-        for name, dist in FEATURE_PLUGINS.items():
-            if name in present:
-                continue
-            extra.command(
-                name,
-                context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-                add_help_option=False,
-            )(_missing(name, dist))
-        if not (extra.registered_groups or extra.registered_commands):
-            return
-        for name, cmd in typer.main.get_group(extra).commands.items():
-            self.commands.setdefault(name, cmd)
+        super()._add_plugin_commands(ctx)
+        for name in FEATURE_PLUGINS:
+            self.get_command(ctx, name)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         cmd = super().get_command(ctx, cmd_name)
         if cmd is None:
-            self._add_plugin_commands()
-            cmd = super().get_command(ctx, cmd_name)
+            from az_os.commands import FEATURE_PLUGINS
+
+            if cmd_name not in FEATURE_PLUGINS:
+                return None
+            cmd = self.commands[cmd_name] = _missing(cmd_name, FEATURE_PLUGINS[cmd_name])
         return _harden(cmd)
 
     def list_commands(self, ctx: Any) -> list[str]:
-        self._add_plugin_commands()
-        names = list(self.commands)
+        from az_os.commands import FEATURE_PLUGINS
 
-        def key(name: str) -> tuple[bool, str]:
-            help_ = self.commands[name].help or ""
-            return help_.startswith("(not installed"), name
+        names = super().list_commands(ctx)
+        present = set(names)
+        missing = [n for n in names if self._is_missing(n)]
+        missing += sorted(n for n in FEATURE_PLUGINS if n not in present)
+        return [n for n in names if n not in missing] + missing
 
-        return sorted(names, key=key)
+    def _is_missing(self, name: str) -> bool:
+        cmd = self.commands.get(name)
+        return cmd is not None and (cmd.help or "").startswith("(not installed")
 
 
 def build_app() -> typer.Typer:

@@ -100,13 +100,18 @@ def az_configure(config: AzConfig) -> None:
 
 @hookspec
 def az_register_commands(app: typer.Typer) -> None:
-    """Add commands or sub-apps to the ``az`` command line.
+    """Add commands or sub-apps to the ``az`` command line (the older way).
 
-    Keep module imports light: ``az --help`` loads every plugin module, so
-    heavy libraries belong inside the command function.
+    Prefer declaring commands in the ``az.commands`` entry point
+    (:class:`az_os.commands.Command`, docs/writing-plugins.md "Commands"):
+    then ``az --help`` lists them without importing any plugin, and this
+    hook is never called for a plugin that declares them. While one
+    installed plugin uses this hook, ``az --help`` loads every plugin module,
+    so heavy libraries belong inside the command function.
 
-    Called: once, when the command line is built, before arguments are
-    parsed.
+    Called: once per process, when a command name is not found among the
+    kernel's and the declared commands, or when the command list is shown
+    (``az --help``, ``az task --help``, shell completion).
     Args:
         app: the root :class:`typer.Typer`; add a group with
             ``app.add_typer(group, name="db")`` or a command with

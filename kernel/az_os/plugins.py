@@ -42,7 +42,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from az_os import entrypoints
-from az_os.entrypoints import installed_entry_points
+from az_os.entrypoints import ENTRY_POINT_GROUP, installed_entry_points
+from az_os.entrypoints import split_env as _split_env
 from az_os.errors import AzError, NotFoundError
 from az_os.util import error_line
 
@@ -65,35 +66,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("az.plugins")
 
-ENTRY_POINT_GROUP = "az"
-
 #: Kernel modules registered as plugins in every process.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "az_os.default_plugins.routing",
     "az_os.default_plugins.policy",
     "az_os.default_plugins.aichat",
 )
-
-#: Which distribution provides each top-level command, for "install X" messages
-#: (a command shown in ``az --help`` as not installed). Only plugins' commands:
-#: ``az models``/``az ask``/``az tools`` are the kernel's. tests/test_layers.py
-#: checks each entry names a plugin under plugins/.
-FEATURE_PLUGINS: dict[str, str] = {
-    "db": "az-sqlite",
-    "cost": "az-cost",
-    "route": "az-router",
-    "mcp": "az-mcp",
-    "rag": "az-rag",
-    "memory": "az-memory",
-    "state": "az-git",
-    "secrets": "az-keyring",
-    "undo": "az-git",
-    "health": "az-telemetry",
-    "metrics": "az-telemetry",
-    "serve": "az-server",
-    "dashboard": "az-tui",
-    "worker": "az-celery",
-}
 
 
 @dataclass
@@ -115,13 +93,6 @@ class PluginRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _split_env(name: str) -> list[str] | None:
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    return [p.strip() for p in value.split(",") if p.strip()]
 
 
 #: The plugin whose implementation is running (set around each isolated
@@ -318,13 +289,21 @@ class PluginHost:
         self.pm.hook.az_configure.call_historic(kwargs={"config": config})
 
     def register_commands(
-        self, app: typer.Typer, warn: Callable[[str], None] | None = None
+        self,
+        app: typer.Typer,
+        warn: Callable[[str], None] | None = None,
+        skip: Iterable[str] = (),
     ) -> None:
-        """``az_register_commands``; a plugin that fails here is reported
-        through ``warn`` and marked failed, not fatal."""
+        """``az_register_commands``, but not of the plugins named in ``skip``
+        (those that declare their commands, ``az.commands``); a plugin that
+        fails here is reported through ``warn`` and marked failed, not fatal."""
         self._warn = warn
+        skipped = [p for p in (self.pm.get_plugin(n) for n in skip) if p is not None]
         try:
-            self.pm.hook.az_register_commands(app=app)
+            if skipped:
+                self.pm.subset_hook_caller("az_register_commands", skipped)(app=app)
+            else:
+                self.pm.hook.az_register_commands(app=app)
         finally:
             self._warn = None
 
@@ -546,12 +525,16 @@ def get_host(warn: Callable[[str], None] | None = None) -> PluginHost:
 
 
 def reset_host() -> None:
-    """Forget the process-wide host and the entry-point scan (tests use this
-    after changing the environment or installing a distribution)."""
+    """Forget the process-wide host, the entry-point scan and the commands
+    read from both (tests use this after changing the environment or
+    installing a distribution)."""
     global _host
     with _host_lock:
         _host = None
         entrypoints.forget()
+        commands = sys.modules.get("az_os.commands")
+        if commands is not None:
+            commands.forget_commands()
         stevedore = sys.modules.get("stevedore.extension")
         if stevedore is not None:  # get_driver's lookups, kept per process by stevedore
             stevedore.ExtensionManager.ENTRY_POINT_CACHE.clear()

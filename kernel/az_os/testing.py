@@ -118,12 +118,15 @@ def az(az_home: Path) -> Callable[..., AzResult]:
 
 def scripted_site(directory: Path) -> Path:
     """Make ``directory`` a site dir whose only distribution, ``az-scripted``,
-    declares the entry point ``[az] scripted = az_os.scripted``; put it on
+    declares the entry point ``[az] scripted = az_os.scripted`` (and, in
+    ``az.commands``, that it adds no command); put it on
     ``PYTHONPATH`` to load the scripted model plugin in a subprocess."""
     info = directory / "az_scripted-0.0.1.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: az-scripted\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[az]\nscripted = az_os.scripted\n")
+    (info / "entry_points.txt").write_text(
+        "[az]\nscripted = az_os.scripted\n\n[az.commands]\nscripted = az_os.commands:NO_COMMANDS\n"
+    )
     return directory
 
 
