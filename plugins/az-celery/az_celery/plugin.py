@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import typer
-from az_os import hookimpl
 
 worker_app = typer.Typer(
     help=(
@@ -228,11 +227,3 @@ def worker_start(
         ]
     )
     sweeper.stop.set()
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    from az_os.commands import task_app
-
-    task_app.command("submit")(task_submit)
-    app.add_typer(worker_app, name="worker")

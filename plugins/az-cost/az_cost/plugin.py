@@ -7,8 +7,9 @@
   alert threshold;
 * ``az_task_event`` - forget a finished task's call in flight;
 * ``az_health_checks`` - ``cost.budget``: ok below the alert threshold,
-  degraded from it on, unhealthy when the budget is spent;
-* ``az_register_commands`` - ``az cost``.
+  degraded from it on, unhealthy when the budget is spent.
+
+``az cost`` is declared in :mod:`az_cost.commandlist` (``az.commands``).
 
 This module imports only the kernel; the work is imported when a hook runs.
 """
@@ -21,7 +22,6 @@ from typing import TYPE_CHECKING
 from az_os import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    import typer
     from az_os.models import Model
     from az_os.types import (
         HealthResult,
@@ -34,14 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 _FINISHED = frozenset({"completed", "failed", "cancelled", "interrupted"})
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az cost`` (show, budget set/show/clear)."""
-    from az_cost.cli import cost_app
-
-    app.add_typer(cost_app, name="cost")
 
 
 @hookimpl

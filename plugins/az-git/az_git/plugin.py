@@ -7,8 +7,9 @@
 * ``az_task_event`` - follow the task's turn number; when a task that wrote
   ends (completed, failed, cancelled, interrupted), one more checkpoint
   named ``end``;
-* ``az_configure`` - read ``[git]``;
-* ``az_register_commands`` - ``az state`` and ``az undo``.
+* ``az_configure`` - read ``[git]``.
+
+``az state`` and ``az undo`` are declared in :mod:`az_git.commandlist` (``az.commands``).
 
 A checkpoint that fails is logged as a warning on the task (``az log``) and
 the tool call goes ahead, unless ``git.required`` is true: then the call is
@@ -27,7 +28,6 @@ from typing import TYPE_CHECKING
 from az_os import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    import typer
     from az_os.config import AzConfig
     from az_os.tools import Tool
     from az_os.types import Task, TaskEvent, ToolCall
@@ -73,14 +73,6 @@ def az_configure(config: AzConfig) -> None:
     with _lock:
         _config = config
         _manager = None
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az state`` and ``az undo``."""
-    from az_git.cli import register
-
-    register(app)
 
 
 def _enabled() -> bool:

@@ -72,11 +72,6 @@ def az_set_secret(name: str, value: str) -> bool | None:
     return True
 
 
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    app.add_typer(secrets_app, name="secrets")
-
-
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 

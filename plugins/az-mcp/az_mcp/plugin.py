@@ -31,14 +31,6 @@ def az_register_tools(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def az_register_commands(app: Any) -> None:
-    """Add ``az mcp`` (list, tools, call, add, remove, serve)."""
-    from az_mcp.commands import mcp_app
-
-    app.add_typer(mcp_app, name="mcp")
-
-
-@hookimpl
 def az_health_checks(register: Callable[..., None]) -> None:
     """``mcp``: configured servers whose last listing failed (from the cache,
     without starting anything)."""

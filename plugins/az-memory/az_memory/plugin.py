@@ -3,8 +3,9 @@
 * ``az_task_event`` - when a task completes or fails, lessons from its
   transcript (and from ``memory.model`` when set) are written;
 * ``az_context`` - relevant lessons (semantic + keyword) go into a new
-  task's first prompt, each marked with its task, turn and category;
-* ``az_register_commands`` - ``az memory``.
+  task's first prompt, each marked with its task, turn and category.
+
+``az memory`` is declared in :mod:`az_memory.commandlist` (``az.commands``).
 """
 
 from __future__ import annotations
@@ -15,18 +16,9 @@ from typing import TYPE_CHECKING
 from az_os import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    import typer
     from az_os.types import Task, TaskEvent
 
 log = logging.getLogger("az.memory")
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az memory``."""
-    from az_memory.cli import memory_app
-
-    app.add_typer(memory_app, name="memory")
 
 
 @hookimpl

@@ -14,7 +14,6 @@ import sys
 from typing import Any
 
 import typer
-from az_os import hookimpl
 
 
 def _storage(backend: str) -> Any:
@@ -89,20 +88,3 @@ def db_copy(
             f"{n['present']:>9,} already there; {n['destination']:,} in destination\n"
         )
     sys.stdout.write("counts checked: every source row is in the destination\n")
-
-
-@hookimpl(trylast=True)
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``copy`` to the ``az db`` group (az-sqlite's, registered before this
-    trylast hook), or create the group when az-sqlite is not installed."""
-    group = next(
-        (g.typer_instance for g in app.registered_groups if g.name == "db" and g.typer_instance),
-        None,
-    )
-    if group is None:
-        group = typer.Typer(
-            help="Manage az's database (storage.backend): copy a history between backends.",
-            no_args_is_help=True,
-        )
-        app.add_typer(group, name="db")
-    group.command("copy")(db_copy)

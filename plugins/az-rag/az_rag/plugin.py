@@ -1,10 +1,11 @@
 """az-rag's hook implementations (this module imports only the kernel).
 
-* ``az_register_commands`` - ``az rag`` (index, search, status, drop);
 * ``az_register_tools`` - ``semantic.search`` (query, collection, n_results);
 * ``az_context`` - the task's workspace is indexed (bounded time, the rest in
   the background) and the best snippets, each headed ``path:start-end``, go
   into the first prompt under ``rag.context_tokens``.
+
+``az rag`` (index, search, status, drop) is declared in :mod:`az_rag.commandlist`.
 """
 
 from __future__ import annotations
@@ -15,16 +16,7 @@ from typing import TYPE_CHECKING
 from az_os import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    import typer
     from az_os.types import Task
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az rag``."""
-    from az_rag.cli import rag_app
-
-    app.add_typer(rag_app, name="rag")
 
 
 @hookimpl

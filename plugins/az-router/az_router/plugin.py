@@ -14,11 +14,10 @@ from az_os import hookimpl
 from az_router.current import get_engine, reset_engine
 
 if TYPE_CHECKING:  # pragma: no cover
-    import typer
     from az_os.models import Model
     from az_os.types import ModelRequest, Task
 
-__all__ = ["az_register_commands", "az_route", "get_engine", "reset_engine"]
+__all__ = ["az_route", "get_engine", "reset_engine"]
 
 
 @hookimpl
@@ -32,11 +31,3 @@ def az_route(task: Task, request: ModelRequest, candidates: list[Model]) -> Mode
     decision = get_engine().decide(task, request, candidates)
     request.metadata["route"] = decision.summary()
     return decision.model
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az route explain`` and ``az route rules``."""
-    from az_router.cli import route_app
-
-    app.add_typer(route_app, name="route")

@@ -12,20 +12,10 @@ from typing import TYPE_CHECKING, Any
 from az_os import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    import typer
-
     from az_server.manager import TaskManager
 
 #: the task manager of the server running in this process, if any
 CURRENT: TaskManager | None = None
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az serve`` (and ``az serve token``)."""
-    from az_server.cli import serve_app
-
-    app.add_typer(serve_app, name="serve")
 
 
 @hookimpl

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from az_os import hookimpl
 
 db_app = typer.Typer(
     help=(
@@ -24,11 +23,6 @@ db_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    app.add_typer(db_app, name="db")
 
 
 def _path() -> tuple[Any, Path]:

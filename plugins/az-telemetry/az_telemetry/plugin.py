@@ -6,8 +6,9 @@
   metrics of this process, OpenTelemetry spans when configured, alert rules
   checked when a task ends;
 * ``az_metrics`` - everything as Prometheus text (:mod:`az_telemetry.metrics`),
-  which the server's ``/api/metrics`` serves without importing this plugin;
-* ``az_register_commands`` - ``az health`` and ``az metrics``.
+  which the server's ``/api/metrics`` serves without importing this plugin.
+
+``az health`` and ``az metrics`` are declared in :mod:`az_telemetry.commandlist`.
 
 Importing this module costs only the kernel: psutil, prometheus_client and
 OpenTelemetry are imported by the functions that use them.
@@ -22,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from az_os import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    import typer
     from az_os.types import (
         ModelRequest,
         ModelResponse,
@@ -36,14 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("az.telemetry")
 
 _FINISHED = frozenset({"completed", "failed", "cancelled", "interrupted"})
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az health`` and ``az metrics``."""
-    from az_telemetry.cli import register
-
-    register(app)
 
 
 @hookimpl

@@ -1,50 +1,6 @@
-"""az-tui's hook implementations: ``az dashboard``.
+"""az-tui as a plugin: it adds ``az dashboard`` and implements no hook.
 
-This module imports only the kernel and typer; Textual is imported when the
-dashboard runs, so ``az --help`` stays light.
+The command is declared in :mod:`az_tui.commandlist` (the ``az.commands``
+entry point) and defined in :mod:`az_tui.cli`; this module stays the ``az``
+entry point so ``az plugins list`` shows the plugin.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from az_os import hookimpl
-
-if TYPE_CHECKING:  # pragma: no cover
-    import typer
-
-THEMES = ("dark", "light")
-METRICS = ("all", "cost", "health", "tasks")
-
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    """Add ``az dashboard``."""
-    import typer as _typer
-
-    @app.command("dashboard")
-    def dashboard(
-        theme: str = _typer.Option("dark", "--theme", help="Colours: dark or light."),
-        metrics: str = _typer.Option(
-            "all",
-            "--metrics",
-            help="Which views to show: all (tasks, run, cost, health), tasks, cost or health.",
-        ),
-    ) -> None:
-        """Watch, start, approve and inspect tasks; spend and health, live.
-
-        Keys (also in the footer): 1-5 switch views (Tasks, Run, Cost, Health),
-        / search, f cycle the status filter, Enter open a task, c cancel,
-        r resume, u undo (when a checkpoint plugin is installed), Esc back,
-        q quit. The mouse works too. Tasks started by other processes
-        ('az task run' in another terminal, 'az serve') appear within a second.
-        """
-        from az_os.errors import ConfigError
-
-        if theme not in THEMES:
-            raise ConfigError(f"--theme must be dark or light, got '{theme}'")
-        if metrics not in METRICS:
-            raise ConfigError(f"--metrics must be all, cost, health or tasks, got '{metrics}'")
-        from az_tui.app import run_dashboard
-
-        run_dashboard(theme=theme, metrics=metrics)

@@ -32,7 +32,7 @@ def test_help_and_bad_options(az: Any) -> None:
 
 
 def test_az_help_and_the_hook_module_do_not_import_textual(az_home: Path) -> None:
-    code = "import az_tui.plugin, sys; print('textual' in sys.modules, 'psutil' in sys.modules)"
+    code = "import az_tui.plugin, az_tui.cli, sys; print('textual' in sys.modules, 'psutil' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     r = subprocess.run(

@@ -1,0 +1,16 @@
+"""az-server's commands as ``az --help`` lists them (``az.commands`` entry point).
+
+This module imports nothing but the kernel's declaration type, so listing
+the commands costs no import of the plugin; each command's module is
+imported when the command runs or shows its own help.
+"""
+
+from az_os.commands import Command
+
+COMMANDS = (
+    Command(
+        "serve",
+        "az_server.cli:serve_app",
+        "Run az as a headless HTTP API server (FastAPI + uvicorn).",
+    ),
+)
