@@ -39,7 +39,8 @@ def test_template_renders_installs_and_runs(az, tmp_path: Path):
         plugins = {p["name"]: p for p in az("plugins", "list", "--json").json()}
         assert plugins["tmplcheck"]["status"] == "loaded"
         assert plugins["tmplcheck"]["distribution"] == "az-tmplcheck"
-        assert plugins["tmplcheck"]["hooks"] == ["az_register_commands", "az_register_tools"]
+        assert plugins["tmplcheck"]["hooks"] == ["az_register_tools"]
+        assert "A template check." in az("--help").stdout
         r = az("tmplcheck", "greet", "--name", "template")
         assert r.returncode == 0, r
         assert "Hello, template! (az-tmplcheck)" in r.stdout

@@ -18,6 +18,12 @@ def test_plugin_is_loaded():
     assert plugins["{{ cookiecutter.plugin_name }}"]["status"] == "loaded"
 
 
+def test_command_is_listed_without_importing_the_plugin():
+    r = az("--help")
+    assert r.returncode == 0, r.stderr
+    assert "{{ cookiecutter.plugin_name }}" in r.stdout
+
+
 def test_command(tmp_path, monkeypatch):
     r = az("{{ cookiecutter.plugin_name }}", "greet", "--name", "tester")
     assert r.returncode == 0, r.stderr

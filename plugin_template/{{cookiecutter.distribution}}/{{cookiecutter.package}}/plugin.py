@@ -2,14 +2,16 @@
 
 az calls these with keyword arguments; each function may accept any subset
 of its hook's arguments (see az's docs/plugin-hooks.md). Keep imports at the
-top of this module light: `az --help` imports it.
+top of this module light: every command that loads plugins imports it.
+
+The plugin's command, ``az {{ cookiecutter.plugin_name }}``, is declared in
+``commandlist.py`` and defined in ``cli.py``, so ``az --help`` lists it
+without importing this module.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import typer
 
 from az_os import hookimpl
 from az_os.tools import Tool, ToolContext
@@ -40,14 +42,3 @@ class EchoTool(Tool):
 def az_register_tools(register):  # type: ignore[no-untyped-def]
     register(EchoTool())
 
-
-@hookimpl
-def az_register_commands(app: typer.Typer) -> None:
-    group = typer.Typer(help="{{ cookiecutter.description }}.", no_args_is_help=True)
-
-    @group.command("greet")
-    def greet(name: str = typer.Option("world", help="Who to greet.")) -> None:
-        """Print a greeting."""
-        print(f"Hello, {name}! ({{ cookiecutter.distribution }})")
-
-    app.add_typer(group, name="{{ cookiecutter.plugin_name }}")
