@@ -2,10 +2,15 @@
 
 Prints the median wall time (ms) over N runs (default 20) of:
   python -c pass        the interpreter alone (the floor)
-  az --help             the root help, every installed plugin loaded
-  az plugins list       plugin discovery and a table
-and the heavy modules (litellm, llama_cpp, chromadb, textual, git, torch, mcp,
-httpx, openai, peewee) loaded after each command ran.
+  az --help             the root help: every command listed from the plugins'
+                        declarations (az.commands), no plugin module imported
+  az dashboard --help   one plugin command's own help: only the module that
+                        defines it is imported
+  az task list --help   a kernel command: no plugin at all
+  az plugins list       every plugin loaded, and a table
+and, after each command ran, the heavy modules (litellm, llama_cpp, chromadb,
+textual, git, torch, mcp, httpx, openai, peewee) loaded and how many of the
+installed plugins' hook modules (the ``az`` entry points) were imported.
 
 Target (issue #2): `az --help` median under 150 ms with every first-party plugin installed.
 
@@ -47,20 +52,25 @@ def timed(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
     return out
 
 
-def heavy_imports(cmd: list[str], env: dict[str, str]) -> list[str]:
-    """Top-level packages in sys.modules after the command ran (importtime can miss
-    modules loaded through import hooks such as editable installs)."""
+def loaded_after(cmd: list[str], env: dict[str, str]) -> tuple[list[str], int]:
+    """The heavy top-level packages in sys.modules after the command ran, and
+    how many plugin hook modules (``az`` entry points) were imported
+    (importtime can miss modules loaded through import hooks such as
+    editable installs, so the interpreter is asked)."""
     args = cmd[3:]  # after: python -m az_os.cli
     script = (
         "import sys, json\nfrom az_os.cli import main\ntry:\n"
         f"    main({args!r})\nexcept SystemExit:\n    pass\n"
-        "sys.__stderr__.write(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+        "from importlib.metadata import entry_points\n"
+        "hooks = [ep.value for ep in entry_points(group='az')]\n"
+        "sys.__stderr__.write(json.dumps([sorted({m.split('.')[0] for m in sys.modules}),"
+        " [h for h in hooks if h in sys.modules], len(hooks)]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     import json
 
-    mods = set(json.loads(proc.stderr.strip().splitlines()[-1]))
-    return sorted(mods & HEAVY)
+    mods, hooks, _ = json.loads(proc.stderr.strip().splitlines()[-1])
+    return sorted(set(mods) & HEAVY), len(hooks)
 
 
 def main() -> None:
@@ -72,16 +82,22 @@ def main() -> None:
     cases = [
         ("python -c pass", [sys.executable, "-c", "pass"]),
         ("az --help", [sys.executable, "-m", "az_os.cli", "--help"]),
+        ("az dashboard --help", [sys.executable, "-m", "az_os.cli", "dashboard", "--help"]),
+        ("az task list --help", [sys.executable, "-m", "az_os.cli", "task", "list", "--help"]),
         ("az plugins list", [sys.executable, "-m", "az_os.cli", "plugins", "list"]),
     ]
     timed(cases[1][1], 2, env)  # warm the file cache
-    print(f"{'command':<18} {'median ms':>10} {'p95 ms':>8}  heavy modules imported")
+    print(
+        f"{'command':<20} {'median ms':>10} {'p95 ms':>8}  {'hook modules':>12}  "
+        "heavy modules imported"
+    )
     for name, cmd in cases:
         samples = sorted(timed(cmd, args.runs, env))
         p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
-        heavy = heavy_imports(cmd, env) if name.startswith("az") else []
+        heavy, hooks = loaded_after(cmd, env) if name.startswith("az") else ([], 0)
         print(
-            f"{name:<18} {statistics.median(samples):>10.1f} {p95:>8.1f}  {', '.join(heavy) or 'none'}"
+            f"{name:<20} {statistics.median(samples):>10.1f} {p95:>8.1f}  {hooks:>12}  "
+            f"{', '.join(heavy) or 'none'}"
         )
 
 
