@@ -48,7 +48,7 @@ class Command:
     """One command a plugin adds, as ``az --help`` lists it.
 
     A plugin declares its commands in a module that imports nothing but
-    this class (so listing them costs microseconds) and names that module's
+    this class (so listing them imports none of the plugin's code) and names that module's
     tuple in its ``az.commands`` entry point, under its plugin name::
 
         # pyproject.toml
@@ -273,10 +273,14 @@ class DeclaredCommandsGroup(typer.core.TyperGroup):
             self.commands.setdefault(name, cmd)
 
     def _add_plugin_commands(self, ctx: Any = None) -> None:
-        """Every plugin subcommand, loaded (tests walk the whole tree)."""
+        """Every plugin subcommand, loaded, here and in the groups below
+        (tests walk the whole tree)."""
         for name in self._declared_children():
             self.get_command(ctx, name)
         self._ask_hooks()
+        for cmd in list(self.commands.values()):
+            if isinstance(cmd, DeclaredCommandsGroup):
+                cmd._add_plugin_commands(ctx)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         cmd = self.commands.get(cmd_name)
