@@ -108,7 +108,7 @@ def test_each_declared_command_shows_its_help_and_imports_only_its_plugin(
     commands = _declared()
     if not commands:
         pytest.skip("no plugin with declared commands is installed")
-    for path, cmd in commands.items():
+    for path in commands:
         r = _probe([*path.split(), "--help"], {"AZ_HOME": str(az_home)})
         assert r["code"] == 0, (path, r)
         assert "Usage: az " + path in " ".join(r["stdout"].split()), (path, r["stdout"][:300])
@@ -288,3 +288,38 @@ def test_a_declaration_that_fails_to_load_is_reported_and_the_hook_asked(
         "az: warning: plugin 'half' (az_half.commandlist:COMMANDS): commands not read: "
         "TypeError: not an az_os.commands.Command: 'not a Command'"
     ]
+
+
+def test_the_entry_point_cache_lives_in_the_az_home(
+    az_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from az_os.config import az_home as config_home
+    from az_os.entrypoints import cache_dir
+
+    assert Path(cache_dir()) == config_home() / "cache" == az_home / "cache"
+    monkeypatch.delenv("AZ_HOME")
+    assert Path(cache_dir()) == config_home() / "cache"
+
+
+def test_help_reads_entry_points_from_the_cache_and_sees_a_new_install(
+    az_home: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "later"
+    site.mkdir()
+    env = {"AZ_HOME": str(az_home), **_env(site)}
+    first = _probe(["--help"], env)
+    assert first["code"] == 0 and "weather" not in first["stdout"]
+    script = (
+        "import sys\nfrom az_os.cli import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "sys.__stderr__.write(str('importlib.metadata' in sys.modules) + '\\n')\n"
+    )
+    full_env = {**os.environ, **env}
+    again = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=full_env
+    )
+    assert again.stderr.strip().splitlines()[-1] == "False", again.stderr
+    # a distribution installed since: its directory changed, so the cache is not used
+    _site(site, "az-weather", DECLARED_FILES, DECLARED_ENTRY_POINTS)
+    later = _probe(["--help"], env)
+    assert later["code"] == 0 and "Forecasts for the places you name." in later["stdout"], later

@@ -120,11 +120,11 @@ def declared(warn: Callable[[str], None] | None = None) -> Declarations:
     global _declared
     if _declared is None:
         warn = warn or _warn
-        from az_os.entrypoints import installed_entry_points, plugin_enabled
+        from az_os.entrypoints import declared_entry_points, plugin_enabled
         from az_os.util import error_line
 
         found = Declarations()
-        for ep in sorted(installed_entry_points(COMMANDS_GROUP), key=lambda e: e.name):
+        for ep in sorted(declared_entry_points(COMMANDS_GROUP), key=lambda e: e.name):
             if ep.name in found.plugins or not plugin_enabled(ep):
                 continue
             try:
@@ -201,12 +201,12 @@ def _with_declared_children(path: str, cmd: Any) -> Any:
 def undeclared_plugins() -> bool:
     """Whether an enabled plugin (``az`` entry point) declares no commands:
     then the command tree needs the old way, its ``az_register_commands``."""
-    from az_os.entrypoints import ENTRY_POINT_GROUP, installed_entry_points, plugin_enabled
+    from az_os.entrypoints import ENTRY_POINT_GROUP, declared_entry_points, plugin_enabled
 
     names = declared().plugins
     return any(
         ep.name not in names and plugin_enabled(ep)
-        for ep in installed_entry_points(ENTRY_POINT_GROUP)
+        for ep in declared_entry_points(ENTRY_POINT_GROUP)
     )
 
 
