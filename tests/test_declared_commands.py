@@ -323,3 +323,34 @@ def test_help_reads_entry_points_from_the_cache_and_sees_a_new_install(
     _site(site, "az-weather", DECLARED_FILES, DECLARED_ENTRY_POINTS)
     later = _probe(["--help"], env)
     assert later["code"] == 0 and "Forecasts for the places you name." in later["stdout"], later
+
+
+def test_declarations_are_read_again_only_when_their_module_changed(
+    az_home: Path, weather: Path
+) -> None:
+    env = {"AZ_HOME": str(az_home), **_env(weather)}
+    check = "import sys; print('az_weather.commandlist' in sys.modules, file=sys.__stderr__)"
+
+    def help_run() -> tuple[str, bool]:
+        script = (
+            "from az_os.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n"
+            f"    pass\n{check}\n"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        )
+        return r.stdout, r.stderr.strip().splitlines()[-1] == "True"
+
+    out, imported = help_run()
+    assert "Forecasts for the places you name." in out and imported
+    out, imported = help_run()
+    assert "Forecasts for the places you name." in out and not imported
+    module = weather / "az_weather" / "commandlist.py"
+    module.write_text(module.read_text().replace("Forecasts for", "Rain and sun in"))
+    stat = module.stat()
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    out, imported = help_run()
+    assert "Rain and sun in the places you name." in out and imported

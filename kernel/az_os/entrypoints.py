@@ -104,7 +104,7 @@ def declared_entry_points(group: str) -> list[Declared]:
                 g: [[ep.name, ep.value, _dist_name(ep)] for ep in installed_entry_points(g)]
                 for g in CACHED_GROUPS
             }
-            _write_cache(path, {"key": key, **data})
+            write_cache_file(path, {"key": key, **data})
         _DECLARED = {g: [Declared(*row) for row in data.get(g, [])] for g in CACHED_GROUPS}
     return list(_DECLARED.get(group, []))
 
@@ -144,14 +144,19 @@ def cache_dir() -> str:
     return os.path.join(platformdirs.user_data_dir("az", appauthor=False), "cache")
 
 
-def _read_cache(path: str, key: str) -> dict[str, list[list[Any]]] | None:
+def read_cache_file(path: str) -> Any:
+    """The JSON in cache file ``path``; ``None`` when it is missing or unreadable."""
     import json
 
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def _read_cache(path: str, key: str) -> dict[str, list[list[Any]]] | None:
+    data = read_cache_file(path)
     if not isinstance(data, dict) or data.get("key") != key:
         return None
     if any(not isinstance(data.get(g), list) for g in CACHED_GROUPS):
@@ -159,7 +164,10 @@ def _read_cache(path: str, key: str) -> dict[str, list[list[Any]]] | None:
     return data
 
 
-def _write_cache(path: str, data: dict[str, Any]) -> None:
+def write_cache_file(path: str, data: Any) -> None:
+    """Write ``data`` as JSON to cache file ``path`` (atomically: a temporary
+    file, then ``os.replace``), in ``<az home>/cache``, made if the az home
+    exists; a write the filesystem refuses is skipped."""
     import json
 
     tmp = f"{path}.{os.getpid()}.tmp"

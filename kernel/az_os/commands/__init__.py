@@ -116,30 +116,101 @@ def declared(warn: Callable[[str], None] | None = None) -> Declarations:
     tuple of :class:`Command`. A plugin disabled by ``AZ_LOAD_PLUGINS``/
     ``AZ_DISABLE_PLUGINS`` is left out; one whose declaration fails to load is
     reported through ``warn`` (default: one ``az: warning:`` line on stderr)
-    and asked the old way, through its ``az_register_commands`` hook."""
+    and asked the old way, through its ``az_register_commands`` hook.
+
+    Declarations are kept in ``<az home>/cache/commands-<crc>.json`` with the
+    modification time of the module that holds each, and imported again only
+    when that file changed (or the entry point did), so ``az --help`` usually
+    imports no plugin module at all."""
     global _declared
     if _declared is None:
         warn = warn or _warn
         from az_os.entrypoints import declared_entry_points, plugin_enabled
-        from az_os.util import error_line
 
+        cache = _DeclarationCache()
         found = Declarations()
         for ep in sorted(declared_entry_points(COMMANDS_GROUP), key=lambda e: e.name):
             if ep.name in found.plugins or not plugin_enabled(ep):
                 continue
-            try:
-                commands = tuple(ep.load())
-                bad = [c for c in commands if not isinstance(c, Command)]
-                if bad:
-                    raise TypeError(f"not an az_os.commands.Command: {bad[0]!r}")
-            except Exception as exc:  # noqa: BLE001 - a plugin's failure is isolated
-                warn(f"plugin '{ep.name}' ({ep.value}): commands not read: {error_line(exc)}")
-                continue
+            commands = cache.get(ep.name, ep.value)
+            if commands is None:
+                commands = _load_declaration(ep, warn)
+                if commands is None:
+                    continue
+                cache.put(ep.name, ep.value, commands)
             found.plugins.add(ep.name)
             for cmd in commands:
                 found.commands.setdefault(" ".join(cmd.name.split()), cmd)
+        cache.save()
         _declared = found
     return _declared
+
+
+def _load_declaration(ep: Any, warn: Callable[[str], None]) -> tuple[Command, ...] | None:
+    from az_os.util import error_line
+
+    try:
+        commands = tuple(ep.load())
+        bad = [c for c in commands if not isinstance(c, Command)]
+        if bad:
+            raise TypeError(f"not an az_os.commands.Command: {bad[0]!r}")
+    except Exception as exc:  # noqa: BLE001 - a plugin's failure is isolated
+        warn(f"plugin '{ep.name}' ({ep.value}): commands not read: {error_line(exc)}")
+        return None
+    return commands
+
+
+class _DeclarationCache:
+    """Declarations read before, each with the path and modification time
+    (ns) of the module that holds it; one file per interpreter."""
+
+    def __init__(self) -> None:
+        import os
+        import sys
+        import zlib
+
+        from az_os.entrypoints import cache_dir, read_cache_file
+
+        name = f"commands-{zlib.crc32(sys.executable.encode()):08x}.json"
+        self.path = os.path.join(cache_dir(), name)
+        data = read_cache_file(self.path)
+        self.entries: dict[str, Any] = data if isinstance(data, dict) else {}
+        self.changed = False
+
+    def get(self, plugin: str, value: str) -> tuple[Command, ...] | None:
+        import os
+
+        entry = self.entries.get(plugin)
+        if not isinstance(entry, dict) or entry.get("value") != value:
+            return None
+        try:
+            if os.stat(entry["file"]).st_mtime_ns != entry["mtime"]:
+                return None
+            return tuple(Command(*row) for row in entry["commands"])
+        except (OSError, KeyError, TypeError):
+            return None
+
+    def put(self, plugin: str, value: str, commands: tuple[Command, ...]) -> None:
+        import os
+        import sys
+
+        module = sys.modules.get(value.partition(":")[0].strip())
+        path = getattr(module, "__file__", None)
+        if not path:
+            return
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            return
+        rows = [[c.name, c.target, c.help, c.group_help] for c in commands]
+        self.entries[plugin] = {"value": value, "file": path, "mtime": mtime, "commands": rows}
+        self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            from az_os.entrypoints import write_cache_file
+
+            write_cache_file(self.path, self.entries)
 
 
 def load_declared(path: str, cmd: Command) -> Any:
@@ -148,7 +219,10 @@ def load_declared(path: str, cmd: Command) -> Any:
     subcommands other plugins declare under it added. A target that fails to
     import or is not a command raises :class:`~az_os.errors.AzError` naming
     the command and the error, one line."""
-    import click
+    try:  # typer 0.28 parses with its own copy of click; older typer uses click itself
+        from typer import _click as click
+    except ImportError:  # pragma: no cover
+        import click  # type: ignore[no-redef, import-not-found, unused-ignore]
 
     name = path.rsplit(" ", 1)[-1]
     if cmd.target:
