@@ -267,13 +267,21 @@ class Source:
     # -- capabilities --------------------------------------------------------
     def can_undo(self) -> bool:
         """True when a plugin provides ``az undo`` (a checkpoint plugin such
-        as az-git): asked of the plugin host's registered commands, once."""
+        as az-git), once: among the commands plugins declare
+        (``az.commands``), else among those the other plugins of the host
+        register through ``az_register_commands``."""
         if self._undo is None:
+            from az_os.commands import declared
+
+            found = declared()
+            if "undo" in found.commands:
+                self._undo = True
+                return True
             import typer
 
             probe = typer.Typer()
             try:
-                self.host.register_commands(probe)
+                self.host.register_commands(probe, skip=found.plugins)
             except Exception:  # noqa: BLE001 - a broken plugin means no undo
                 self._undo = False
                 return False
