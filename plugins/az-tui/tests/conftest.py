@@ -179,6 +179,24 @@ def seed(storage: Any, n: int = 40) -> list[Task]:
     return tasks
 
 
+def table_laid_out(table: Any, rows: int) -> bool:
+    """Whether ``table`` (a DataTable) holds ``rows`` rows and has sized its
+    columns to them: a DataTable measures new rows on its next idle, so a
+    screenshot taken between the two shows the header at its labels' widths."""
+    from rich.cells import cell_len
+
+    if table.row_count != rows:
+        return False
+    for i, column in enumerate(table.ordered_columns):
+        widest = max(
+            (cell_len(str(table.get_row_at(r)[i])) for r in range(rows)),
+            default=0,
+        )
+        if column.content_width < widest:
+            return False
+    return True
+
+
 async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Let the app run until ``cond()`` is truthy (its value), or fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout

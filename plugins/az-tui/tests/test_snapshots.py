@@ -12,7 +12,7 @@ from az_tui.app import Dashboard
 from az_tui.data import Source
 from az_tui.detail import DetailScreen
 from az_tui.run_view import ApprovalModal
-from conftest import METRICS, NOW, HealthPlugin, only_plugins, seed, wait_for
+from conftest import METRICS, NOW, HealthPlugin, only_plugins, seed, table_laid_out, wait_for
 
 SIZES = [(80, 24), (160, 48)]
 THEMES = ["dark", "light"]
@@ -54,13 +54,13 @@ async def _cost(pilot: Any) -> None:
     await pilot.press("3")
     view = pilot.app.query_one("#cost-view")
     await wait_for(pilot, lambda: view.summary is not None)
-    await wait_for(pilot, lambda: pilot.app.query_one("#by-model").row_count == 2)
-    await pilot.pause(0.3)
+    await wait_for(pilot, lambda: table_laid_out(pilot.app.query_one("#by-model"), 2))
+    await pilot.pause()
 
 
 async def _health(pilot: Any) -> None:
     await pilot.press("4")
-    await wait_for(pilot, lambda: pilot.app.query_one("#checks").row_count == 2)
+    await wait_for(pilot, lambda: table_laid_out(pilot.app.query_one("#checks"), 2))
     await pilot.pause()
 
 
