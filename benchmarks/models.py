@@ -22,6 +22,8 @@ settings (n_ctx 8192, az-local's default thread count for prompt and
 generation).
 
     python benchmarks/models.py [--prompt TEXT] [--max-tokens N] [--repeat R] [--json]
+    python benchmarks/models.py --turns MODEL     # 3 turns, KV cache reused vs cold
+    python benchmarks/models.py --grammar MODEL --repeat 4   # grammar cost per token
 """
 
 from __future__ import annotations
@@ -304,6 +306,76 @@ def turn_latency(model_id: str) -> dict[str, Any]:
     return out
 
 
+def grammar_cost(model_id: str, rounds: int = 4) -> dict[str, Any]:
+    """Per generated token (ms) of the same tool-using turn (``--grammar
+    MODEL``), decoded three ways in interleaved rounds so that machine load
+    affects each alike: ``full`` (llama-cpp-python's ``grammar=``, the whole
+    vocabulary checked each step), ``top`` (az-local's ``TopGrammar``) and
+    ``free`` (no grammar). The prompt is evaluated once before each timed
+    call, so the wall time is generation. Medians over ``rounds``; ratios
+    are to ``full``."""
+    from az_local.actions import chat_messages
+    from az_local.model import _grammar, _grammar_processor
+    from az_os.plugins import get_host
+    from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
+
+    model = get_host().find_model(model_id)
+    loaded = model.load()  # type: ignore[attr-defined]
+    tools = [
+        ToolSpec(
+            name="filesystem.list",
+            description="List a directory.",
+            input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
+        ),
+        ToolSpec(
+            name="filesystem.read",
+            description="Read a text file.",
+            input_schema={
+                "type": "object",
+                "properties": {"path": {"type": "string"}},
+                "required": ["path"],
+            },
+        ),
+    ]
+    call = ToolCall(id="c1", name="filesystem.list", arguments={"path": "."})
+    msgs = [
+        Message(role="system", content="You are az, an agent.\n\nWorkspace (cwd): /w"),
+        Message(role="user", content="Port?"),
+        Message(role="assistant", tool_calls=[call]),
+        Message(role="tool", tool_call_id="c1", content='{"entries": ["settings.ini"]}'),
+    ]
+    req = ModelRequest(messages=msgs, tools=tools, max_tokens=48, temperature=0)
+    grammar = _grammar(req, loaded)
+    prompt = chat_messages(msgs, tools, "auto")
+    per_token: dict[str, list[float]] = {"full": [], "top": [], "free": []}
+    texts: dict[str, str] = {}
+    for _ in range(rounds):
+        for mode in per_token:
+            kw: dict[str, Any] = {"messages": prompt, "max_tokens": 48, "temperature": 0}
+            if mode == "full":
+                kw["grammar"] = grammar
+            elif mode == "top":
+                kw["logits_processor"] = _grammar_processor(loaded, grammar)
+            with loaded.lock:
+                loaded.llama.create_chat_completion(**kw)  # the prompt, evaluated once
+                if mode == "top":
+                    kw["logits_processor"] = _grammar_processor(loaded, grammar)
+                t = time.perf_counter()
+                out = loaded.llama.create_chat_completion(**kw)
+                wall = time.perf_counter() - t
+            n = max(int(out["usage"]["completion_tokens"]), 1)
+            per_token[mode].append(wall / n * 1000)
+            texts[mode] = out["choices"][0]["message"]["content"]
+    med = {m: statistics.median(v) for m, v in per_token.items()}
+    return {
+        "model": model_id,
+        "ms_per_token": {m: round(v, 1) for m, v in med.items()},
+        "ratio_to_full": {m: round(v / med["full"], 2) for m, v in med.items()},
+        "same_text_as_full": {m: texts[m] == texts["full"] for m in texts},
+        "rounds": rounds,
+    }
+
+
 def print_turns(result: dict[str, Any]) -> None:
     """The --turns result as a table, with the targets of issue 13."""
     print(f"model {result['model']}, load {result['load_s']:.2f} s")
@@ -338,7 +410,20 @@ def main() -> None:
         metavar="MODEL",
         help="only the 3-turn latency with and without KV-cache reuse, on this local model",
     )
+    parser.add_argument(
+        "--grammar",
+        metavar="MODEL",
+        help="only the per-token cost of the decoding grammar (full, top-64, none) on this model",
+    )
     args = parser.parse_args()
+    if args.grammar:
+        import baseline
+
+        before = baseline.measure()
+        cost = grammar_cost(args.grammar, args.repeat)
+        cost["machine"] = {"before": before, "after": baseline.measure()}
+        print(json.dumps(cost, indent=2))
+        return
     if args.turns:
         import baseline  # benchmarks/baseline.py, beside this script
 
