@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from az_local.model import default_threads
+
 RAW_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -56,9 +58,33 @@ print(json.dumps(out["usage"]))
 """
 
 
-#: Threads for both sides: what az-local uses by default (half the CPUs), so
-#: the comparison measures az's own work, not a different thread setting.
-THREADS = max((os.cpu_count() or 2) // 2, 1)
+#: Threads for both sides: what az-local uses by default (the physical cores
+#: this process may run on), so the comparison measures az's own work, not a
+#: different thread setting.
+THREADS = default_threads()
+
+
+def _bench_tools() -> list[Any]:
+    """The two tools every timed turn offers: ``filesystem.list`` and
+    ``filesystem.read`` (the ReAct prompt's tool section)."""
+    from az_os.types import ToolSpec
+
+    return [
+        ToolSpec(
+            name="filesystem.list",
+            description="List a directory.",
+            input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
+        ),
+        ToolSpec(
+            name="filesystem.read",
+            description="Read a text file.",
+            input_schema={
+                "type": "object",
+                "properties": {"path": {"type": "string"}},
+                "required": ["path"],
+            },
+        ),
+    ]
 
 
 def perf(llama: Any) -> dict[str, float]:
@@ -225,28 +251,13 @@ def turn_latency(model_id: str) -> dict[str, Any]:
     prompt prefix before every turn). Prints the model's load time too."""
     import az_local.model as az_model
     from az_os.plugins import get_host
-    from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
+    from az_os.types import Message, ModelRequest, ToolCall
 
     model = get_host().find_model(model_id)
     start = time.perf_counter()
     loaded = model.load()  # type: ignore[attr-defined]
     load_s = time.perf_counter() - start
-    tools = [
-        ToolSpec(
-            name="filesystem.list",
-            description="List a directory.",
-            input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
-        ),
-        ToolSpec(
-            name="filesystem.read",
-            description="Read a text file.",
-            input_schema={
-                "type": "object",
-                "properties": {"path": {"type": "string"}},
-                "required": ["path"],
-            },
-        ),
-    ]
+    tools = _bench_tools()
     system = "You are az, an agent.\n\nTools:\n(below)\n\nWorkspace (the current directory): /w"
     calls = [
         ToolCall(id="c1", name="filesystem.list", arguments={"path": "."}),
@@ -317,26 +328,11 @@ def grammar_cost(model_id: str, rounds: int = 4) -> dict[str, Any]:
     from az_local.actions import chat_messages
     from az_local.model import _grammar, _grammar_processor
     from az_os.plugins import get_host
-    from az_os.types import Message, ModelRequest, ToolCall, ToolSpec
+    from az_os.types import Message, ModelRequest, ToolCall
 
     model = get_host().find_model(model_id)
     loaded = model.load()  # type: ignore[attr-defined]
-    tools = [
-        ToolSpec(
-            name="filesystem.list",
-            description="List a directory.",
-            input_schema={"type": "object", "properties": {"path": {"type": "string"}}},
-        ),
-        ToolSpec(
-            name="filesystem.read",
-            description="Read a text file.",
-            input_schema={
-                "type": "object",
-                "properties": {"path": {"type": "string"}},
-                "required": ["path"],
-            },
-        ),
-    ]
+    tools = _bench_tools()
     call = ToolCall(id="c1", name="filesystem.list", arguments={"path": "."})
     msgs = [
         Message(role="system", content="You are az, an agent.\n\nWorkspace (cwd): /w"),
