@@ -45,6 +45,30 @@ def az_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     az_os.drivers.close_all()
 
 
+#: Runs ``python -m llama_cpp.server`` with llama.cpp's extra CPU weight
+#: buffers off on a CPU that advertises AMX: under a hypervisor that
+#: advertises AMX without enabling it, the AMX kernels die with SIGILL at the
+#: first matrix product (az-local does the same for its own models).
+SERVER_BOOT = """
+import runpy, sys
+import llama_cpp.llama as m
+try:
+    with open("/proc/cpuinfo") as f:
+        amx = " amx_tile" in f.read()
+except OSError:
+    amx = False
+default = m.llama_cpp.llama_model_default_params
+if amx and hasattr(default(), "use_extra_bufts"):
+    def params():
+        p = default()
+        p.use_extra_bufts = False
+        return p
+    m.llama_cpp.llama_model_default_params = params
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on a free loopback port,
@@ -53,7 +77,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     cmd = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-c", SERVER_BOOT,
         "--model", str(smollm2_gguf()),
         "--host", "127.0.0.1", "--port", str(port),
         "--chat_format", "chatml-function-calling",
