@@ -102,7 +102,7 @@ def llama_server(gguf: Path, n_ctx: int, threads: int, log: Path) -> Iterator[st
     cmd = [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "az_local.server",  # llama_cpp.server with az-local's CPU settings
         "--model",
         str(gguf),
         "--model_alias",

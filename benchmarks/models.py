@@ -39,16 +39,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from az_local.model import default_threads
+from az_local.model import cpu_safe_params, default_threads
 
 RAW_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
 from llama_cpp import Llama
+from az_local.model import cpu_safe_params
 threads = int(sys.argv[4])
-llama = Llama(
-    model_path=sys.argv[1], n_ctx=8192, n_threads=threads, n_threads_batch=threads, verbose=False
-)
+with cpu_safe_params():  # the CPU settings az-local loads with (AMX guard)
+    llama = Llama(
+        model_path=sys.argv[1], n_ctx=8192, n_threads=threads, n_threads_batch=threads,
+        verbose=False,
+    )
 out = llama.create_chat_completion(
     messages=[{"role": "user", "content": sys.argv[2]}],
     max_tokens=int(sys.argv[3]), temperature=0.0,
@@ -132,9 +135,14 @@ def in_process(path: Path, prompt: str, max_tokens: int, repeat: int) -> dict[st
 
     messages = [{"role": "user", "content": prompt}]
     start = time.perf_counter()
-    raw = Llama(
-        model_path=str(path), n_ctx=8192, n_threads=THREADS, n_threads_batch=THREADS, verbose=False
-    )
+    with cpu_safe_params():  # the CPU settings az-local loads with (AMX guard)
+        raw = Llama(
+            model_path=str(path),
+            n_ctx=8192,
+            n_threads=THREADS,
+            n_threads_batch=THREADS,
+            verbose=False,
+        )
     raw_load = time.perf_counter() - start
     raw_s: list[dict[str, float]] = []
     raw_tokens = -1

@@ -153,6 +153,17 @@ class _model_params:  # noqa: N801 - used as a context manager
         llama_module.llama_cpp.llama_model_default_params = self._saved
 
 
+def cpu_safe_params() -> _model_params:
+    """A context manager under which every ``llama_cpp.Llama`` built uses
+    llama.cpp's extra CPU weight buffers only if :func:`extra_buffers_wanted`
+    says so: what az-local's own loads do, for programs that build a raw
+    ``Llama`` (the benchmarks' raw llama.cpp side, llama-cpp-python's
+    OpenAI-compatible server started with ``python -m az_local.server``).
+    It swaps a llama_cpp module function while active: not for use while
+    another thread builds a model."""
+    return _model_params(extra_buffers=extra_buffers_wanted())
+
+
 def load_llama(
     path: Path, n_ctx: int = 8192, threads: int | None = None, chat_format: str | None = None
 ) -> LoadedModel:
@@ -179,7 +190,7 @@ def load_llama(
         n_threads = threads or default_threads()
         start = time.perf_counter()
         try:
-            with _model_params(extra_buffers=extra_buffers_wanted()):
+            with cpu_safe_params():
                 llama = Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
