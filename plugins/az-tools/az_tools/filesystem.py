@@ -31,6 +31,11 @@ from az_tools.base import (
 )
 from az_tools.workspace import WorkspacePath, confirm_opened, resolve
 
+#: ``filesystem.read`` counts the lines after the part it returns (for
+#: ``total_lines``) through at most this many more characters (lines longer
+#: than the output limit count as that limit); past it, ``total_lines`` is null.
+COUNT_LINES_MAX_CHARS = 64 * 1024 * 1024
+
 #: A recursive listing stops after this many entries (the result says
 #: ``"truncated": true``), so a huge tree cannot stall a task.
 MAX_WALK_ENTRIES = 10_000
@@ -45,7 +50,7 @@ _FILE_DOC = (
 )
 
 
-def _missing(kind: str, where: WorkspacePath) -> ToolFailure:
+def missing(kind: str, where: WorkspacePath) -> ToolFailure:
     """``no such file: 'x'`` with a hint: close names in the same directory, or how to look."""
     hint = "; filesystem.list with path '.' shows what is in the workspace"
     parent = where.path.parent
@@ -115,7 +120,7 @@ class ListTool(BuiltinTool):
         try:
             st = os.stat(where.path)
         except FileNotFoundError:
-            raise _missing("directory", where) from None
+            raise missing("directory", where) from None
         if not stat.S_ISDIR(st.st_mode):
             raise ToolFailure(f"'{where.shown}' is a file, not a directory; use filesystem.read")
         entries: list[dict[str, Any]] = []
@@ -184,8 +189,8 @@ class ReadTool(BuiltinTool):
             "Read a text file in the workspace. Give start_line/end_line (1-based, inclusive) "
             'to read part of it. Returns {"path", "content", "encoding", "size", '
             '"start_line", "end_line", "total_lines", "truncated"}; size is in bytes; '
-            "total_lines is null when reading stopped before the end. Long content is cut and "
-            "says which start_line to continue from."
+            "total_lines is the number of lines in the whole file (null only for a file too "
+            "large to count). Long content is cut and says which start_line to continue from."
         ),
         input_schema={
             "type": "object",
@@ -226,7 +231,7 @@ class ReadTool(BuiltinTool):
         try:
             st = os.stat(where.path)
         except FileNotFoundError:
-            raise _missing("file", where) from None
+            raise missing("file", where) from None
         if stat.S_ISDIR(st.st_mode):
             raise ToolFailure(f"'{where.shown}' is a directory; use filesystem.list")
         if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
@@ -241,11 +246,19 @@ class ReadTool(BuiltinTool):
         try:
             with open(where.path, encoding=encoding, newline="") as f:
                 confirm_opened(f.fileno(), where)
+                counting = False  # past what is returned: only counting lines
+                counted = 0  # characters read while counting
                 for lineno, line in _bounded_lines(f, limit + 1):  # noqa: B007 - used below
+                    if counting:
+                        counted += len(line)
+                        if counted > COUNT_LINES_MAX_CHARS:
+                            break  # total_lines stays unknown (null)
+                        continue
                     if lineno < start:
                         continue
                     if end is not None and lineno > end:
-                        break
+                        counting = True
+                        continue
                     size = len(line.encode("utf-8"))
                     if used + size > limit:
                         truncated = True
@@ -253,7 +266,8 @@ class ReadTool(BuiltinTool):
                             clipped, _ = clip_text(line, limit)
                             parts.append(clipped.split("\n[... truncated")[0])
                             last = lineno
-                        break
+                        counting = True
+                        continue
                     parts.append(line)
                     used += size
                     last = lineno

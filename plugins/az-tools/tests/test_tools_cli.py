@@ -49,6 +49,7 @@ def test_list_category_and_table(az_home):
     assert [r["name"] for r in json.loads(out.stdout)] == [
         "filesystem.list",
         "filesystem.read",
+        "filesystem.search",
         "filesystem.write",
     ]
     out = az("tools", "list")
@@ -91,11 +92,12 @@ def test_info_for_a_category(az_home):
     assert [t["name"] for t in data["tools"]] == [
         "filesystem.list",
         "filesystem.read",
+        "filesystem.search",
         "filesystem.write",
     ]
     assert all("input_schema" in t for t in data["tools"])
     out = az("tools", "info", "filesystem")
-    assert out.stdout.count("plugin: tools") == 3
+    assert out.stdout.count("plugin: tools") == 4
 
 
 def test_unknown_name_suggests(az_home):

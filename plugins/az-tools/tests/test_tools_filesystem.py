@@ -72,6 +72,9 @@ def test_read_whole_file_and_line_ranges(tools, ctx, call):
         tools["filesystem.read"], {"path": "a.txt", "start_line": 2, "end_line": 2}, ctx
     ).result
     assert r["content"] == "beta\n" and (r["start_line"], r["end_line"]) == (2, 2)
+    assert r["total_lines"] == 3  # a part of the file still says how long the whole is
+    r = call(tools["filesystem.read"], {"path": "a.txt", "start_line": 1, "end_line": 1}, ctx)
+    assert r.result["total_lines"] == 3
     r = call(tools["filesystem.read"], {"path": "a.txt", "start_line": 3}, ctx).result
     assert r["content"] == "gamma\n"
     res = call(tools["filesystem.read"], {"path": "a.txt", "start_line": 9}, ctx)
@@ -104,7 +107,7 @@ def test_read_truncates_with_a_note_saying_where_to_continue(tools, workspace, m
     r = call(
         tools["filesystem.read"], {"path": "big.txt"}, make_ctx(workspace, output_limit_bytes=1024)
     ).result
-    assert r["truncated"] is True and r["total_lines"] is None
+    assert r["truncated"] is True and r["total_lines"] == 500
     shown = r["end_line"]
     assert 10 < shown < 30
     assert r["content"].startswith(lines[0])
