@@ -147,8 +147,8 @@ def llama_server(gguf: Path, n_ctx: int, threads: int, log: Path) -> Iterator[st
 
 def make_tools() -> list[Any]:
     """The peer's tools, acting on the current directory (the task's
-    workspace): the same four jobs as az's filesystem.list/read/write and
-    shell.execute."""
+    workspace): the same five jobs as az's filesystem.list/read/search/write
+    and shell.execute."""
     from smolagents import tool
 
     @tool
@@ -169,6 +169,23 @@ def make_tools() -> list[Any]:
             path: file path, relative to the workspace.
         """
         return Path(path).read_text(errors="replace")[:20000]
+
+    @tool
+    def search_files(pattern: str, path: str = ".") -> str:
+        """Find the lines of the workspace's files that contain a text, like grep -rn.
+
+        Args:
+            pattern: the text to look for (case-sensitive).
+            path: directory to search with its subdirectories (default ".").
+        """
+        hits = []
+        for f in sorted(Path(path).rglob("*")):
+            if not f.is_file() or any(part.startswith(".") for part in f.parts):
+                continue
+            for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
+                if pattern in line:
+                    hits.append(f"{f}:{n}:{line[:200]}")
+        return "\n".join(hits[:100]) or "no match"
 
     @tool
     def write_file(path: str, content: str) -> str:
@@ -197,7 +214,7 @@ def make_tools() -> list[Any]:
             return "timed out after 60 s"
         return f"exit code {proc.returncode}\n{proc.stdout[-8000:]}{proc.stderr[-4000:]}"
 
-    return [list_files, read_file, write_file, run_shell]
+    return [list_files, read_file, search_files, write_file, run_shell]
 
 
 def run_peer(

@@ -350,8 +350,8 @@ class WriteTool(BuiltinTool):
                 },
                 "append": {
                     "type": "boolean",
-                    "description": "Add the content at the end of the file instead of replacing "
-                    "it.",
+                    "description": "true: add the content after the file's existing text, "
+                    "which is kept; false: replace the whole file with the content.",
                     "default": False,
                 },
             },

@@ -37,6 +37,8 @@ MAX_LINE_CHARS = 200
 MAX_PATTERN_CHARS = 500
 #: Wall-time bound of one search (seconds); a regex slower than this stops it.
 SEARCH_SECONDS = 10.0
+#: Most paths listed under ``named`` (files whose name matches).
+MAX_NAMED = 20
 #: Bytes read to tell a binary file (one containing NUL) from text.
 BINARY_PROBE_BYTES = 8192
 
@@ -50,8 +52,8 @@ class SearchTool(BuiltinTool):
             "Search the text of the files in the workspace for a word, phrase or regular "
             "expression, like grep -rn: use it to find which file mentions, defines or uses "
             'something. Returns {"matches": [{"path", "line", "text"}], "files": [paths with a '
-            'match], "count", "truncated"}; line numbers start at 1. Hidden, binary and very '
-            "large files are skipped."
+            'match], "count", "named": [paths whose file name matches], "truncated"}; line '
+            "numbers start at 1. Hidden, binary and very large files are skipped."
         ),
         input_schema={
             "type": "object",
@@ -144,22 +146,54 @@ class SearchTool(BuiltinTool):
             except TimeoutError:
                 timed_out = True
                 break
-        shown_matches, cut = fit_items(matches, output_limit(ctx))
+        named = [] if timed_out else _named(rx, files, deadline)
+        shown_matches, cut = fit_items(matches, output_limit(ctx) - _size(named))
         result: dict[str, Any] = {
             "pattern": pattern,
             "path": where.shown,
             "matches": shown_matches,
             "files": list(dict.fromkeys(m["path"] for m in matches)),
             "count": len(matches),
+            "named": named,
             "truncated": cut or walk_cut or timed_out or len(matches) >= max_results,
             "skipped_files": skipped,
         }
+        if not matches and named:
+            result["note"] = (
+                f"no line contains {pattern!r}, but {len(named)} file name(s) do (see named); "
+                "filesystem.read shows a file's content"
+            )
         if timed_out:
             result["note"] = (
                 f"stopped after {SEARCH_SECONDS:g} s: the regular expression is too slow; "
                 "simplify it or search for plain text"
             )
         return result
+
+
+def _named(rx: Any, files: list[tuple[Path, str]], deadline: float) -> list[str]:
+    """Up to :data:`MAX_NAMED` of ``files`` whose file name ``rx`` matches,
+    as shown paths; stops quietly at ``deadline`` (a monotonic time)."""
+    out: list[str] = []
+    for _, shown in files:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            if rx.search(PurePosixPath(shown).name, timeout=remaining):
+                out.append(shown)
+        except TimeoutError:
+            break
+        if len(out) >= MAX_NAMED:
+            break
+    return out
+
+
+def _size(value: Any) -> int:
+    """Bytes of ``value`` as JSON (UTF-8)."""
+    import json
+
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
 
 
 def _files(

@@ -1,4 +1,4 @@
-"""The plugin registers its five tools through the host, with schemas models can use."""
+"""The plugin registers its six tools through the host, with schemas models can use."""
 
 from __future__ import annotations
 

@@ -18,6 +18,16 @@ def test_finds_which_file_holds_a_word_with_line_numbers(tools, workspace, ctx, 
     r = res.result
     assert r["matches"] == [{"path": "notes/ops.md", "line": 3, "text": "TODO: rotate the keys"}]
     assert r["files"] == ["notes/ops.md"] and r["count"] == 1 and r["truncated"] is False
+    assert r["named"] == [] and "note" not in r
+
+
+def test_a_file_name_that_no_line_contains_is_named(tools, workspace, ctx, call):
+    (workspace / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    r = call(tools["filesystem.search"], {"pattern": "calc.py"}, ctx).result
+    assert r["count"] == 0 and r["named"] == ["calc.py"]
+    assert "file name" in r["note"] and "filesystem.read" in r["note"]
+    r = call(tools["filesystem.search"], {"pattern": "add"}, ctx).result
+    assert r["files"] == ["calc.py"] and r["named"] == [] and "note" not in r
 
 
 def test_every_matching_line_once_with_the_right_number(tools, workspace, ctx, call):
