@@ -99,7 +99,8 @@ answer only: short and direct, without calling a tool.
 Tools:
 {tools}
 
-Workspace (the current directory for every tool): {workspace}"""
+Workspace (the current directory for every tool): {workspace}
+Give tools paths relative to it, such as "." or "src/app.py", not the full path."""
 
 #: The user note on the last turn; ``{task}`` is the task description, restated
 #: because after several tool results small models lose track of the question.
