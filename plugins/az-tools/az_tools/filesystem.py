@@ -126,7 +126,8 @@ class ListTool(BuiltinTool):
         entries: list[dict[str, Any]] = []
         walk_cut = False
         if args.get("recursive"):
-            walk_cut = self._walk(where.path, hidden, entries)
+            found, walk_cut = walk(where.path, hidden)
+            entries = [_entry(name, _lstat_target(e), e.is_symlink()) for name, e in found]
         else:
             try:
                 with os.scandir(where.path) as it:
@@ -147,30 +148,39 @@ class ListTool(BuiltinTool):
             "truncated": cut or walk_cut,
         }
 
-    @staticmethod
-    def _walk(top: Path, hidden: bool, out: list[dict[str, Any]]) -> bool:
-        """Depth-first, sorted; returns True when MAX_WALK_ENTRIES stopped it."""
-        stack = [""]
-        while stack:
-            rel = stack.pop()
+
+def walk(top: Path, hidden: bool) -> tuple[list[tuple[str, os.DirEntry[str]]], bool]:
+    """Every entry below directory ``top``, depth-first and sorted by name (a
+    directory's entries, then each subdirectory's), as ``(relative name with
+    forward slashes, DirEntry)``. Symlinked directories are listed but not
+    entered; unreadable subdirectories are skipped; names starting with ``.``
+    are left out unless ``hidden``. Returns ``(entries, cut)``: ``cut`` is True
+    when :data:`MAX_WALK_ENTRIES` stopped the walk. Used by ``filesystem.list``
+    and ``filesystem.search``."""
+    out: list[tuple[str, os.DirEntry[str]]] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(top / rel if rel else top) as it:
+                items = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable subdirectory: skip it, keep the rest
+        subdirs = []
+        for e in items:
+            if not hidden and is_hidden(e.name):
+                continue
+            name = f"{rel}/{e.name}" if rel else e.name
+            out.append((name, e))
+            if len(out) >= MAX_WALK_ENTRIES:
+                return out, True
             try:
-                with os.scandir(top / rel if rel else top) as it:
-                    items = sorted(it, key=lambda e: e.name)
-            except OSError:
-                continue  # unreadable subdirectory: skip it, keep the rest
-            subdirs = []
-            for e in items:
-                if not hidden and is_hidden(e.name):
-                    continue
-                name = f"{rel}/{e.name}" if rel else e.name
-                link = e.is_symlink()
-                out.append(_entry(name, _lstat_target(e), link))
-                if len(out) >= MAX_WALK_ENTRIES:
-                    return True
-                if not link and out[-1]["type"] == "dir":
+                if e.is_dir(follow_symlinks=False):
                     subdirs.append(name)
-            stack.extend(reversed(subdirs))
-        return False
+            except OSError:
+                pass
+        stack.extend(reversed(subdirs))
+    return out, False
 
 
 def _lstat_target(e: os.DirEntry[str]) -> os.stat_result | None:

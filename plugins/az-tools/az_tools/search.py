@@ -25,8 +25,8 @@ from typing import Any
 from az_os.tools import ToolContext
 from az_os.types import ToolSpec
 
-from az_tools.base import BuiltinTool, ToolFailure, fit_items, is_hidden, output_limit
-from az_tools.filesystem import MAX_WALK_ENTRIES, missing
+from az_tools.base import BuiltinTool, ToolFailure, fit_items, output_limit
+from az_tools.filesystem import missing, walk
 from az_tools.workspace import WorkspacePath, confirm_opened, resolve
 
 #: Files larger than this are skipped (bytes).
@@ -199,43 +199,22 @@ def _size(value: Any) -> int:
 def _files(
     top: WorkspacePath, hidden: bool, glob: str | None
 ) -> tuple[list[tuple[Path, str]], bool]:
-    """Regular files under ``top`` (depth-first, sorted, symlinks not
-    followed) as ``(path, shown)``; True when the walk hit MAX_WALK_ENTRIES."""
-    out: list[tuple[Path, str]] = []
-    seen = 0
+    """The regular files of :func:`~az_tools.filesystem.walk` below ``top``
+    (symlinks not followed) as ``(path, shown)``, those matching ``glob``
+    only; True when the walk hit MAX_WALK_ENTRIES."""
     prefix = "" if top.shown == "." else f"{top.shown}/"
-    stack = [""]
-    while stack:
-        rel = stack.pop()
+    found, cut = walk(top.path, hidden)
+    out: list[tuple[Path, str]] = []
+    for name, e in found:
         try:
-            with os.scandir(top.path / rel if rel else top.path) as it:
-                items = sorted(it, key=lambda e: e.name)
+            if e.is_symlink() or not e.is_file(follow_symlinks=False):
+                continue
         except OSError:
-            continue  # an unreadable directory: search the rest
-        subdirs = []
-        for e in items:
-            if not hidden and is_hidden(e.name):
-                continue
-            seen += 1
-            if seen > MAX_WALK_ENTRIES:
-                return out, True
-            name = f"{rel}/{e.name}" if rel else e.name
-            if e.is_symlink():
-                continue
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    subdirs.append(name)
-                    continue
-                if not e.is_file(follow_symlinks=False):
-                    continue
-            except OSError:
-                continue
-            shown = prefix + name
-            if glob and not PurePosixPath(shown).match(glob):
-                continue
+            continue
+        shown = prefix + name
+        if glob is None or PurePosixPath(shown).match(glob):
             out.append((top.path / name, shown))
-        stack.extend(reversed(subdirs))
-    return out, False
+    return out, cut
 
 
 def _read_text(path: Path, where: WorkspacePath) -> str | None:
