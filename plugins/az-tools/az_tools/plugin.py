@@ -1,8 +1,8 @@
 """The az-tools plugin: registers the built-in tools.
 
 ``filesystem.list``, ``filesystem.read``, ``filesystem.search``,
-``filesystem.write`` (category ``filesystem``), ``shell.execute`` (``shell``) and ``process.list``
-(``system``). Importing this module is cheap: the tool modules (and psutil)
+``filesystem.write`` (category ``filesystem``), ``shell.execute``
+(``shell``) and ``process.list`` (``system``). Importing this module is cheap: the tool modules (and psutil)
 are imported when the tool list is first asked for.
 """
 

@@ -16,6 +16,7 @@ catastrophically backtracking pattern.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -147,7 +148,8 @@ class SearchTool(BuiltinTool):
                 timed_out = True
                 break
         named = [] if timed_out else _named(rx, files, deadline)
-        shown_matches, cut = fit_items(matches, output_limit(ctx) - _size(named))
+        # the names go out whole (at most MAX_NAMED paths): the matches get the rest
+        shown_matches, cut = fit_items(matches, output_limit(ctx), 256 + len(json.dumps(named)))
         result: dict[str, Any] = {
             "pattern": pattern,
             "path": where.shown,
@@ -189,13 +191,6 @@ def _named(rx: Any, files: list[tuple[Path, str]], deadline: float) -> list[str]
     return out
 
 
-def _size(value: Any) -> int:
-    """Bytes of ``value`` as JSON (UTF-8)."""
-    import json
-
-    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
-
-
 def _files(
     top: WorkspacePath, hidden: bool, glob: str | None
 ) -> tuple[list[tuple[Path, str]], bool]:
@@ -207,7 +202,7 @@ def _files(
     out: list[tuple[Path, str]] = []
     for name, e in found:
         try:
-            if e.is_symlink() or not e.is_file(follow_symlinks=False):
+            if not e.is_file(follow_symlinks=False):  # a directory, a symlink, a FIFO...
                 continue
         except OSError:
             continue
