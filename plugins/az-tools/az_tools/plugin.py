@@ -2,8 +2,9 @@
 
 ``filesystem.list``, ``filesystem.read``, ``filesystem.search``,
 ``filesystem.write`` (category ``filesystem``), ``shell.execute``
-(``shell``) and ``process.list`` (``system``). Importing this module is cheap: the tool modules (and psutil)
-are imported when the tool list is first asked for.
+(``shell``) and ``process.list`` (``system``). Importing this module is
+cheap: the tool modules (and psutil, regex) are imported when the tool list
+is first asked for.
 """
 
 from __future__ import annotations
