@@ -140,6 +140,10 @@ class ToolsSettings(msgspec.Struct, **_SECTION):
     shell_timeout_s: Annotated[float, Meta(gt=0, le=86400)] = 60.0
     #: largest file ``filesystem.write`` writes in one call, bytes (at most 1 GiB)
     max_write_bytes: Annotated[int, Meta(ge=1, le=2**30)] = 10 * 2**20
+    #: ``filesystem.write`` replaces an existing, non-empty file only after the
+    #: same task has read it with ``filesystem.read`` and only while it is as
+    #: read (same size and modification time); appending is always allowed
+    read_before_write: bool = True
     #: sandbox, network and environment of shell commands
     shell: ShellSettings = msgspec.field(default_factory=ShellSettings)
 

@@ -42,7 +42,14 @@ def test_undo_two_turns_then_resume_from_turn_two(
     user_git = git_dir_bytes(repo)
     start = tree_state(repo)
     steps = [
-        {"calls": [write("a.txt", "turn 1\n"), write("one.txt", "1\n")]},
+        # a.txt is the user's: read before it is replaced (tools.read_before_write)
+        {
+            "calls": [
+                {"tool": "filesystem.read", "arguments": {"path": "a.txt"}},
+                write("a.txt", "turn 1\n"),
+                write("one.txt", "1\n"),
+            ]
+        },
         # a read-only call first: the checkpoint comes before the first writing one
         {
             "calls": [

@@ -12,6 +12,8 @@ import difflib
 import os
 import stat
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,64 @@ def missing(kind: str, where: WorkspacePath) -> ToolFailure:
         shown = [f"'{n}'" if rel in ("", ".") else f"'{rel}/{n}'" for n in close]
         hint = f"; did you mean {' or '.join(shown)}?"
     return ToolFailure(f"no such {kind}: '{where.shown}'{hint}")
+
+
+class ReadLedger:
+    """Which files each task has seen, for ``tools.read_before_write``.
+
+    Per task id: absolute path → ``(size in bytes, mtime in ns)`` as the
+    task last saw the file, through ``filesystem.read`` or its own
+    ``filesystem.write``. Kept in memory for the :data:`MAX_TASKS` most
+    recent tasks of this process: a task resumed in another process reads a
+    file again before replacing it, which is what it should do anyway.
+    Thread-safe (tools run in worker threads)."""
+
+    MAX_TASKS = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tasks: OrderedDict[str, dict[str, tuple[int, int]]] = OrderedDict()
+
+    def note(self, task_id: str | None, path: Path, st: os.stat_result) -> None:
+        """Record that ``task_id`` saw ``path`` as it is in ``st``."""
+        if task_id is None:
+            return
+        with self._lock:
+            seen = self._tasks.pop(task_id, None) or {}
+            seen[str(path)] = (st.st_size, st.st_mtime_ns)
+            self._tasks[task_id] = seen
+            while len(self._tasks) > self.MAX_TASKS:
+                self._tasks.popitem(last=False)
+
+    def seen(self, task_id: str, path: Path) -> tuple[int, int] | None:
+        """``(size, mtime_ns)`` of ``path`` when ``task_id`` last saw it, or None."""
+        with self._lock:
+            return self._tasks.get(task_id, {}).get(str(path))
+
+
+#: The ledger ``filesystem.read`` and ``filesystem.write`` share.
+READS = ReadLedger()
+
+
+def check_read_before_write(ctx: ToolContext, where: WorkspacePath, st: os.stat_result) -> None:
+    """Raise :class:`ToolFailure` when replacing the existing file ``where``
+    (now as in ``st``) would lose text this task has not seen: it is not
+    empty and the task has not read it, or it changed since. Does nothing
+    when ``tools.read_before_write`` is off or the call has no task id
+    (``az tools call``)."""
+    if ctx.task_id is None or not ctx.config.tools.read_before_write or st.st_size == 0:
+        return
+    seen = READS.seen(ctx.task_id, where.path)
+    if seen is None:
+        raise ToolFailure(
+            f"'{where.shown}' already exists ({st.st_size:,} bytes) and this task has not read "
+            "it: read it with filesystem.read first, then write the whole new text; or set "
+            "append to true to add to its end"
+        )
+    if seen != (st.st_size, st.st_mtime_ns):
+        raise ToolFailure(
+            f"'{where.shown}' changed since this task read it: read it again before replacing it"
+        )
 
 
 def _entry(name: str, st: os.stat_result | None, is_link: bool) -> dict[str, Any]:
@@ -294,6 +354,7 @@ class ReadTool(BuiltinTool):
             raise ToolFailure(
                 f"start_line {start} is past the end of '{where.shown}' ({total} lines)"
             )
+        READS.note(ctx.task_id, where.path, st)
         content = "".join(parts)
         if truncated:
             content += (
@@ -410,6 +471,8 @@ class WriteTool(BuiltinTool):
         existed = target.exists()
         if existed and not target.is_file():
             raise ToolFailure(f"'{where.shown}' is not a regular file")
+        if existed and not append:
+            check_read_before_write(ctx, where, target.stat())
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             if append:
@@ -426,11 +489,16 @@ class WriteTool(BuiltinTool):
                         os.unlink(os.readlink(f"/proc/self/fd/{f.fileno()}"))
                         raise
                     f.write(data)
-            size = target.stat().st_size
+            after = target.stat()
+            size = after.st_size
         except NotADirectoryError:
             raise ToolFailure(f"a parent of '{where.shown}' is a file, not a directory") from None
         except OSError as exc:
             raise ToolFailure(os_error_line(exc, where.shown)) from None
+        if not (append and existed) or (
+            ctx.task_id is not None and READS.seen(ctx.task_id, target) is not None
+        ):  # an append to a file the task has not read does not show it the file
+            READS.note(ctx.task_id, target, after)
         return {
             "path": where.shown,
             "bytes_written": len(data),

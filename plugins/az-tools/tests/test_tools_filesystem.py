@@ -137,6 +137,7 @@ def test_write_creates_overwrites_and_appends(tools, workspace, ctx, call):
     assert res.result["size"] == 8 and res.result["created"] is False
     assert (workspace / "notes" / "todo.txt").read_text() == "one\ntwo\n"
     os.chmod(workspace / "b.py", 0o751)
+    assert call(tools["filesystem.read"], {"path": "b.py"}, ctx).success  # read before replacing
     res = call(w, {"path": "b.py", "content": "print('é')\n"}, ctx)
     assert res.result["bytes_written"] == len("print('é')\n".encode())
     assert (workspace / "b.py").read_text(encoding="utf-8") == "print('é')\n"
@@ -217,3 +218,48 @@ def test_write_refuses_content_over_the_size_cap(tools, workspace, make_ctx, cal
     assert not (workspace / "big.txt").exists()
     r = call(tools["filesystem.write"], {"path": "ok.txt", "content": "z" * 1000}, ctx)
     assert r.success and (workspace / "ok.txt").stat().st_size == 1000
+
+
+def test_write_replaces_a_file_only_after_the_task_has_read_it(tools, workspace, make_ctx, call):
+    w, r = tools["filesystem.write"], tools["filesystem.read"]
+    ctx = make_ctx(workspace)
+    res = call(w, {"path": "a.txt", "content": "gone\n"}, ctx)
+    assert not res.success
+    assert "'a.txt' already exists (17 bytes) and this task has not read it" in res.error
+    assert "append" in res.error  # the way to add without reading
+    assert (workspace / "a.txt").read_text() == "alpha\nbeta\ngamma\n"
+    # appending keeps what is there: allowed without a read
+    assert call(w, {"path": "a.txt", "content": "delta\n", "append": True}, ctx).success
+    # another task's read does not count for this one
+    other = make_ctx(workspace)
+    other.task_id = "t-other"
+    assert call(r, {"path": "a.txt"}, other).success
+    assert not call(w, {"path": "a.txt", "content": "x\n"}, ctx).success
+    # after this task reads it: replaced, and written again without a new read
+    assert call(r, {"path": "a.txt", "start_line": 2, "end_line": 2}, ctx).success
+    assert call(w, {"path": "a.txt", "content": "one\n"}, ctx).success
+    assert call(w, {"path": "a.txt", "content": "two\n"}, ctx).success
+    assert (workspace / "a.txt").read_text() == "two\n"
+    # changed by someone else since: refused until read again
+    (workspace / "a.txt").write_text("edited by the user\n")
+    res = call(w, {"path": "a.txt", "content": "three\n"}, ctx)
+    assert not res.success and "changed since this task read it" in res.error
+    assert (workspace / "a.txt").read_text() == "edited by the user\n"
+    assert call(r, {"path": "a.txt"}, ctx).success
+    assert call(w, {"path": "a.txt", "content": "three\n"}, ctx).success
+    # new files and empty files need no read
+    assert call(w, {"path": "new.txt", "content": "n\n"}, ctx).success
+    (workspace / "empty.txt").write_text("")
+    assert call(w, {"path": "empty.txt", "content": "e\n"}, ctx).success
+
+
+def test_read_before_write_is_off_by_config_and_for_calls_outside_a_task(
+    tools, workspace, make_ctx, call
+):
+    w = tools["filesystem.write"]
+    off = make_ctx(workspace, read_before_write=False)
+    assert call(w, {"path": "a.txt", "content": "1\n"}, off).success
+    no_task = make_ctx(workspace)
+    no_task.task_id = None  # az tools call: the user runs the tool directly
+    assert call(w, {"path": "b.py", "content": "2\n"}, no_task).success
+    assert (workspace / "a.txt").read_text() == "1\n" and (workspace / "b.py").read_text() == "2\n"

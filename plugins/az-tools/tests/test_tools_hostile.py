@@ -117,7 +117,9 @@ def test_directory_swapped_for_a_symlink_after_the_check(
     args = {"path": "d/private.txt"}
     if tool == "filesystem.write":
         args["content"] = "pwned"
-    res = call(tools[tool], args, _ctx(workspace))
+    ctx = _ctx(workspace)
+    ctx.config.tools.read_before_write = False  # reach the open, past the read check
+    res = call(tools[tool], args, ctx)
     assert not res.success and "changed while it was opened" in res.error
     assert (outside / "private.txt").read_text() == "do not read\n"
     assert sorted(p.name for p in outside.iterdir()) == ["private.txt"]  # no temp file left
