@@ -10,6 +10,7 @@ import pytest
 from az_os import hookimpl
 from az_os import scripted as az_scripted
 from az_os.errors import BudgetExceededError
+from az_os.tools import TOOL_ERROR_PREFIX
 from az_os.types import Task, TaskStatus
 from conftest import has_plugin, has_storage
 
@@ -454,6 +455,7 @@ def test_repeating_a_failed_call_is_pointed_out(env):
     turns = env.storage.list_turns(done.id)
     first, second = turns[0].messages[1].content, turns[1].messages[1].content
     assert "already failed" not in first
+    assert first.startswith(TOOL_ERROR_PREFIX)  # how a provider tells a failure from a result
     assert "This exact call already failed in turn 1" in second
 
 

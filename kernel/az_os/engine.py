@@ -49,7 +49,7 @@ from az_os.errors import (
     ToolRefusedError,
 )
 from az_os.redact import redact
-from az_os.tools import Tool, ToolContext, validate_arguments
+from az_os.tools import TOOL_ERROR_PREFIX, Tool, ToolContext, validate_arguments
 from az_os.types import (
     EventType,
     InvalidData,
@@ -93,14 +93,14 @@ LIFECYCLE = {
 SYSTEM_PROMPT = """You are az, an agent that completes a task by calling tools, one step at a time.
 
 Work in steps: decide what you need to know or do, call one tool, read its result, repeat.
-Paths are relative to the workspace. When you have what the task asks for, reply with the final
+Read a file before you change it. When you have what the task asks for, reply with the final
 answer only: short and direct, without calling a tool.
 
 Tools:
 {tools}
 
 Workspace (the current directory for every tool): {workspace}
-Give tools paths relative to it, such as "." or "src/app.py", not the full path."""
+Give tools paths relative to it ("." is the workspace itself), not the full path."""
 
 #: The user note on the last turn; ``{task}`` is the task description, restated
 #: because after several tool results small models lose track of the question.
@@ -140,7 +140,7 @@ def _observation(result: ToolResult, limit: int) -> str:
             else json.dumps(result.result, ensure_ascii=False, default=str)
         )
     else:
-        body = f"ERROR: {result.error}"
+        body = f"{TOOL_ERROR_PREFIX}{result.error}"
     data = body.encode("utf-8", errors="replace")
     if len(data) > limit:
         body = data[:limit].decode("utf-8", errors="ignore")

@@ -23,6 +23,10 @@ from az_os.config import AzConfig
 from az_os.errors import ToolArgumentsError
 from az_os.types import Task, ToolResult, ToolSpec
 
+#: How the ``tool`` message of a failed tool call starts (``ERROR: <error>``,
+#: written by the engine): a model provider can tell a failure from a result.
+TOOL_ERROR_PREFIX = "ERROR: "
+
 log = logging.getLogger("az.tools")
 
 ApprovalMode = Literal["ask", "auto", "read-only"]

@@ -400,7 +400,7 @@ def tools_prompt(tools: list[ToolSpec], tool_choice: str = "auto") -> str:
     to turn and the model's KV cache of it is reused."""
     lines = ["Reply with one JSON object and nothing else."]
     lines.append('To call a tool: {"tool": "<tool name>", "arguments": {...}}')
-    lines.append('When the results above answer the task: {"final_answer": "..."}')
+    lines.append('When the task is done, or the results above answer it: {"final_answer": "..."}')
     lines.append("Tools:")
     for spec in tools:
         schema = spec.input_schema or {}

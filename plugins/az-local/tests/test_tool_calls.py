@@ -254,6 +254,34 @@ def test_a_repeated_call_becomes_a_final_answer(model: Any) -> None:
         assert not r.message.tool_calls or r.message.tool_calls[0].arguments != call.arguments
 
 
+def test_after_a_failed_call_the_model_calls_a_tool_instead_of_answering(model: Any) -> None:
+    from az_local.model import call_after_failure
+    from az_os.tools import TOOL_ERROR_PREFIX
+
+    tools = TOOL_SETS["files_and_shell"]
+    call = ToolCall(name="filesystem.write", arguments={"path": "todo.txt", "content": "x"})
+    error = f"{TOOL_ERROR_PREFIX}filesystem.write: 'todo.txt' exists and this task has not read it"
+    msgs = [
+        Message(role="user", content="Append the line 'x' to todo.txt."),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content=error, tool_call_id=call.id),
+    ]
+    for temperature in (0.2, 0.7, 1.0):
+        req = ModelRequest(messages=msgs, tools=tools, max_tokens=256, temperature=temperature)
+        r = model.complete(req)
+        # a new call, or (when it repeats the failed one) the answer it is then asked for
+        assert r.message.tool_calls or r.message.content
+        if r.message.tool_calls:
+            assert check_response(r, tools, required=True) == "call"
+    # only a failure forces a call: after a result, or when told not to call, nothing changes
+    ok = [*msgs[:2], Message(role="tool", content="done", tool_call_id=call.id)]
+    assert call_after_failure(ModelRequest(messages=ok, tools=tools)).tool_choice == "auto"
+    none = ModelRequest(messages=msgs, tools=tools, tool_choice="none")
+    assert call_after_failure(none).tool_choice == "none"
+    forced = call_after_failure(ModelRequest(messages=msgs, tools=tools))
+    assert forced.tool_choice == "required" and forced.messages == msgs
+
+
 def test_a_tool_result_turn_continues_validly(model: Any) -> None:
     tools = TOOL_SETS["time_and_math"]
     call = ToolCall(name="calculator.add", arguments={"a": 2, "b": 40})

@@ -263,7 +263,8 @@ class ShellTool(BuiltinTool):
     spec = ToolSpec(
         name="shell.execute",
         description=(
-            "Run a shell command with the workspace as the current directory. Returns "
+            "Run a shell command (git, python3, cp, ...) with the workspace as the current "
+            "directory. Returns "
             '{"exit_code", "stdout", "stderr", "timed_out", "truncated", "sandbox"}; a non-zero '
             "exit_code means the command failed; read stderr. The command and every process it "
             "starts are killed when the timeout (seconds) runs out. Long output is cut in the "
