@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from az_os.errors import ContextWindowExceededError, InvalidRequestError, ModelError
 from az_os.models import Model
+from az_os.tools import TOOL_ERROR_PREFIX
 from az_os.types import Message, ModelInfo, ModelRequest, ModelResponse, StreamDelta, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -551,8 +552,6 @@ def call_after_failure(request: ModelRequest) -> ModelRequest:
     error said which call would work. A forced call is bounded: repeating a
     call already made gets a final answer instead (:meth:`LocalModel.complete`),
     and the engine's last turn offers no tools."""
-    from az_os.tools import TOOL_ERROR_PREFIX
-
     last = request.messages[-1] if request.messages else None
     if (
         request.tools

@@ -94,11 +94,16 @@ class ReadLedger:
         if task_id is None:
             return
         with self._lock:
-            seen = self._tasks.pop(task_id, None) or {}
-            seen[str(path)] = (st.st_size, st.st_mtime_ns)
-            self._tasks[task_id] = seen
+            self._tasks.setdefault(task_id, {})[str(path)] = (st.st_size, st.st_mtime_ns)
+            self._tasks.move_to_end(task_id)
             while len(self._tasks) > self.MAX_TASKS:
                 self._tasks.popitem(last=False)
+
+    def refresh(self, task_id: str | None, path: Path, st: os.stat_result) -> None:
+        """:meth:`note` ``path`` again only if ``task_id`` had seen it: after
+        the task appended to a file it never read, it still has not seen it."""
+        if task_id is not None and self.seen(task_id, path) is not None:
+            self.note(task_id, path, st)
 
     def seen(self, task_id: str, path: Path) -> tuple[int, int] | None:
         """``(size, mtime_ns)`` of ``path`` when ``task_id`` last saw it, or None."""
@@ -495,9 +500,9 @@ class WriteTool(BuiltinTool):
             raise ToolFailure(f"a parent of '{where.shown}' is a file, not a directory") from None
         except OSError as exc:
             raise ToolFailure(os_error_line(exc, where.shown)) from None
-        if not (append and existed) or (
-            ctx.task_id is not None and READS.seen(ctx.task_id, target) is not None
-        ):  # an append to a file the task has not read does not show it the file
+        if append and existed:
+            READS.refresh(ctx.task_id, target, after)
+        else:
             READS.note(ctx.task_id, target, after)
         return {
             "path": where.shown,
