@@ -1,4 +1,4 @@
-"""``filesystem.list``, ``filesystem.read`` and ``filesystem.write``.
+"""``filesystem.list``, ``filesystem.read``, ``filesystem.write`` and ``filesystem.copy``.
 
 All paths are relative to the task's workspace and confined to it (see
 :mod:`az_tools.workspace`). Results are JSON objects; sizes are bytes,
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
 import stat
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from az_os.tools import ToolContext
 from az_os.types import ToolSpec
@@ -485,15 +486,9 @@ class WriteTool(BuiltinTool):
                     confirm_opened(f.fileno(), where)
                     f.write(data)
             elif existed:
-                self._replace(target, data, where)
+                replace_file(where, lambda f: f.write(data))
             else:
-                with open(target, "xb") as f:
-                    try:
-                        confirm_opened(f.fileno(), where)
-                    except ToolFailure:
-                        os.unlink(os.readlink(f"/proc/self/fd/{f.fileno()}"))
-                        raise
-                    f.write(data)
+                create_file(where, lambda f: f.write(data))
             after = target.stat()
             size = after.st_size
         except NotADirectoryError:
@@ -512,20 +507,137 @@ class WriteTool(BuiltinTool):
             "append": append,
         }
 
-    @staticmethod
-    def _replace(target: Path, data: bytes, where: WorkspacePath) -> None:
-        """Write to a temp file next to ``target`` and rename it over, so a
-        crash never leaves a half-written file; keeps the old file's mode."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".az-tmp", dir=target.parent)
+
+def create_file(where: WorkspacePath, fill: Callable[[BinaryIO], object]) -> None:
+    """Create the new file ``where`` (FileExistsError if it exists) and let
+    ``fill`` write its bytes. Refused with ToolFailure, and the file removed,
+    when the opened file turns out to lie outside the workspace (a parent
+    swapped for a symlink after the check)."""
+    with open(where.path, "xb") as f:
         try:
-            confirm_opened(fd, where)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            confirm_opened(f.fileno(), where)
+        except ToolFailure:
+            os.unlink(os.readlink(f"/proc/self/fd/{f.fileno()}"))
             raise
+        fill(f)
+
+
+def replace_file(
+    where: WorkspacePath, fill: Callable[[BinaryIO], object], mode: int | None = None
+) -> None:
+    """Replace the existing file ``where`` with the bytes ``fill`` writes:
+    into a temp file next to it, renamed over it, so a crash never leaves a
+    half-written file. The file keeps its permission bits, or gets ``mode``."""
+    target = where.path
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".az-tmp", dir=target.parent)
+    try:
+        confirm_opened(fd, where)
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+        os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode) if mode is None else mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class CopyTool(BuiltinTool):
+    """``filesystem.copy``: copy one file of the workspace, byte for byte."""
+
+    spec = ToolSpec(
+        name="filesystem.copy",
+        description=(
+            "Copy a file of the workspace to another path, byte for byte, keeping its "
+            "permissions. A destination that is a directory receives the file under its own "
+            "name; missing parent directories are created. An existing destination file is "
+            'replaced only with overwrite true. Returns {"path", "destination", '
+            '"bytes_copied", "created"}; sizes are bytes.'
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "The file to copy. " + _FILE_DOC},
+                "destination": {
+                    "type": "string",
+                    "description": "Where the copy goes: a new file path, or a directory to "
+                    "copy into, relative to the workspace.",
+                },
+                "overwrite": {
+                    "type": "boolean",
+                    "description": "true: replace the destination file if it exists; false: "
+                    "refuse to.",
+                    "default": False,
+                },
+            },
+            "required": ["path", "destination"],
+            "additionalProperties": False,
+        },
+        category="filesystem",
+        read_only=False,
+    )
+
+    def describe_call(self, arguments: dict[str, Any]) -> str:
+        """``filesystem.copy: copy 'a.txt' to 'b.txt'`` (``, replacing it`` with overwrite)."""
+        line = (
+            f"filesystem.copy: copy '{arguments.get('path', '?')}' to "
+            f"'{arguments.get('destination', '?')}' in the workspace"
+        )
+        return line + (", replacing it if it exists" if arguments.get("overwrite") else "")
+
+    def execute(self, args: dict[str, Any], ctx: ToolContext) -> Any:
+        src = resolve(ctx, args["path"])
+        if not src.path.exists():
+            raise missing("file", src)
+        if src.path.is_dir():
+            raise ToolFailure(
+                f"'{src.shown}' is a directory: filesystem.copy copies one file "
+                "(shell.execute with cp -r copies a directory)"
+            )
+        if not src.path.is_file():
+            raise ToolFailure(f"'{src.shown}' is not a regular file")
+        dst = resolve(ctx, args["destination"])
+        if dst.path.is_dir():  # like cp: into the directory, under the source's name
+            dst = resolve(ctx, f"{dst.shown}/{src.path.name}")
+        if dst.path == src.path:
+            raise ToolFailure(f"'{src.shown}' and '{dst.shown}' are the same file")
+        existed = dst.path.exists()
+        if existed:
+            if not dst.path.is_file():
+                raise ToolFailure(f"'{dst.shown}' exists and is not a regular file")
+            if not args.get("overwrite"):
+                raise ToolFailure(
+                    f"'{dst.shown}' already exists: set overwrite to true to replace it, "
+                    "or give another destination"
+                )
+            check_read_before_write(ctx, dst, dst.path.stat())
+        try:
+            with open(src.path, "rb") as fin:
+                confirm_opened(fin.fileno(), src)
+                mode = stat.S_IMODE(os.fstat(fin.fileno()).st_mode)
+
+                def fill(fout: BinaryIO) -> None:
+                    shutil.copyfileobj(fin, fout)
+
+                dst.path.parent.mkdir(parents=True, exist_ok=True)
+                if existed:
+                    replace_file(dst, fill, mode=mode)
+                else:
+                    create_file(dst, fill)
+                    os.chmod(dst.path, mode)
+            size = dst.path.stat().st_size
+        except FileExistsError:
+            raise ToolFailure(f"'{dst.shown}' appeared while copying; nothing replaced") from None
+        except NotADirectoryError:
+            raise ToolFailure(f"a parent of '{dst.shown}' is a file, not a directory") from None
+        except OSError as exc:
+            raise ToolFailure(os_error_line(exc, dst.shown)) from None
+        # The task has not seen the copy's text: replacing it later still needs a read.
+        return {
+            "path": src.shown,
+            "destination": dst.shown,
+            "bytes_copied": size,
+            "created": not existed,
+        }

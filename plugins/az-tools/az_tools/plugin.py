@@ -1,8 +1,8 @@
 """The az-tools plugin: registers the built-in tools.
 
 ``filesystem.list``, ``filesystem.read``, ``filesystem.search``,
-``filesystem.write`` (category ``filesystem``), ``shell.execute``
-(``shell``) and ``process.list`` (``system``). Importing this module is
+``filesystem.write``, ``filesystem.copy`` (category ``filesystem``), ``shell.execute``
+(``shell``), ``process.list`` (``system``) and ``git.log`` (``vcs``). Importing this module is
 cheap: the tool modules (and psutil, regex) are imported when the tool list
 is first asked for.
 """
@@ -17,17 +17,27 @@ from az_os import hookimpl
 
 def builtin_tools() -> list[Any]:
     """A fresh instance of every built-in tool, in display order."""
-    from az_tools.filesystem import ListTool, ReadTool, WriteTool
+    from az_tools.filesystem import CopyTool, ListTool, ReadTool, WriteTool
     from az_tools.process import ProcessListTool
     from az_tools.search import SearchTool
     from az_tools.shell import ShellTool
+    from az_tools.vcs import GitLogTool
 
-    return [ListTool(), ReadTool(), SearchTool(), WriteTool(), ShellTool(), ProcessListTool()]
+    return [
+        ListTool(),
+        ReadTool(),
+        SearchTool(),
+        WriteTool(),
+        CopyTool(),
+        ShellTool(),
+        ProcessListTool(),
+        GitLogTool(),
+    ]
 
 
 @hookimpl
 def az_register_tools(register: Callable[..., None]) -> None:
-    """Register the six built-in tools."""
+    """Register the eight built-in tools."""
     for tool in builtin_tools():
         register(tool)
 
