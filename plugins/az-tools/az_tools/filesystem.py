@@ -121,7 +121,7 @@ def check_read_before_write(ctx: ToolContext, where: WorkspacePath, st: os.stat_
     (now as in ``st``) would lose text this task has not seen: it is not
     empty and the task has not read it, or it changed since. Does nothing
     when ``tools.read_before_write`` is off or the call has no task id
-    (``az tools call``)."""
+    (a call from ``az mcp serve``)."""
     if ctx.task_id is None or not ctx.config.tools.read_before_write or st.st_size == 0:
         return
     seen = READS.seen(ctx.task_id, where.path)
@@ -621,17 +621,23 @@ class CopyTool(BuiltinTool):
                 def fill(fout: BinaryIO) -> None:
                     shutil.copyfileobj(fin, fout)
 
-                dst.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    dst.path.parent.mkdir(parents=True, exist_ok=True)
+                except (FileExistsError, NotADirectoryError):
+                    raise ToolFailure(
+                        f"a parent of '{dst.shown}' is a file, not a directory"
+                    ) from None
                 if existed:
                     replace_file(dst, fill, mode=mode)
                 else:
-                    create_file(dst, fill)
+                    try:
+                        create_file(dst, fill)
+                    except FileExistsError:
+                        raise ToolFailure(
+                            f"'{dst.shown}' appeared while copying; nothing replaced"
+                        ) from None
                     os.chmod(dst.path, mode)
             size = dst.path.stat().st_size
-        except FileExistsError:
-            raise ToolFailure(f"'{dst.shown}' appeared while copying; nothing replaced") from None
-        except NotADirectoryError:
-            raise ToolFailure(f"a parent of '{dst.shown}' is a file, not a directory") from None
         except OSError as exc:
             raise ToolFailure(os_error_line(exc, dst.shown)) from None
         # The task has not seen the copy's text: replacing it later still needs a read.

@@ -26,6 +26,7 @@ def test_list_json(az_home):
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert {
+        "filesystem.copy",
         "filesystem.list",
         "filesystem.read",
         "filesystem.write",
@@ -47,6 +48,7 @@ def test_list_json(az_home):
 def test_list_category_and_table(az_home):
     out = az("tools", "list", "--category", "filesystem", "--json")
     assert [r["name"] for r in json.loads(out.stdout)] == [
+        "filesystem.copy",
         "filesystem.list",
         "filesystem.read",
         "filesystem.search",
@@ -60,7 +62,7 @@ def test_list_category_and_table(az_home):
     out = az("tools", "list", "--category", "nope")
     assert out.returncode == 4
     assert out.stderr.strip() == (
-        "az: error: no tools in category 'nope' (categories: ai, filesystem, shell, system)"
+        "az: error: no tools in category 'nope' (categories: ai, filesystem, shell, system, vcs)"
     )
 
 
@@ -90,6 +92,7 @@ def test_info_for_a_category(az_home):
     data = json.loads(out.stdout)
     assert data["category"] == "filesystem"
     assert [t["name"] for t in data["tools"]] == [
+        "filesystem.copy",
         "filesystem.list",
         "filesystem.read",
         "filesystem.search",
@@ -97,7 +100,7 @@ def test_info_for_a_category(az_home):
     ]
     assert all("input_schema" in t for t in data["tools"])
     out = az("tools", "info", "filesystem")
-    assert out.stdout.count("plugin: tools") == 4
+    assert out.stdout.count("plugin: tools") == 5
 
 
 def test_unknown_name_suggests(az_home):

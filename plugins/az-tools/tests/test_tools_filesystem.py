@@ -260,6 +260,6 @@ def test_read_before_write_is_off_by_config_and_for_calls_outside_a_task(
     off = make_ctx(workspace, read_before_write=False)
     assert call(w, {"path": "a.txt", "content": "1\n"}, off).success
     no_task = make_ctx(workspace)
-    no_task.task_id = None  # az tools call: the user runs the tool directly
+    no_task.task_id = None  # az mcp serve: an MCP client runs the tool directly
     assert call(w, {"path": "b.py", "content": "2\n"}, no_task).success
     assert (workspace / "a.txt").read_text() == "1\n" and (workspace / "b.py").read_text() == "2\n"

@@ -1,4 +1,4 @@
-"""The plugin registers its six tools through the host, with schemas models can use."""
+"""The plugin registers its eight tools through the host, with schemas models can use."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ EXPECTED = {
     "filesystem.list": ("filesystem", True),
     "filesystem.read": ("filesystem", True),
     "filesystem.write": ("filesystem", False),
+    "filesystem.copy": ("filesystem", False),
     "shell.execute": ("shell", False),
     "process.list": ("system", True),
+    "git.log": ("vcs", True),
 }
 
 
