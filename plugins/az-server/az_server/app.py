@@ -290,7 +290,7 @@ def create_app(
         """Tool invocations over every task: ``{"tools": [{"tool",
         "invocations", "total_duration_ms", "avg_duration_ms"}]}``, most used first."""
         rows = await asyncio.to_thread(manager().storage.list_tool_usage)
-        tools = [
+        tools: list[dict[str, Any]] = [
             {
                 "tool": r.tool_name,
                 "invocations": r.invocation_count,
@@ -342,7 +342,7 @@ def create_app(
 
     # -- tasks ------------------------------------------------------------
     @app.post("/api/tasks", tags=["tasks"], status_code=202)
-    async def submit(body: TaskIn) -> JSONResponse:
+    async def submit(body: TaskIn) -> Response:
         """Store and queue a task; 202 with the task (``status`` pending),
         its place in the queue and its events URL. 503 with ``Retry-After``
         when the queue is full or the server is stopping."""
@@ -385,7 +385,7 @@ def create_app(
                 default = Path(settings.default_workspace or roots[0]).expanduser().resolve()
                 default.mkdir(parents=True, exist_ok=True)
                 state["default_workspace"] = default
-            path = state["default_workspace"]
+            path: Path = state["default_workspace"]
         else:
             path = Path(raw).expanduser()
             if not path.is_absolute():
@@ -641,7 +641,7 @@ def _server_metrics(stats: Stats, manager: TaskManager) -> str:
                 yield g
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Collector())  # type: ignore[arg-type]
+    registry.register(Collector())
     return generate_latest(registry).decode("utf-8")
 
 

@@ -195,9 +195,11 @@ class TaskManager:
         then runs unclaimed, watched)."""
         loop = self._loop
         assert loop is not None, "start() first"
-        return self.claims.claim(
-            task_id, lambda: loop.call_soon_threadsafe(self._cancelled_elsewhere, task_id)
-        )
+
+        def cancelled_elsewhere() -> None:
+            loop.call_soon_threadsafe(self._cancelled_elsewhere, task_id)
+
+        return self.claims.claim(task_id, cancelled_elsewhere)
 
     def _release(self, task_id: str) -> None:
         self.claims.release(task_id)
@@ -299,7 +301,11 @@ class TaskManager:
         queued; running happens behind it, ``concurrency`` tasks at a time."""
         self._check_room()
         task.status = TaskStatus.PENDING
-        state = {"model_fixed": task.model is not None, "tools": tools, "server": {}}
+        state: dict[str, Any] = {
+            "model_fixed": task.model is not None,
+            "tools": tools,
+            "server": {},
+        }
         await self._store(task, state)
         self._check_room()  # a shutdown may have begun while storing
         position = self._enqueue(task)

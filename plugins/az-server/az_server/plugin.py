@@ -7,7 +7,7 @@ prometheus_client are imported when the server starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from az_os import hookimpl
 
@@ -31,7 +31,7 @@ def az_health_checks(register: Callable[..., None]) -> None:
 
         s = manager.stats()
         full = s["queued"] / s["queue_size"] if s["queue_size"] else 0.0
-        status = "ok" if s["accepting"] and full < 0.8 else "degraded"
+        status: Literal["ok", "degraded"] = "ok" if s["accepting"] and full < 0.8 else "degraded"
         detail = (
             f"{s['running']}/{s['concurrency']} running, {s['queued']}/{s['queue_size']} queued"
             + ("" if s["accepting"] else ", shutting down")

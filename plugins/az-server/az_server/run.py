@@ -26,6 +26,8 @@ def run(settings: ServerSettings, token: str, config: Any, host: Any) -> None:
     app = create_app(settings, token, config=config, host=host)
 
     class Server(uvicorn.Server):
+        _loop: Any = None  # the serving loop, set by startup()
+
         def handle_exit(self, sig: int, frame: Any) -> None:
             manager = getattr(app.state, "manager", None)
             if manager is not None and self._loop is not None:
@@ -65,5 +67,4 @@ def run(settings: ServerSettings, token: str, config: Any, host: Any) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) + 15,
     )
     server = Server(cfg)
-    server._loop = None  # type: ignore[attr-defined]
     server.run()
