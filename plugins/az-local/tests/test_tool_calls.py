@@ -282,6 +282,38 @@ def test_after_a_failed_call_the_model_calls_a_tool_instead_of_answering(model: 
     assert forced.tool_choice == "required" and forced.messages == msgs
 
 
+def test_a_repeated_failed_call_is_sampled_again_before_giving_up_on_tools(model: Any) -> None:
+    """Greedy decoding makes the same failed call again; asked for an answer
+    instead, the model gives up on the task. Sampled hotter, it finds
+    another call in some tries: never the failed one again."""
+    from az_os.tools import TOOL_ERROR_PREFIX
+
+    tools = TOOL_SETS["files_and_shell"]
+    call = ToolCall(
+        name="filesystem.write",
+        arguments={"path": "todo.txt", "content": "x", "mode": "overwrite"},
+    )
+    error = f"{TOOL_ERROR_PREFIX}filesystem.write: 'todo.txt' exists and this task has not read it"
+    msgs = [
+        Message(role="user", content="Append the line 'x' to todo.txt."),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content=error, tool_call_id=call.id),
+    ]
+    # the caller's own "required" gets no retry: greedy repeats, then answers
+    told = model.complete(
+        ModelRequest(messages=msgs, tools=tools, tool_choice="required", max_tokens=256)
+    )
+    if told.message.tool_calls:
+        pytest.skip("this model does not repeat the failed call when greedy")
+    new_calls = 0
+    for _ in range(10):
+        r = model.complete(ModelRequest(messages=msgs, tools=tools, max_tokens=256, temperature=0))
+        for c in r.message.tool_calls:
+            assert (c.name, c.arguments) != (call.name, call.arguments)
+        new_calls += bool(r.message.tool_calls)
+    assert new_calls >= 1
+
+
 def test_a_tool_result_turn_continues_validly(model: Any) -> None:
     tools = TOOL_SETS["time_and_math"]
     call = ToolCall(name="calculator.add", arguments={"a": 2, "b": 40})
